@@ -1,0 +1,564 @@
+//! The `sgwarden` command line: clap types and [`run`], which tests call directly.
+//!
+//! Commands that need no AWS: `validate`, `plan --snapshot`, `show policy`,
+//! `show current --snapshot`, `schema`. Every command returns an [`Outcome`] (the exit
+//! code) or an error for the binary to print; nothing here panics on user input.
+
+use std::io::{IsTerminal, Write};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde_json::{Value, json};
+
+use crate::drift;
+use crate::inventory::Inventory;
+use crate::local;
+use crate::plan::{self, PlanOptions};
+use crate::policy::{self, Policy, PolicyError};
+use crate::report::{Outcome, Report, TriggerInfo, render};
+use crate::rule::{DescribedRule, Direction};
+
+/// Keeps EC2 security groups equal to a declared policy.
+#[derive(Debug, Parser)]
+#[command(name = "sgwarden", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check a policy and report every problem in it.
+    Validate(ValidateArgs),
+    /// Show the drift of live groups (or snapshots) against a policy, and what each mode would do.
+    Plan(PlanArgs),
+    /// Show the expanded policy or the current groups.
+    #[command(subcommand)]
+    Show(ShowCommand),
+    /// Print the JSON Schema (draft 2020-12) of the policy file, for editor completion.
+    Schema,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Policy file or directory.
+    #[arg(long, env = "SGWARDEN_POLICY")]
+    pub policy: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    Table,
+    Text,
+    Json,
+    Markdown,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ShowFormat {
+    Table,
+    Yaml,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Policy file or directory.
+    #[arg(long, env = "SGWARDEN_POLICY")]
+    pub policy: String,
+    /// `aws ec2 describe-security-groups` output for one region, as [REGION=]FILE (repeatable).
+    #[arg(long, value_name = "[REGION=]FILE", required = true)]
+    pub snapshot: Vec<String>,
+    /// Only these regions (repeatable), within settings.regions.
+    #[arg(long)]
+    pub region: Vec<String>,
+    /// Pin the clock for exception expiry (RFC 3339, e.g. 2026-11-23T00:00:00Z).
+    #[arg(long, value_name = "RFC3339")]
+    pub now: Option<String>,
+    /// Output format (default: table on a terminal, text otherwise).
+    #[arg(long, value_enum)]
+    pub format: Option<ReportFormat>,
+    /// Leave out the header line of tables.
+    #[arg(long)]
+    pub no_headers: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ShowCommand {
+    /// The policy as sgwarden reads it: every group's atomic rules, variables and globals expanded.
+    Policy(ShowPolicyArgs),
+    /// The current groups, split into atomic rules.
+    Current(ShowCurrentArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ShowPolicyArgs {
+    #[arg(long, env = "SGWARDEN_POLICY")]
+    pub policy: String,
+    #[arg(long, value_enum)]
+    pub format: Option<ShowFormat>,
+    #[arg(long)]
+    pub no_headers: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowCurrentArgs {
+    /// `aws ec2 describe-security-groups` output for one region, as [REGION=]FILE (repeatable).
+    #[arg(long, value_name = "[REGION=]FILE", required = true)]
+    pub snapshot: Vec<String>,
+    #[arg(long)]
+    pub region: Vec<String>,
+    #[arg(long, value_enum)]
+    pub format: Option<ShowFormat>,
+    #[arg(long)]
+    pub no_headers: bool,
+}
+
+/// Why a command could not do its work (exit code 1).
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+    #[error("{0}")]
+    Input(String),
+    #[error("cannot write output: {0}")]
+    Output(#[from] std::io::Error),
+}
+
+fn today(now: Option<&str>) -> Result<NaiveDate, CliError> {
+    match now {
+        None => Ok(Utc::now().date_naive()),
+        Some(text) => DateTime::parse_from_rfc3339(text)
+            .map(|t| t.with_timezone(&Utc).date_naive())
+            .map_err(|e| {
+                CliError::Input(format!(
+                    "invalid --now `{text}`: {e} (write RFC 3339, e.g. 2026-11-23T00:00:00Z)"
+                ))
+            }),
+    }
+}
+
+/// Loads a local policy location.
+pub fn load_policy(location: &str) -> Result<Policy, PolicyError> {
+    let docs = local::read_policy(location)?;
+    policy::load(location, &docs)
+}
+
+/// The regions a run governs: settings.regions (or the running region), narrowed by
+/// `--region`. A `--region` outside settings.regions is an error.
+pub fn governed_regions(policy: &Policy, narrow: &[String]) -> Result<Vec<String>, CliError> {
+    let mut all = if policy.settings.regions.is_empty() {
+        vec![local::running_region()]
+    } else {
+        policy.settings.regions.clone()
+    };
+    if !narrow.is_empty() {
+        if let Some(bad) = narrow.iter().find(|r| !all.contains(r)) {
+            return Err(CliError::Input(format!(
+                "--region `{bad}` is not governed by the policy (regions: {})",
+                all.join(", ")
+            )));
+        }
+        all.retain(|r| narrow.contains(r));
+    }
+    all.sort();
+    Ok(all)
+}
+
+fn report_format(f: Option<ReportFormat>) -> ReportFormat {
+    f.unwrap_or(if std::io::stdout().is_terminal() {
+        ReportFormat::Table
+    } else {
+        ReportFormat::Text
+    })
+}
+
+fn show_format(f: Option<ShowFormat>) -> ShowFormat {
+    f.unwrap_or(if std::io::stdout().is_terminal() {
+        ShowFormat::Table
+    } else {
+        ShowFormat::Yaml
+    })
+}
+
+/// Renders a report in the chosen format.
+pub fn render_report(report: &Report, format: ReportFormat, headers: bool) -> String {
+    match format {
+        ReportFormat::Json => report.to_json() + "\n",
+        ReportFormat::Text => render::text(report),
+        ReportFormat::Markdown => render::markdown(report),
+        ReportFormat::Table => render::table(report, headers),
+    }
+}
+
+/// Runs a parsed command, writing its output to `out`.
+pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Outcome, CliError> {
+    match cli.command {
+        Command::Validate(a) => {
+            let p = load_policy(&a.policy)?;
+            let rules: usize = p
+                .groups
+                .values()
+                .map(|g| {
+                    g.ingress.as_ref().map_or(0, Vec::len) + g.egress.as_ref().map_or(0, Vec::len)
+                })
+                .sum();
+            writeln!(
+                out,
+                "{}: valid ({} groups, {} atomic rules, {} exceptions, {} files)",
+                a.policy,
+                p.groups.len(),
+                rules,
+                p.exceptions.len(),
+                p.files.len()
+            )?;
+            Ok(Outcome::Clean)
+        }
+        Command::Plan(a) => {
+            let policy = load_policy(&a.policy)?;
+            let today = today(a.now.as_deref())?;
+            let regions = governed_regions(&policy, &a.region)?;
+            let inventory = local::read_snapshots(&a.snapshot).map_err(CliError::Input)?;
+            let report = plan_report(
+                &policy,
+                &inventory,
+                &regions,
+                today,
+                TriggerInfo::manual(),
+                false,
+            );
+            out.write_all(
+                render_report(&report, report_format(a.format), !a.no_headers).as_bytes(),
+            )?;
+            Ok(report.outcome())
+        }
+        Command::Show(ShowCommand::Policy(a)) => {
+            let policy = load_policy(&a.policy)?;
+            let text = match show_format(a.format) {
+                ShowFormat::Table => policy_table(&policy, !a.no_headers),
+                ShowFormat::Json => pretty(&policy_value(&policy)),
+                ShowFormat::Yaml => to_yaml(&policy_value(&policy)),
+            };
+            out.write_all(text.as_bytes())?;
+            Ok(Outcome::Clean)
+        }
+        Command::Show(ShowCommand::Current(a)) => {
+            let inventory = local::read_snapshots(&a.snapshot).map_err(CliError::Input)?;
+            let mut groups: Vec<_> = inventory
+                .groups
+                .iter()
+                .filter(|g| a.region.is_empty() || a.region.contains(&g.region))
+                .collect();
+            groups.sort_by(|x, y| {
+                (&x.region, &x.vpc_id, &x.group_name, &x.group_id).cmp(&(
+                    &y.region,
+                    &y.vpc_id,
+                    &y.group_name,
+                    &y.group_id,
+                ))
+            });
+            let text = match show_format(a.format) {
+                ShowFormat::Table => {
+                    let mut rows = vec![
+                        ["REGION", "VPC", "GROUP", "ID", "RULE", "DESCRIPTION"]
+                            .map(String::from)
+                            .to_vec(),
+                    ];
+                    for g in &groups {
+                        for r in g.ingress.iter().chain(&g.egress) {
+                            rows.push(vec![
+                                g.region.clone(),
+                                g.vpc_id.clone().unwrap_or_else(|| "-".into()),
+                                g.group_name.clone(),
+                                g.group_id.clone(),
+                                r.rule.to_string(),
+                                r.description.clone().unwrap_or_default(),
+                            ]);
+                        }
+                    }
+                    render::columns(rows, !a.no_headers)
+                }
+                f => {
+                    let v = Value::Array(
+                        groups
+                            .iter()
+                            .map(|g| {
+                                json!({
+                                    "region": g.region, "group_id": g.group_id, "group_name": g.group_name,
+                                    "vpc_id": g.vpc_id, "owner_id": g.owner_id, "description": g.description,
+                                    "ingress": g.ingress.iter().map(rule_value).collect::<Vec<_>>(),
+                                    "egress": g.egress.iter().map(rule_value).collect::<Vec<_>>(),
+                                })
+                            })
+                            .collect(),
+                    );
+                    if f == ShowFormat::Json {
+                        pretty(&v)
+                    } else {
+                        to_yaml(&v)
+                    }
+                }
+            };
+            out.write_all(text.as_bytes())?;
+            for u in &inventory.unreadable {
+                writeln!(
+                    out,
+                    "error: cannot read group {} in {}: {}",
+                    u.group_id, u.region, u.message
+                )?;
+            }
+            Ok(if inventory.unreadable.is_empty() {
+                Outcome::Clean
+            } else {
+                Outcome::Error
+            })
+        }
+        Command::Schema => {
+            writeln!(out, "{}", policy::schema::json_schema())?;
+            Ok(Outcome::Clean)
+        }
+    }
+}
+
+/// The pure path of a plan: drift, plan, report. No writes.
+pub fn plan_report(
+    policy: &Policy,
+    inventory: &Inventory,
+    regions: &[String],
+    today: NaiveDate,
+    trigger: TriggerInfo,
+    force_audit: bool,
+) -> Report {
+    let d = drift::drift(policy, inventory, regions, today);
+    let p = plan::plan(
+        &d,
+        PlanOptions {
+            max_changes_per_run: policy.settings.max_changes_per_run,
+            force_audit,
+        },
+    );
+    Report::new(trigger, Some(policy), regions, &d, &p)
+}
+
+fn pretty(v: &Value) -> String {
+    serde_json::to_string_pretty(v).unwrap_or_default() + "\n"
+}
+
+fn rule_value(r: &DescribedRule) -> Value {
+    match &r.description {
+        None => Value::String(r.rule.to_string()),
+        Some(d) => {
+            let proto = r.rule.protocol.to_string();
+            let (p, ports) = match proto.split_once('/') {
+                Some((p, ports)) => (p.to_string(), Some(ports.to_string())),
+                None => (proto, None),
+            };
+            let mut m = serde_json::Map::new();
+            m.insert("proto".into(), Value::String(p));
+            if let Some(ports) = ports {
+                m.insert("ports".into(), Value::String(ports));
+            }
+            m.insert(
+                r.rule.direction.keyword().into(),
+                Value::String(r.rule.peer.to_string()),
+            );
+            m.insert("description".into(), Value::String(d.clone()));
+            Value::Object(m)
+        }
+    }
+}
+
+/// The expanded policy as a policy document (version 1) that sgwarden reads back
+/// unchanged: every rule atomic, variables and globals expanded.
+pub fn policy_value(p: &Policy) -> Value {
+    let s = &p.settings;
+    let mut settings = serde_json::Map::new();
+    if !s.regions.is_empty() {
+        settings.insert("regions".into(), json!(s.regions));
+    }
+    settings.insert("default_mode".into(), json!(s.default_mode.as_str()));
+    settings.insert("unmanaged_groups".into(), json!(s.unmanaged_groups));
+    settings.insert("compare_descriptions".into(), json!(s.compare_descriptions));
+    settings.insert("max_changes_per_run".into(), json!(s.max_changes_per_run));
+    settings.insert("notify".into(), json!(s.notify));
+    let mut groups = serde_json::Map::new();
+    for g in p.groups.values() {
+        let mut m = serde_json::Map::new();
+        if g.name != g.key {
+            m.insert("name".into(), json!(g.name));
+        }
+        if let Some(id) = &g.id {
+            m.insert("id".into(), json!(id));
+        }
+        if let Some(v) = &g.vpc {
+            m.insert("vpc".into(), json!(v));
+        }
+        if !g.regions.is_empty() {
+            m.insert("regions".into(), json!(g.regions));
+        }
+        m.insert("mode".into(), json!(g.mode.as_str()));
+        // Globals are already merged into the rules below.
+        m.insert("global".into(), json!(false));
+        if let Some(d) = &g.description {
+            m.insert("description".into(), json!(d));
+        }
+        for direction in Direction::BOTH {
+            if let Some(rules) = g.rules(direction) {
+                m.insert(
+                    direction.as_str().into(),
+                    Value::Array(rules.iter().map(rule_value).collect()),
+                );
+            }
+        }
+        groups.insert(g.key.clone(), Value::Object(m));
+    }
+    let exceptions: Vec<Value> = p
+        .exceptions
+        .iter()
+        .map(|e| {
+            let mut m = serde_json::Map::new();
+            m.insert("group".into(), json!(e.group));
+            m.insert("rule".into(), json!(e.text));
+            m.insert("expires".into(), json!(e.expires.to_string()));
+            m.insert("owner".into(), json!(e.owner));
+            if let Some(r) = &e.reason {
+                m.insert("reason".into(), json!(r));
+            }
+            Value::Object(m)
+        })
+        .collect();
+    let mut top = serde_json::Map::new();
+    top.insert("version".into(), json!(1));
+    top.insert("settings".into(), Value::Object(settings));
+    top.insert("groups".into(), Value::Object(groups));
+    if !exceptions.is_empty() {
+        top.insert("exceptions".into(), Value::Array(exceptions));
+    }
+    Value::Object(top)
+}
+
+fn policy_table(p: &Policy, headers: bool) -> String {
+    let mut rows = vec![
+        [
+            "GROUP",
+            "MATCHES",
+            "VPC",
+            "REGIONS",
+            "MODE",
+            "RULE",
+            "DESCRIPTION",
+        ]
+        .map(String::from)
+        .to_vec(),
+    ];
+    for g in p.groups.values() {
+        let matches = g.id.clone().unwrap_or_else(|| g.name.clone());
+        let regions = if g.regions.is_empty() {
+            "*".to_string()
+        } else {
+            g.regions.join(",")
+        };
+        for direction in Direction::BOTH {
+            for r in g.rules(direction).unwrap_or_default() {
+                rows.push(vec![
+                    g.key.clone(),
+                    matches.clone(),
+                    g.vpc.clone().unwrap_or_else(|| "*".into()),
+                    regions.clone(),
+                    g.mode.as_str().into(),
+                    r.rule.to_string(),
+                    r.description.clone().unwrap_or_default(),
+                ]);
+            }
+        }
+    }
+    render::columns(rows, headers)
+}
+
+fn yaml_scalar(s: &str) -> String {
+    let plain_ok = !s.is_empty()
+        && s.trim() == s
+        && !s.starts_with([
+            '-', '?', ':', ',', '[', ']', '{', '}', '#', '&', '*', '!', '|', '>', '\'', '"', '%',
+            '@', '`',
+        ])
+        && !s.ends_with(':')
+        && !s.contains(": ")
+        && !s.contains(" #")
+        && s.chars().all(|c| !c.is_control())
+        && matches!(crate::policy::yaml::parse(s).map(|n| n.value), Ok(crate::policy::yaml::Value::Str(ref t)) if t == s);
+    if plain_ok {
+        s.to_string()
+    } else {
+        serde_json::to_string(s).unwrap_or_default()
+    }
+}
+
+fn yaml_into(v: &Value, indent: usize, out: &mut String) {
+    let pad = " ".repeat(indent);
+    match v {
+        Value::Object(m) if !m.is_empty() => {
+            for (k, val) in m {
+                out.push_str(&pad);
+                out.push_str(&yaml_scalar(k));
+                out.push(':');
+                match val {
+                    Value::Object(c) if !c.is_empty() => {
+                        out.push('\n');
+                        yaml_into(val, indent + 2, out);
+                    }
+                    Value::Array(c) if !c.is_empty() => {
+                        out.push('\n');
+                        yaml_into(val, indent + 2, out);
+                    }
+                    _ => {
+                        out.push(' ');
+                        yaml_inline(val, out);
+                        out.push('\n');
+                    }
+                }
+            }
+        }
+        Value::Array(items) if !items.is_empty() => {
+            for item in items {
+                out.push_str(&pad);
+                out.push_str("- ");
+                match item {
+                    Value::Object(c) if !c.is_empty() => {
+                        let mut inner = String::new();
+                        yaml_into(item, indent + 2, &mut inner);
+                        out.push_str(inner.trim_start());
+                    }
+                    _ => {
+                        yaml_inline(item, out);
+                        out.push('\n');
+                    }
+                }
+            }
+        }
+        other => {
+            out.push_str(&pad);
+            yaml_inline(other, out);
+            out.push('\n');
+        }
+    }
+}
+
+fn yaml_inline(v: &Value, out: &mut String) {
+    match v {
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Number(n) => out.push_str(&n.to_string()),
+        Value::String(s) => out.push_str(&yaml_scalar(s)),
+        Value::Array(a) if a.is_empty() => out.push_str("[]"),
+        Value::Object(m) if m.is_empty() => out.push_str("{}"),
+        other => out.push_str(&serde_json::to_string(other).unwrap_or_default()),
+    }
+}
+
+/// Block-style YAML of a JSON value (strings quoted only where YAML needs it).
+pub fn to_yaml(v: &Value) -> String {
+    let mut out = String::new();
+    yaml_into(v, 0, &mut out);
+    out
+}

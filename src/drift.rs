@@ -1,0 +1,393 @@
+//! Drift: the policy's desired rules against the live groups, per group and managed
+//! direction. Pure: no I/O and no clock (today's date is a parameter).
+//!
+//! Matching (policy-language.md, "Matching and regions"): an entry matches live groups by
+//! id when it has one, else by name, narrowed by VPC and regions. `self` and `sg:NAME`
+//! resolve per live group; a live group matched by two entries is an error and untouched.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::NaiveDate;
+
+use crate::inventory::{CurrentGroup, Inventory};
+use crate::policy::{Exception, GroupPolicy, Mode, Policy, UnmanagedGroups};
+use crate::rule::{DescribedRule, Direction, Peer, Rule};
+
+/// An extra rule whose exception has expired: drift again.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExpiredException {
+    pub rule: DescribedRule,
+    pub owner: String,
+    pub expires: NaiveDate,
+}
+
+/// A rule present on both sides whose descriptions differ (`compare_descriptions`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DescriptionDrift {
+    pub rule: Rule,
+    pub want: String,
+    pub have: String,
+}
+
+/// One live group governed by one policy entry, and how it differs from the policy.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GroupDrift {
+    pub key: String,
+    pub group_id: String,
+    pub group_name: String,
+    pub vpc_id: Option<String>,
+    pub region: String,
+    pub mode: Mode,
+    /// Directions the entry manages.
+    pub managed: Vec<Direction>,
+    /// Desired rules absent from the group. A peer still `sg:NAME` could not be resolved.
+    pub missing: Vec<DescribedRule>,
+    /// Live rules not desired and not excepted (expired exceptions included).
+    pub extra: Vec<DescribedRule>,
+    /// Extra rules that an unexpired exception allows.
+    pub excepted: Vec<DescribedRule>,
+    pub expired_exceptions: Vec<ExpiredException>,
+    pub descriptions: Vec<DescriptionDrift>,
+}
+
+impl GroupDrift {
+    /// Anything that counts as drift for the exit code (excepted rules alone do not).
+    pub fn has_drift(&self) -> bool {
+        !self.missing.is_empty() || !self.extra.is_empty() || !self.descriptions.is_empty()
+    }
+}
+
+/// A policy entry with no live group in a governed region.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct MissingGroup {
+    pub key: String,
+    pub region: String,
+    pub vpc_id: Option<String>,
+}
+
+/// A live group no entry matches (listed with `unmanaged_groups: report`).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct UnmanagedGroup {
+    pub group_id: String,
+    pub group_name: String,
+    pub vpc_id: Option<String>,
+    pub region: String,
+}
+
+/// A group that could not be evaluated, with why. It is left untouched.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DriftError {
+    pub stage: &'static str,
+    pub group_id: String,
+    pub region: String,
+    pub message: String,
+}
+
+/// The drift of a whole estate.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Drift {
+    /// Every governed group that was checked, clean ones included, in report order.
+    pub groups: Vec<GroupDrift>,
+    pub missing_groups: Vec<MissingGroup>,
+    pub unmanaged_groups: Vec<UnmanagedGroup>,
+    pub errors: Vec<DriftError>,
+}
+
+impl Drift {
+    pub fn has_drift(&self) -> bool {
+        !self.missing_groups.is_empty() || self.groups.iter().any(GroupDrift::has_drift)
+    }
+}
+
+fn resolve(
+    peer: &Peer,
+    group: &CurrentGroup,
+    names: &HashMap<(&str, &str, Option<&str>), &str>,
+) -> Peer {
+    match peer {
+        Peer::SelfGroup => Peer::Group {
+            account: None,
+            id: group.group_id.clone(),
+        },
+        Peer::Named(key) => {
+            match names.get(&(key.as_str(), group.region.as_str(), group.vpc_id.as_deref())) {
+                Some(id) => Peer::Group {
+                    account: None,
+                    id: (*id).to_string(),
+                },
+                None => peer.clone(),
+            }
+        }
+        // A reference that names the group's own account is the same rule without it.
+        Peer::Group {
+            account: Some(a),
+            id,
+        } if *a == group.owner_id => Peer::Group {
+            account: None,
+            id: id.clone(),
+        },
+        other => other.clone(),
+    }
+}
+
+fn resolve_rule(
+    rule: &Rule,
+    group: &CurrentGroup,
+    names: &HashMap<(&str, &str, Option<&str>), &str>,
+) -> Rule {
+    Rule {
+        direction: rule.direction,
+        protocol: rule.protocol,
+        peer: resolve(&rule.peer, group, names),
+    }
+}
+
+fn entry_matches(entry: &GroupPolicy, g: &CurrentGroup) -> bool {
+    let by_identity = match &entry.id {
+        Some(id) => *id == g.group_id,
+        None => entry.name == g.group_name,
+    };
+    by_identity
+        && entry
+            .vpc
+            .as_deref()
+            .is_none_or(|v| Some(v) == g.vpc_id.as_deref())
+        && (entry.regions.is_empty() || entry.regions.contains(&g.region))
+}
+
+/// Computes the drift of `inventory` against `policy` in the governed `regions`, as of
+/// `today` (for exception expiry). Live groups of other regions are ignored.
+pub fn drift(
+    policy: &Policy,
+    inventory: &Inventory,
+    regions: &[String],
+    today: NaiveDate,
+) -> Drift {
+    let governed: HashSet<&str> = regions.iter().map(String::as_str).collect();
+    let live: Vec<&CurrentGroup> = inventory
+        .groups
+        .iter()
+        .filter(|g| governed.contains(g.region.as_str()))
+        .collect();
+
+    // Index entries by id and by name for matching.
+    let mut by_id: HashMap<&str, Vec<&GroupPolicy>> = HashMap::new();
+    let mut by_name: HashMap<&str, Vec<&GroupPolicy>> = HashMap::new();
+    for e in policy.groups.values() {
+        match &e.id {
+            Some(id) => by_id.entry(id.as_str()).or_default().push(e),
+            None => by_name.entry(e.name.as_str()).or_default().push(e),
+        }
+    }
+
+    let mut out = Drift::default();
+    for u in &inventory.unreadable {
+        if governed.contains(u.region.as_str()) {
+            out.errors.push(DriftError {
+                stage: "inventory",
+                group_id: u.group_id.clone(),
+                region: u.region.clone(),
+                message: u.message.clone(),
+            });
+        }
+    }
+
+    let mut matched: Vec<(&GroupPolicy, &CurrentGroup)> = Vec::with_capacity(live.len());
+    // (entry key, region, vpc) that have a live group, for sg:NAME and missing groups.
+    let mut names: HashMap<(&str, &str, Option<&str>), &str> = HashMap::new();
+    let mut seen: HashSet<(&str, &str)> = HashSet::new();
+    for g in &live {
+        let mut entries: Vec<&GroupPolicy> = Vec::new();
+        for list in [
+            by_id.get(g.group_id.as_str()),
+            by_name.get(g.group_name.as_str()),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            entries.extend(list.iter().copied().filter(|e| entry_matches(e, g)));
+        }
+        for e in &entries {
+            names.insert(
+                (e.key.as_str(), g.region.as_str(), g.vpc_id.as_deref()),
+                g.group_id.as_str(),
+            );
+            seen.insert((e.key.as_str(), g.region.as_str()));
+        }
+        match entries.as_slice() {
+            [] => {
+                if policy.settings.unmanaged_groups == UnmanagedGroups::Report {
+                    out.unmanaged_groups.push(UnmanagedGroup {
+                        group_id: g.group_id.clone(),
+                        group_name: g.group_name.clone(),
+                        vpc_id: g.vpc_id.clone(),
+                        region: g.region.clone(),
+                    });
+                }
+            }
+            [one] => matched.push((one, g)),
+            several => {
+                let keys: Vec<String> = several.iter().map(|e| format!("`{}`", e.key)).collect();
+                out.errors.push(DriftError {
+                    stage: "policy",
+                    group_id: g.group_id.clone(),
+                    region: g.region.clone(),
+                    message: format!(
+                        "group `{}` is matched by entries {}; it is left untouched",
+                        g.group_name,
+                        keys.join(" and ")
+                    ),
+                });
+            }
+        }
+    }
+
+    let mut exceptions: HashMap<&str, Vec<&Exception>> = HashMap::new();
+    for e in &policy.exceptions {
+        exceptions.entry(e.group.as_str()).or_default().push(e);
+    }
+
+    for (entry, g) in matched {
+        out.groups.push(group_drift(
+            entry,
+            g,
+            &names,
+            exceptions
+                .get(entry.key.as_str())
+                .map_or(&[][..], Vec::as_slice),
+            policy.settings.compare_descriptions,
+            today,
+        ));
+    }
+
+    let mut all_regions: Vec<&str> = governed.iter().copied().collect();
+    all_regions.sort_unstable();
+    for e in policy.groups.values() {
+        for r in &all_regions {
+            if (e.regions.is_empty() || e.regions.iter().any(|x| x == r))
+                && !seen.contains(&(e.key.as_str(), *r))
+            {
+                out.missing_groups.push(MissingGroup {
+                    key: e.key.clone(),
+                    region: (*r).to_string(),
+                    vpc_id: e.vpc.clone(),
+                });
+            }
+        }
+    }
+
+    out.groups.sort_by(|a, b| {
+        (&a.region, &a.vpc_id, &a.key, &a.group_id).cmp(&(
+            &b.region,
+            &b.vpc_id,
+            &b.key,
+            &b.group_id,
+        ))
+    });
+    out.missing_groups
+        .sort_by(|a, b| (&a.region, &a.vpc_id, &a.key).cmp(&(&b.region, &b.vpc_id, &b.key)));
+    out.unmanaged_groups.sort_by(|a, b| {
+        (&a.region, &a.vpc_id, &a.group_id).cmp(&(&b.region, &b.vpc_id, &b.group_id))
+    });
+    out.errors.sort_by(|a, b| {
+        (&a.region, &a.group_id, &a.message).cmp(&(&b.region, &b.group_id, &b.message))
+    });
+    out
+}
+
+fn group_drift(
+    entry: &GroupPolicy,
+    g: &CurrentGroup,
+    names: &HashMap<(&str, &str, Option<&str>), &str>,
+    exceptions: &[&Exception],
+    compare_descriptions: bool,
+    today: NaiveDate,
+) -> GroupDrift {
+    let mut d = GroupDrift {
+        key: entry.key.clone(),
+        group_id: g.group_id.clone(),
+        group_name: g.group_name.clone(),
+        vpc_id: g.vpc_id.clone(),
+        region: g.region.clone(),
+        mode: entry.mode,
+        managed: Vec::new(),
+        missing: Vec::new(),
+        extra: Vec::new(),
+        excepted: Vec::new(),
+        expired_exceptions: Vec::new(),
+        descriptions: Vec::new(),
+    };
+    // Exceptions resolved against this group: rule -> the exception that allows it.
+    let mut allowed: HashMap<Rule, &Exception> = HashMap::new();
+    for e in exceptions {
+        for r in &e.rules {
+            let resolved = resolve_rule(r, g, names);
+            // Of several exceptions for one rule, the one that lasts longest counts.
+            let slot = allowed.entry(resolved).or_insert(e);
+            if e.expires > slot.expires {
+                *slot = e;
+            }
+        }
+    }
+    for direction in Direction::BOTH {
+        let Some(wanted) = entry.rules(direction) else {
+            continue;
+        };
+        d.managed.push(direction);
+        let mut desired: HashMap<Rule, &Option<String>> = HashMap::with_capacity(wanted.len());
+        for w in wanted {
+            let rule = resolve_rule(&w.rule, g, names);
+            let slot = desired.entry(rule).or_insert(&w.description);
+            if slot.is_none() {
+                *slot = &w.description;
+            }
+        }
+        let live = g.rules(direction);
+        let mut present: HashSet<&Rule> = HashSet::with_capacity(live.len());
+        for have in live {
+            present.insert(&have.rule);
+            match desired.get(&have.rule) {
+                Some(want) => {
+                    if compare_descriptions {
+                        let want = want.as_deref().unwrap_or("");
+                        let have_d = have.description.as_deref().unwrap_or("");
+                        if want != have_d {
+                            d.descriptions.push(DescriptionDrift {
+                                rule: have.rule.clone(),
+                                want: want.to_string(),
+                                have: have_d.to_string(),
+                            });
+                        }
+                    }
+                }
+                None => match allowed.get(&have.rule) {
+                    Some(e) if e.is_active(today) => d.excepted.push(have.clone()),
+                    Some(e) => {
+                        d.expired_exceptions.push(ExpiredException {
+                            rule: have.clone(),
+                            owner: e.owner.clone(),
+                            expires: e.expires,
+                        });
+                        d.extra.push(have.clone());
+                    }
+                    None => d.extra.push(have.clone()),
+                },
+            }
+        }
+        for (rule, description) in desired {
+            if !present.contains(&rule) {
+                d.missing.push(DescribedRule {
+                    rule,
+                    description: description.clone(),
+                });
+            }
+        }
+    }
+    d.missing.sort();
+    d.extra.sort();
+    d.excepted.sort();
+    d
+}
+
+#[cfg(test)]
+mod tests;

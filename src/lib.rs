@@ -1,0 +1,27 @@
+//! sgwarden keeps EC2 security groups equal to a declared policy.
+//!
+//! Every run takes one path: trigger → policy → inventory → drift → plan → apply →
+//! verify → report → notify. The pure core lives here, free of AWS types and I/O:
+//!
+//! - [`rule`]: the atomic rule, its canonical text and the compact syntax;
+//! - [`policy`]: load, check and expand a policy into desired rules per group;
+//! - [`inventory`]: live groups (from a describe snapshot) split into atomic rules;
+//! - [`drift`]: desired vs live, per group and direction (no clock: time is a parameter);
+//! - [`plan`]: the writes each group's mode calls for, batched, with the change cap;
+//! - [`report`]: one report value rendered as JSON, text, Markdown and a table.
+
+pub mod cli;
+pub mod drift;
+pub mod inventory;
+pub mod local;
+pub mod plan;
+pub mod policy;
+pub mod report;
+pub mod rule;
+pub mod suggest;
+
+pub use drift::Drift;
+pub use plan::Plan;
+pub use policy::{Mode, Policy, PolicyError};
+pub use report::Report;
+pub use rule::{Direction, Peer, Protocol, Rule};

@@ -1,0 +1,420 @@
+//! The plan: for each drifted group, the writes its mode calls for. Pure.
+//!
+//! `audit` lists what enforce would do as `planned` but never runs it; `add-only`
+//! authorizes missing rules and fixes descriptions; `enforce` also revokes extra rules.
+//! Excepted rules are never revoked. Writes are batched so a group needs at most one
+//! authorize and one revoke call per direction, authorize first. A plan whose changes
+//! exceed `max_changes_per_run` changes nothing and says why.
+
+use serde::Serialize;
+
+use crate::drift::{Drift, GroupDrift};
+use crate::policy::Mode;
+use crate::rule::{DescribedRule, Direction, Peer, Rule};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Op {
+    Authorize,
+    UpdateDescription,
+    Revoke,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Planned,
+    Done,
+    Failed,
+    Skipped,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Planned => "planned",
+            Status::Done => "done",
+            Status::Failed => "failed",
+            Status::Skipped => "skipped",
+        }
+    }
+}
+
+/// One atomic change to one group.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Action {
+    pub op: Op,
+    /// The rule and, for authorize and description updates, the description to write.
+    pub rule: DescribedRule,
+    pub status: Status,
+    pub reason: Option<String>,
+    pub error: Option<String>,
+}
+
+impl Action {
+    /// Whether this action is a write the run will make (not audit, not skipped).
+    pub fn is_write(&self, mode: Mode) -> bool {
+        mode != Mode::Audit && self.status == Status::Planned
+    }
+}
+
+/// The actions for one group of the drift, in execution order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GroupPlan {
+    /// Index of the group in `Drift::groups`.
+    pub group: usize,
+    pub mode: Mode,
+    pub actions: Vec<Action>,
+}
+
+/// One API call: a batch of rules for one group, operation and direction.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Batch<'a> {
+    pub op: Op,
+    pub direction: Direction,
+    /// Indices into the group plan's `actions`.
+    pub actions: Vec<usize>,
+    pub rules: Vec<&'a DescribedRule>,
+}
+
+impl GroupPlan {
+    /// The writes to make, as one batch per operation and direction, in the safe order:
+    /// authorize (ingress, egress), description updates, then revoke.
+    pub fn batches(&self) -> Vec<Batch<'_>> {
+        let mut out: Vec<Batch<'_>> = Vec::new();
+        for op in [Op::Authorize, Op::UpdateDescription, Op::Revoke] {
+            for direction in Direction::BOTH {
+                let idx: Vec<usize> = self
+                    .actions
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, a)| {
+                        a.op == op && a.rule.rule.direction == direction && a.is_write(self.mode)
+                    })
+                    .map(|(i, _)| i)
+                    .collect();
+                if !idx.is_empty() {
+                    let rules = idx.iter().map(|i| &self.actions[*i].rule).collect();
+                    out.push(Batch {
+                        op,
+                        direction,
+                        actions: idx,
+                        rules,
+                    });
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Options a run adds to the policy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PlanOptions {
+    pub max_changes_per_run: u64,
+    /// Every group as `audit` (a dry run, or `SGWARDEN_DRY_RUN`).
+    pub force_audit: bool,
+}
+
+/// The plan of a whole run.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Plan {
+    /// One per group of the drift, same order.
+    pub groups: Vec<GroupPlan>,
+    /// Why nothing will be changed, when the run was refused.
+    pub refused: Option<String>,
+    /// The number of atomic writes the run would make (before any refusal).
+    pub changes: u64,
+}
+
+fn planned(op: Op, rule: &DescribedRule, reason: Option<String>) -> Action {
+    Action {
+        op,
+        rule: rule.clone(),
+        status: Status::Planned,
+        reason,
+        error: None,
+    }
+}
+
+fn group_plan(index: usize, g: &GroupDrift, force_audit: bool) -> GroupPlan {
+    let mode = if force_audit { Mode::Audit } else { g.mode };
+    let audit_reason =
+        || (mode == Mode::Audit).then(|| "audit mode: reported, not applied".to_string());
+    let mut actions = Vec::new();
+    for m in &g.missing {
+        if let Peer::Named(name) = &m.rule.peer {
+            actions.push(Action {
+                op: Op::Authorize,
+                rule: m.clone(),
+                status: Status::Skipped,
+                reason: Some(format!(
+                    "`sg:{name}` has no live group in {} {}",
+                    g.region,
+                    g.vpc_id.as_deref().unwrap_or("(no VPC)")
+                )),
+                error: None,
+            });
+        } else {
+            actions.push(planned(Op::Authorize, m, audit_reason()));
+        }
+    }
+    for d in &g.descriptions {
+        let rule = DescribedRule {
+            rule: d.rule.clone(),
+            description: Some(d.want.clone()),
+        };
+        actions.push(planned(Op::UpdateDescription, &rule, audit_reason()));
+    }
+    if mode != Mode::AddOnly {
+        for e in &g.extra {
+            actions.push(planned(Op::Revoke, e, audit_reason()));
+        }
+    }
+    GroupPlan {
+        group: index,
+        mode,
+        actions,
+    }
+}
+
+/// Plans the writes for `drift` under `options`.
+pub fn plan(drift: &Drift, options: PlanOptions) -> Plan {
+    let mut groups: Vec<GroupPlan> = drift
+        .groups
+        .iter()
+        .enumerate()
+        .map(|(i, g)| group_plan(i, g, options.force_audit))
+        .collect();
+    let changes: u64 = groups
+        .iter()
+        .map(|gp| gp.actions.iter().filter(|a| a.is_write(gp.mode)).count() as u64)
+        .sum();
+    let mut refused = None;
+    if changes > options.max_changes_per_run {
+        let why = format!(
+            "{changes} rule changes exceed max_changes_per_run ({}); nothing was changed",
+            options.max_changes_per_run
+        );
+        for gp in &mut groups {
+            let mode = gp.mode;
+            for a in gp.actions.iter_mut().filter(|a| a.is_write(mode)) {
+                a.status = Status::Skipped;
+                a.reason = Some(format!(
+                    "refused: run over max_changes_per_run ({})",
+                    options.max_changes_per_run
+                ));
+            }
+        }
+        refused = Some(why);
+    }
+    Plan {
+        groups,
+        refused,
+        changes,
+    }
+}
+
+/// The rules a group holds after its plan's writes succeed (used by tests and fakes):
+/// authorized rules added, revoked rules removed, descriptions updated.
+pub fn apply_to(rules: &mut Vec<DescribedRule>, direction: Direction, actions: &[Action]) {
+    for a in actions
+        .iter()
+        .filter(|a| a.rule.rule.direction == direction)
+    {
+        let pos = rules.iter().position(|r| r.rule == a.rule.rule);
+        match (a.op, pos) {
+            (Op::Authorize, None) => rules.push(a.rule.clone()),
+            (Op::Revoke, Some(i)) => {
+                rules.remove(i);
+            }
+            (Op::UpdateDescription, Some(i)) => rules[i].description = a.rule.description.clone(),
+            _ => {}
+        }
+    }
+    rules.sort();
+}
+
+/// Whether a rule would be authorized by this plan (for tests of authorize-first).
+pub fn authorizes(plan: &GroupPlan, rule: &Rule) -> bool {
+    plan.actions
+        .iter()
+        .any(|a| a.op == Op::Authorize && a.rule.rule == *rule)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::drift::GroupDrift;
+
+    fn dr(text: &str) -> DescribedRule {
+        DescribedRule {
+            rule: text.parse().unwrap(),
+            description: None,
+        }
+    }
+
+    fn group(mode: Mode, missing: &[&str], extra: &[&str]) -> GroupDrift {
+        GroupDrift {
+            key: "web".into(),
+            group_id: "sg-1".into(),
+            group_name: "web".into(),
+            vpc_id: Some("vpc-1".into()),
+            region: "us-east-1".into(),
+            mode,
+            managed: vec![Direction::Ingress, Direction::Egress],
+            missing: missing.iter().map(|t| dr(t)).collect(),
+            extra: extra.iter().map(|t| dr(t)).collect(),
+            excepted: vec![],
+            expired_exceptions: vec![],
+            descriptions: vec![],
+        }
+    }
+
+    fn opts(max: u64) -> PlanOptions {
+        PlanOptions {
+            max_changes_per_run: max,
+            force_audit: false,
+        }
+    }
+
+    fn drift(groups: Vec<GroupDrift>) -> Drift {
+        Drift {
+            groups,
+            ..Drift::default()
+        }
+    }
+
+    #[test]
+    fn extra_rule_in_add_only_is_reported_not_revoked() {
+        let p = plan(
+            &drift(vec![group(
+                Mode::AddOnly,
+                &["tcp/443 from 0.0.0.0/0"],
+                &["tcp/22 from 0.0.0.0/0"],
+            )]),
+            opts(50),
+        );
+        let ops: Vec<Op> = p.groups[0].actions.iter().map(|a| a.op).collect();
+        assert_eq!(ops, vec![Op::Authorize]);
+        assert_eq!(p.changes, 1);
+    }
+
+    #[test]
+    fn enforce_authorizes_before_it_revokes_in_one_batch_per_direction() {
+        let g = group(
+            Mode::Enforce,
+            &[
+                "tcp/443 from 0.0.0.0/0",
+                "tcp/80 from 0.0.0.0/0",
+                "all to 0.0.0.0/0",
+            ],
+            &[
+                "tcp/22 from 0.0.0.0/0",
+                "tcp/23 from 0.0.0.0/0",
+                "udp/53 to 10.0.0.2/32",
+            ],
+        );
+        let p = plan(&drift(vec![g]), opts(50));
+        let batches = p.groups[0].batches();
+        let shape: Vec<(Op, Direction, usize)> = batches
+            .iter()
+            .map(|b| (b.op, b.direction, b.rules.len()))
+            .collect();
+        assert_eq!(
+            shape,
+            vec![
+                (Op::Authorize, Direction::Ingress, 2),
+                (Op::Authorize, Direction::Egress, 1),
+                (Op::Revoke, Direction::Ingress, 2),
+                (Op::Revoke, Direction::Egress, 1),
+            ]
+        );
+    }
+
+    #[test]
+    fn audit_lists_would_be_changes_as_planned_and_makes_none() {
+        let p = plan(
+            &drift(vec![group(
+                Mode::Audit,
+                &["tcp/443 from 0.0.0.0/0"],
+                &["tcp/22 from 0.0.0.0/0"],
+            )]),
+            opts(50),
+        );
+        assert_eq!(p.groups[0].actions.len(), 2);
+        assert!(
+            p.groups[0]
+                .actions
+                .iter()
+                .all(|a| a.status == Status::Planned && a.reason.is_some())
+        );
+        assert!(p.groups[0].batches().is_empty());
+        assert_eq!(p.changes, 0);
+    }
+
+    #[test]
+    fn force_audit_overrides_enforce() {
+        let mut o = opts(50);
+        o.force_audit = true;
+        let p = plan(
+            &drift(vec![group(Mode::Enforce, &["tcp/443 from 0.0.0.0/0"], &[])]),
+            o,
+        );
+        assert_eq!(p.groups[0].mode, Mode::Audit);
+        assert!(p.groups[0].batches().is_empty());
+    }
+
+    #[test]
+    fn a_plan_over_the_cap_changes_nothing_and_says_why() {
+        let g1 = group(
+            Mode::Enforce,
+            &["tcp/443 from 0.0.0.0/0"],
+            &["tcp/22 from 0.0.0.0/0"],
+        );
+        let g2 = group(Mode::Enforce, &["tcp/80 from 0.0.0.0/0"], &[]);
+        let p = plan(&drift(vec![g1.clone(), g2.clone()]), opts(2));
+        assert_eq!(p.changes, 3);
+        assert!(
+            p.refused
+                .as_deref()
+                .unwrap()
+                .contains("3 rule changes exceed max_changes_per_run (2)")
+        );
+        assert!(p.groups.iter().all(|g| g.batches().is_empty()));
+        assert!(
+            p.groups
+                .iter()
+                .flat_map(|g| &g.actions)
+                .all(|a| a.status == Status::Skipped)
+        );
+        // At the cap exactly, the run goes ahead.
+        assert!(plan(&drift(vec![g1, g2]), opts(3)).refused.is_none());
+    }
+
+    #[test]
+    fn an_unresolved_sg_name_is_skipped_with_a_reason() {
+        let mut g = group(Mode::Enforce, &[], &[]);
+        g.missing.push(DescribedRule {
+            rule: Rule {
+                direction: Direction::Ingress,
+                protocol: crate::rule::Protocol::Tcp {
+                    from: 5432,
+                    to: 5432,
+                },
+                peer: Peer::Named("db".into()),
+            },
+            description: None,
+        });
+        let p = plan(&drift(vec![g]), opts(50));
+        let a = &p.groups[0].actions[0];
+        assert_eq!(a.status, Status::Skipped);
+        assert!(
+            a.reason
+                .as_deref()
+                .unwrap()
+                .contains("`sg:db` has no live group in us-east-1 vpc-1")
+        );
+        assert_eq!(p.changes, 0);
+    }
+}

@@ -1,0 +1,253 @@
+//! The policy: loaded from one or more YAML/JSON documents, checked, and expanded into the
+//! desired atomic rules of each group entry (policy-language.md).
+//!
+//! `load` is pure: it takes the documents' text and names and does no I/O; reading files
+//! or S3 objects is the policy source's job. Variables, global rules and duplicates are
+//! resolved here; `self` and `sg:NAME` stay symbolic until a live group is known (drift).
+
+mod check;
+pub mod error;
+pub mod schema;
+pub mod yaml;
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDate;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+pub use error::{Issue, PolicyError};
+
+use crate::rule::{Direction, Rule};
+
+/// How a group is kept in line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// Report drift; change nothing.
+    Audit,
+    /// Authorize missing rules; report extra rules but never revoke them.
+    AddOnly,
+    /// Authorize missing rules, then revoke extra rules.
+    Enforce,
+}
+
+impl Mode {
+    pub const NAMES: [&'static str; 3] = ["audit", "add-only", "enforce"];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Audit => "audit",
+            Mode::AddOnly => "add-only",
+            Mode::Enforce => "enforce",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Mode> {
+        match text {
+            "audit" => Some(Mode::Audit),
+            "add-only" => Some(Mode::AddOnly),
+            "enforce" => Some(Mode::Enforce),
+            _ => None,
+        }
+    }
+}
+
+/// What to do with existing groups that no policy entry matches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UnmanagedGroups {
+    Ignore,
+    Report,
+}
+
+/// When a report is published.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Notify {
+    Drift,
+    Changes,
+    Always,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Settings {
+    /// Regions where groups are looked for; empty means the region the program runs in.
+    pub regions: Vec<String>,
+    pub default_mode: Mode,
+    pub unmanaged_groups: UnmanagedGroups,
+    pub compare_descriptions: bool,
+    pub max_changes_per_run: u64,
+    pub notify: Notify,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            regions: Vec::new(),
+            default_mode: Mode::Audit,
+            unmanaged_groups: UnmanagedGroups::Ignore,
+            compare_descriptions: false,
+            max_changes_per_run: 50,
+            notify: Notify::Drift,
+        }
+    }
+}
+
+/// A desired atomic rule and its description.
+pub type DesiredRule = crate::rule::DescribedRule;
+
+/// One entry of `groups`, with global rules merged in and duplicates collapsed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GroupPolicy {
+    /// The policy-local name (the key under `groups`).
+    pub key: String,
+    /// The EC2 GroupName it matches (defaults to the key).
+    pub name: String,
+    pub id: Option<String>,
+    pub vpc: Option<String>,
+    /// Narrowing to these regions; empty means every governed region.
+    pub regions: Vec<String>,
+    pub mode: Mode,
+    pub takes_global: bool,
+    pub description: Option<String>,
+    /// `None`: the direction is not managed. Sorted, without duplicates.
+    pub ingress: Option<Vec<DesiredRule>>,
+    pub egress: Option<Vec<DesiredRule>>,
+}
+
+impl GroupPolicy {
+    pub fn rules(&self, direction: Direction) -> Option<&[DesiredRule]> {
+        match direction {
+            Direction::Ingress => self.ingress.as_deref(),
+            Direction::Egress => self.egress.as_deref(),
+        }
+    }
+}
+
+/// A time-boxed permission for extra rules in one group.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Exception {
+    /// The policy group key it applies to.
+    pub group: String,
+    /// The rule text as written.
+    pub text: String,
+    /// The atomic rules it covers (peers may still be `self`/`sg:NAME`).
+    pub rules: Vec<Rule>,
+    /// Last day (UTC) on which it holds.
+    pub expires: NaiveDate,
+    pub owner: String,
+    pub reason: Option<String>,
+}
+
+impl Exception {
+    /// True while the exception holds: through the whole UTC day of `expires`.
+    pub fn is_active(&self, today: NaiveDate) -> bool {
+        today <= self.expires
+    }
+}
+
+/// Where one policy document came from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Provenance {
+    pub location: String,
+    pub sha256: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
+}
+
+/// One policy document to load: its text and where it came from.
+#[derive(Clone, Debug)]
+pub struct Document {
+    pub location: String,
+    pub text: String,
+    pub version_id: Option<String>,
+    pub etag: Option<String>,
+}
+
+impl Document {
+    pub fn new(location: impl Into<String>, text: impl Into<String>) -> Self {
+        Document {
+            location: location.into(),
+            text: text.into(),
+            version_id: None,
+            etag: None,
+        }
+    }
+
+    pub fn provenance(&self) -> Provenance {
+        Provenance {
+            location: self.location.clone(),
+            sha256: sha256_hex(self.text.as_bytes()),
+            version_id: self.version_id.clone(),
+            etag: self.etag.clone(),
+        }
+    }
+}
+
+/// Lower-case hex SHA-256 of some bytes.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    let digest = Sha256::digest(bytes);
+    digest.iter().fold(String::with_capacity(64), |mut s, b| {
+        use std::fmt::Write;
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+/// A checked, expanded policy.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Policy {
+    pub settings: Settings,
+    /// Entries by key, in key order.
+    pub groups: BTreeMap<String, GroupPolicy>,
+    pub exceptions: Vec<Exception>,
+    /// Every document, in the order given.
+    pub files: Vec<Provenance>,
+    /// The policy as a whole: its location and a digest over all its documents.
+    pub source: Provenance,
+}
+
+/// Checks and expands policy documents (already read) into a [`Policy`].
+///
+/// `location` names the whole policy (the file, directory or S3 prefix it was read from).
+/// Every problem of every document is reported together in [`PolicyError::Invalid`].
+pub fn load(location: &str, documents: &[Document]) -> Result<Policy, PolicyError> {
+    if documents.is_empty() {
+        return Err(PolicyError::NoFiles {
+            location: location.to_string(),
+        });
+    }
+    let mut policy = check::check(documents).map_err(PolicyError::Invalid)?;
+    let files: Vec<Provenance> = documents.iter().map(Document::provenance).collect();
+    let source = if let [only] = documents {
+        Provenance {
+            location: location.to_string(),
+            ..only.provenance()
+        }
+    } else {
+        let mut all = String::new();
+        for f in &files {
+            all.push_str(&f.location);
+            all.push(' ');
+            all.push_str(&f.sha256);
+            all.push('\n');
+        }
+        Provenance {
+            location: location.to_string(),
+            sha256: sha256_hex(all.as_bytes()),
+            version_id: None,
+            etag: None,
+        }
+    };
+    policy.files = files;
+    policy.source = source;
+    Ok(policy)
+}
+
+/// Loads a single document; a convenience for tests and tools.
+pub fn load_str(location: &str, text: &str) -> Result<Policy, PolicyError> {
+    load(location, &[Document::new(location, text)])
+}

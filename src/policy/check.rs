@@ -1,0 +1,1182 @@
+//! Turns positioned YAML trees into a [`Policy`], running every check of the policy
+//! language and collecting every problem (with file, position and field path) rather than
+//! stopping at the first. Expansion (variables, global rules, duplicates) happens here
+//! too, since it needs the same positions for its errors.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use chrono::NaiveDate;
+
+use super::yaml::{self, Node, Value};
+use super::{
+    DesiredRule, Document, Exception, GroupPolicy, Issue, Mode, Notify, Policy, Provenance,
+    Settings, UnmanagedGroups,
+};
+use crate::rule::{self, Direction, Peer, Rule, SyntaxError};
+use crate::suggest;
+
+pub(crate) const TOP_KEYS: &[&str] = &[
+    "version",
+    "settings",
+    "variables",
+    "global",
+    "groups",
+    "exceptions",
+];
+pub(crate) const SETTINGS_KEYS: &[&str] = &[
+    "regions",
+    "default_mode",
+    "unmanaged_groups",
+    "compare_descriptions",
+    "max_changes_per_run",
+    "notify",
+];
+pub(crate) const GROUP_KEYS: &[&str] = &[
+    "name",
+    "id",
+    "vpc",
+    "regions",
+    "mode",
+    "global",
+    "description",
+    "ingress",
+    "egress",
+];
+pub(crate) const RULE_KEYS: &[&str] = &["proto", "ports", "from", "to", "description"];
+pub(crate) const GLOBAL_KEYS: &[&str] = &["ingress", "egress"];
+pub(crate) const EXCEPTION_KEYS: &[&str] = &["group", "rule", "expires", "owner", "reason"];
+
+/// A node and the file it is in.
+#[derive(Clone, Copy)]
+struct At<'a> {
+    file: &'a str,
+    node: &'a Node,
+}
+
+#[derive(Default)]
+struct Ctx {
+    issues: Vec<Issue>,
+}
+
+impl Ctx {
+    fn issue(&mut self, at: At<'_>, path: &str, message: impl Into<String>, help: Option<String>) {
+        self.issues.push(Issue {
+            file: at.file.to_string(),
+            line: Some(at.node.line),
+            column: Some(at.node.col),
+            path: path.to_string(),
+            message: message.into(),
+            help,
+        });
+    }
+
+    fn syntax(&mut self, at: At<'_>, path: &str, e: SyntaxError) {
+        self.issue(at, path, e.message, e.help);
+    }
+
+    /// The entries of a mapping whose keys are known; reports unknown and non-text keys.
+    /// Null counts as an empty mapping. Returns `None` (and reports) for other kinds.
+    fn fields<'a>(
+        &mut self,
+        at: At<'a>,
+        path: &str,
+        known: &[&str],
+    ) -> Option<Vec<(&'a str, At<'a>)>> {
+        let entries = match &at.node.value {
+            Value::Map(entries) => entries,
+            Value::Null => return Some(Vec::new()),
+            _ => {
+                self.issue(
+                    at,
+                    path,
+                    format!("expected a mapping, found {}", at.node.kind()),
+                    None,
+                );
+                return None;
+            }
+        };
+        let mut out = Vec::new();
+        for (k, v) in entries {
+            let key_at = At {
+                file: at.file,
+                node: k,
+            };
+            let Some(key) = k.as_str() else {
+                self.issue(
+                    key_at,
+                    path,
+                    format!("unknown key `{}`", k.scalar_text().unwrap_or_default()),
+                    None,
+                );
+                continue;
+            };
+            if known.contains(&key) {
+                out.push((
+                    key,
+                    At {
+                        file: at.file,
+                        node: v,
+                    },
+                ));
+            } else {
+                let help = suggest::closest(key, known.iter().copied())
+                    .map(|s| format!("did you mean `{s}`?"))
+                    .or_else(|| Some(format!("known keys: {}", known.join(", "))));
+                self.issue(
+                    key_at,
+                    &join(path, key),
+                    format!("unknown key `{key}`"),
+                    help,
+                );
+            }
+        }
+        Some(out)
+    }
+
+    fn string(&mut self, at: At<'_>, path: &str) -> Option<String> {
+        match &at.node.value {
+            Value::Str(s) => Some(s.clone()),
+            _ => {
+                self.issue(
+                    at,
+                    path,
+                    format!("expected a string, found {}", at.node.kind()),
+                    None,
+                );
+                None
+            }
+        }
+    }
+
+    fn choice<T: Copy>(&mut self, at: At<'_>, path: &str, options: &[(&str, T)]) -> Option<T> {
+        let text = self.string(at, path)?;
+        if let Some((_, v)) = options.iter().find(|(name, _)| *name == text) {
+            return Some(*v);
+        }
+        let names: Vec<&str> = options.iter().map(|(n, _)| *n).collect();
+        let help = suggest::closest(&text, names.iter().copied())
+            .map(|s| format!("did you mean `{s}`?"))
+            .unwrap_or_else(|| format!("one of: {}", names.join(", ")));
+        self.issue(at, path, format!("unknown value `{text}`"), Some(help));
+        None
+    }
+}
+
+fn join(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_string()
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+fn is_region(s: &str) -> bool {
+    // e.g. us-east-1, eu-central-2, us-gov-west-1, ap-southeast-4
+    let parts: Vec<&str> = s.split('-').collect();
+    parts.len() >= 3
+        && parts[0].len() == 2
+        && parts[0].bytes().all(|b| b.is_ascii_lowercase())
+        && parts[1..parts.len() - 1]
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
+        && parts
+            .last()
+            .is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+}
+
+fn is_aws_id(s: &str, prefix: &str) -> bool {
+    s.strip_prefix(prefix).is_some_and(|rest| {
+        !rest.is_empty()
+            && rest.len() <= 32
+            && rest
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
+}
+
+/// Everything the documents define, with where each piece is.
+#[derive(Default)]
+struct Sections<'a> {
+    settings: Option<At<'a>>,
+    global: Option<At<'a>>,
+    variables: BTreeMap<String, (At<'a>, At<'a>)>,
+    groups: BTreeMap<String, (At<'a>, At<'a>)>,
+    exceptions: Vec<At<'a>>,
+    any_groups: bool,
+}
+
+/// Variable values, resolved on demand with memoisation and cycle detection.
+struct Vars<'s, 'a> {
+    defs: &'s BTreeMap<String, (At<'a>, At<'a>)>,
+    group_keys: &'s HashSet<String>,
+    /// `None`: the variable has a problem, already reported.
+    done: HashMap<String, Option<Vec<Peer>>>,
+}
+
+impl Vars<'_, '_> {
+    fn resolve(&mut self, ctx: &mut Ctx, name: &str, stack: &mut Vec<String>) -> Option<Vec<Peer>> {
+        if let Some(done) = self.done.get(name) {
+            return done.clone();
+        }
+        let (_, value) = *self.defs.get(name)?;
+        stack.push(name.to_string());
+        let path = format!("variables.{name}");
+        let items: Vec<(String, At<'_>)> = match &value.node.value {
+            Value::Seq(items) => items
+                .iter()
+                .enumerate()
+                .map(|(i, n)| {
+                    (
+                        format!("{path}[{i}]"),
+                        At {
+                            file: value.file,
+                            node: n,
+                        },
+                    )
+                })
+                .collect(),
+            _ => vec![(path.clone(), value)],
+        };
+        let mut ok = true;
+        let mut peers = Vec::new();
+        if items.is_empty() {
+            ctx.issue(
+                value,
+                &path,
+                "empty variable",
+                Some("give it at least one peer".into()),
+            );
+            ok = false;
+        }
+        for (p, at) in items {
+            let Some(text) = at.node.as_str() else {
+                ctx.issue(
+                    at,
+                    &p,
+                    format!("expected a peer (a string), found {}", at.node.kind()),
+                    None,
+                );
+                ok = false;
+                continue;
+            };
+            if let Some(r) = text.strip_prefix('@') {
+                if let Some(pos) = stack.iter().position(|s| s == r) {
+                    let mut chain: Vec<String> =
+                        stack[pos..].iter().map(|s| format!("`@{s}`")).collect();
+                    chain.push(format!("`@{r}`"));
+                    ctx.issue(
+                        at,
+                        &p,
+                        format!("variable cycle: {}", chain.join(" → ")),
+                        None,
+                    );
+                    ok = false;
+                } else if self.defs.contains_key(r) {
+                    match self.resolve(ctx, r, stack) {
+                        Some(v) => peers.extend(v),
+                        None => ok = false,
+                    }
+                } else {
+                    let chain: Vec<String> = stack.iter().map(|s| format!("`@{s}`")).collect();
+                    let help = suggest::closest(r, self.defs.keys().map(String::as_str))
+                        .map(|s| format!("did you mean `@{s}`?"));
+                    ctx.issue(
+                        at,
+                        &p,
+                        format!("undefined variable `@{r}` (in {})", chain.join(" → ")),
+                        help,
+                    );
+                    ok = false;
+                }
+            } else {
+                match check_peer(text, self.group_keys) {
+                    Ok(peer) => peers.push(peer),
+                    Err(e) => {
+                        ctx.syntax(at, &p, e);
+                        ok = false;
+                    }
+                }
+            }
+        }
+        stack.pop();
+        let result = ok.then_some(peers);
+        self.done.insert(name.to_string(), result.clone());
+        result
+    }
+
+    /// Expands one peer written in a rule: a variable or a literal peer.
+    fn peer(&mut self, ctx: &mut Ctx, text: &str, at: At<'_>, path: &str) -> Vec<Peer> {
+        if let Some(r) = text.strip_prefix('@') {
+            if !self.defs.contains_key(r) {
+                let help = suggest::closest(r, self.defs.keys().map(String::as_str))
+                    .map(|s| format!("did you mean `@{s}`?"));
+                ctx.issue(at, path, format!("undefined variable `@{r}`"), help);
+                return Vec::new();
+            }
+            return self.resolve(ctx, r, &mut Vec::new()).unwrap_or_default();
+        }
+        match check_peer(text, self.group_keys) {
+            Ok(p) => vec![p],
+            Err(e) => {
+                ctx.syntax(at, path, e);
+                Vec::new()
+            }
+        }
+    }
+}
+
+fn check_peer(text: &str, group_keys: &HashSet<String>) -> Result<Peer, SyntaxError> {
+    let peer = rule::parse_peer(text)?;
+    if let Peer::Named(name) = &peer
+        && !group_keys.contains(name)
+    {
+        let help = suggest::closest(name, group_keys.iter().map(String::as_str))
+            .map(|s| format!("did you mean `sg:{s}`?"))
+            .or_else(|| Some("`sg:NAME` names a key under `groups`".into()));
+        return Err(SyntaxError {
+            message: format!("`sg:{name}` names no policy group"),
+            help,
+        });
+    }
+    Ok(peer)
+}
+
+fn check_rules(
+    ctx: &mut Ctx,
+    vars: &mut Vars<'_, '_>,
+    at: At<'_>,
+    path: &str,
+    direction: Direction,
+) -> Vec<DesiredRule> {
+    let items = match &at.node.value {
+        Value::Seq(items) => items,
+        other => {
+            let help = matches!(other, Value::Null).then(|| {
+                format!(
+                    "write `{}: []` for a group that must have no {} rules",
+                    direction, direction
+                )
+            });
+            ctx.issue(
+                at,
+                path,
+                format!("expected a list of rules, found {}", at.node.kind()),
+                help,
+            );
+            return Vec::new();
+        }
+    };
+    let mut out = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let p = format!("{path}[{i}]");
+        let item_at = At {
+            file: at.file,
+            node: item,
+        };
+        match &item.value {
+            Value::Str(text) => match rule::parse_compact(text, Some(direction)) {
+                Ok(c) => {
+                    let mut peers = Vec::new();
+                    for peer in &c.peers {
+                        peers.extend(vars.peer(ctx, peer, item_at, &p));
+                    }
+                    push_product(&mut out, direction, &c.protocols, &peers, None);
+                }
+                Err(e) => ctx.syntax(item_at, &p, e),
+            },
+            Value::Map(_) => structured_rule(ctx, vars, item_at, &p, direction, &mut out),
+            _ => ctx.issue(
+                item_at,
+                &p,
+                format!("expected a rule, found {}", item.kind()),
+                Some(format!(
+                    "write a string like `tcp/443 {} 10.0.0.0/8` or a mapping with proto, ports, {}",
+                    direction.keyword(),
+                    direction.keyword()
+                )),
+            ),
+        }
+    }
+    out
+}
+
+fn push_product(
+    out: &mut Vec<DesiredRule>,
+    direction: Direction,
+    protocols: &[rule::Protocol],
+    peers: &[Peer],
+    description: Option<&str>,
+) {
+    for protocol in protocols {
+        for peer in peers {
+            out.push(DesiredRule {
+                rule: Rule {
+                    direction,
+                    protocol: *protocol,
+                    peer: peer.clone(),
+                },
+                description: description.map(str::to_string),
+            });
+        }
+    }
+}
+
+fn structured_rule(
+    ctx: &mut Ctx,
+    vars: &mut Vars<'_, '_>,
+    at: At<'_>,
+    path: &str,
+    direction: Direction,
+    out: &mut Vec<DesiredRule>,
+) {
+    let Some(fields) = ctx.fields(at, path, RULE_KEYS) else {
+        return;
+    };
+    let get = |k: &str| fields.iter().find(|(key, _)| *key == k).map(|(_, a)| *a);
+    let want = direction.keyword();
+    let other = match direction {
+        Direction::Ingress => "to",
+        Direction::Egress => "from",
+    };
+    if let Some(wrong) = get(other) {
+        ctx.issue(
+            wrong,
+            &join(path, other),
+            format!("`{other}` in an {direction} rule"),
+            Some(format!("{direction} rules use `{want}`")),
+        );
+    }
+    let proto_text = match get("proto") {
+        None => {
+            ctx.issue(
+                at,
+                path,
+                "missing `proto`",
+                Some("add e.g. `proto: tcp`".into()),
+            );
+            None
+        }
+        Some(p) => match &p.node.value {
+            Value::Str(s) => Some(s.clone()),
+            Value::Int(i) => Some(i.to_string()),
+            _ => {
+                ctx.issue(
+                    p,
+                    &join(path, "proto"),
+                    format!(
+                        "expected a protocol name or number, found {}",
+                        p.node.kind()
+                    ),
+                    None,
+                );
+                None
+            }
+        },
+    };
+    let ports_text = match get("ports") {
+        None => None,
+        Some(p) => match &p.node.value {
+            Value::Str(s) => Some(Some(s.clone())),
+            Value::Int(i) => Some(Some(i.to_string())),
+            _ => {
+                ctx.issue(
+                    p,
+                    &join(path, "ports"),
+                    format!(
+                        "expected ports (a number or text like `80,443`), found {}",
+                        p.node.kind()
+                    ),
+                    None,
+                );
+                return;
+            }
+        },
+    };
+    let description = match get("description") {
+        None => None,
+        Some(d) => ctx.string(d, &join(path, "description")),
+    };
+    let protocols = match &proto_text {
+        Some(proto) => match rule::parse_protocols(proto, ports_text.flatten().as_deref()) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                let where_ = get("ports").or(get("proto")).unwrap_or(at);
+                let key = if get("ports").is_some() {
+                    "ports"
+                } else {
+                    "proto"
+                };
+                ctx.syntax(where_, &join(path, key), e);
+                None
+            }
+        },
+        None => None,
+    };
+    let peer_path = join(path, want);
+    let mut peers = Vec::new();
+    match get(want) {
+        None => {
+            if get(other).is_none() {
+                ctx.issue(
+                    at,
+                    path,
+                    format!("missing `{want}`"),
+                    Some(format!("add e.g. `{want}: [10.0.0.0/8]`")),
+                );
+            }
+        }
+        Some(p) => {
+            let list: Vec<(String, At<'_>)> = match &p.node.value {
+                Value::Seq(items) => items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, n)| {
+                        (
+                            format!("{peer_path}[{i}]"),
+                            At {
+                                file: at.file,
+                                node: n,
+                            },
+                        )
+                    })
+                    .collect(),
+                _ => vec![(peer_path.clone(), p)],
+            };
+            if list.is_empty() {
+                ctx.issue(p, &peer_path, "empty peer list", None);
+            }
+            for (pp, pat) in list {
+                match pat.node.as_str() {
+                    Some(text) => peers.extend(vars.peer(ctx, text, pat, &pp)),
+                    None => ctx.issue(
+                        pat,
+                        &pp,
+                        format!("expected a peer (a string), found {}", pat.node.kind()),
+                        None,
+                    ),
+                }
+            }
+        }
+    }
+    if let Some(protocols) = protocols {
+        push_product(out, direction, &protocols, &peers, description.as_deref());
+    }
+}
+
+/// Sorts and collapses duplicate rules; of duplicates, the first description given wins.
+fn collapse(mut rules: Vec<DesiredRule>) -> Vec<DesiredRule> {
+    rules.sort_by(|a, b| a.rule.cmp(&b.rule));
+    let mut out: Vec<DesiredRule> = Vec::with_capacity(rules.len());
+    for r in rules {
+        match out.last_mut() {
+            Some(last) if last.rule == r.rule => {
+                if last.description.is_none() {
+                    last.description = r.description;
+                }
+            }
+            _ => out.push(r),
+        }
+    }
+    out
+}
+
+fn check_settings(ctx: &mut Ctx, at: At<'_>) -> Settings {
+    let mut s = Settings::default();
+    let Some(fields) = ctx.fields(at, "settings", SETTINGS_KEYS) else {
+        return s;
+    };
+    for (key, v) in fields {
+        let path = join("settings", key);
+        match key {
+            "regions" => s.regions = check_regions(ctx, v, &path),
+            "default_mode" => {
+                if let Some(m) = ctx.choice(
+                    v,
+                    &path,
+                    &[
+                        ("audit", Mode::Audit),
+                        ("add-only", Mode::AddOnly),
+                        ("enforce", Mode::Enforce),
+                    ],
+                ) {
+                    s.default_mode = m;
+                }
+            }
+            "unmanaged_groups" => {
+                if let Some(u) = ctx.choice(
+                    v,
+                    &path,
+                    &[
+                        ("ignore", UnmanagedGroups::Ignore),
+                        ("report", UnmanagedGroups::Report),
+                    ],
+                ) {
+                    s.unmanaged_groups = u;
+                }
+            }
+            "notify" => {
+                if let Some(n) = ctx.choice(
+                    v,
+                    &path,
+                    &[
+                        ("drift", Notify::Drift),
+                        ("changes", Notify::Changes),
+                        ("always", Notify::Always),
+                    ],
+                ) {
+                    s.notify = n;
+                }
+            }
+            "compare_descriptions" => match v.node.value {
+                Value::Bool(b) => s.compare_descriptions = b,
+                _ => ctx.issue(
+                    v,
+                    &path,
+                    format!("expected true or false, found {}", v.node.kind()),
+                    None,
+                ),
+            },
+            "max_changes_per_run" => match v.node.value {
+                Value::Int(n) if n >= 0 => s.max_changes_per_run = n.unsigned_abs(),
+                _ => ctx.issue(
+                    v,
+                    &path,
+                    format!("expected an integer ≥ 0, found {}", v.node.kind()),
+                    None,
+                ),
+            },
+            _ => {}
+        }
+    }
+    s
+}
+
+fn check_regions(ctx: &mut Ctx, at: At<'_>, path: &str) -> Vec<String> {
+    let Value::Seq(items) = &at.node.value else {
+        ctx.issue(
+            at,
+            path,
+            format!("expected a list of regions, found {}", at.node.kind()),
+            Some("e.g. `[us-east-1, eu-west-1]`".into()),
+        );
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (i, n) in items.iter().enumerate() {
+        let p = format!("{path}[{i}]");
+        let nat = At {
+            file: at.file,
+            node: n,
+        };
+        if let Some(r) = ctx.string(nat, &p) {
+            if is_region(&r) {
+                if !out.contains(&r) {
+                    out.push(r);
+                }
+            } else {
+                ctx.issue(
+                    nat,
+                    &p,
+                    format!("`{r}` is not a region name"),
+                    Some("regions look like `us-east-1`".into()),
+                );
+            }
+        }
+    }
+    out
+}
+
+struct Global {
+    ingress: Option<Vec<DesiredRule>>,
+    egress: Option<Vec<DesiredRule>>,
+}
+
+pub(crate) fn check(documents: &[Document]) -> Result<Policy, Vec<Issue>> {
+    let mut ctx = Ctx::default();
+    let mut trees = Vec::with_capacity(documents.len());
+    for doc in documents {
+        match yaml::parse(&doc.text) {
+            Ok(node) => trees.push((doc.location.as_str(), node)),
+            Err(e) => ctx.issues.push(Issue {
+                file: doc.location.clone(),
+                line: Some(e.line),
+                column: Some(e.col),
+                path: String::new(),
+                message: format!("not valid YAML or JSON: {}", e.message),
+                help: None,
+            }),
+        }
+    }
+
+    // Top level of each file, and what each defines.
+    let mut sec = Sections::default();
+    for (file, root) in &trees {
+        let at = At { file, node: root };
+        if matches!(root.value, Value::Null) {
+            ctx.issue(
+                at,
+                "",
+                "empty policy file",
+                Some("a policy file starts with `version: 1`".into()),
+            );
+            continue;
+        }
+        let Some(fields) = ctx.fields(at, "", TOP_KEYS) else {
+            continue;
+        };
+        if !fields.iter().any(|(k, _)| *k == "version") {
+            ctx.issue(
+                at,
+                "version",
+                "missing `version`",
+                Some("add `version: 1`".into()),
+            );
+        }
+        for (key, v) in fields {
+            match key {
+                "version" if v.node.value != Value::Int(1) => {
+                    let found = v.node.scalar_text().unwrap_or_else(|| v.node.kind().into());
+                    ctx.issue(
+                        v,
+                        "version",
+                        format!("unsupported version `{found}`"),
+                        Some("this sgwarden reads `version: 1`".into()),
+                    );
+                }
+                "settings" | "global" => {
+                    let slot = if key == "settings" {
+                        &mut sec.settings
+                    } else {
+                        &mut sec.global
+                    };
+                    if let Some(prev) = slot {
+                        let msg = format!(
+                            "`{key}` is also defined in {}:{}",
+                            prev.file, prev.node.line
+                        );
+                        ctx.issue(v, key, msg, Some(format!("keep `{key}` in one file")));
+                    } else {
+                        *slot = Some(v);
+                    }
+                }
+                "variables" | "groups" => {
+                    if key == "groups" {
+                        sec.any_groups = true;
+                    }
+                    let Some(entries) = ctx.fields_any(v, key) else {
+                        continue;
+                    };
+                    let map = if key == "groups" {
+                        &mut sec.groups
+                    } else {
+                        &mut sec.variables
+                    };
+                    for (name, kat, vat) in entries {
+                        if let Some((prev_k, _)) = map.get(&name) {
+                            let what = if key == "groups" { "group" } else { "variable" };
+                            let msg = format!(
+                                "{what} `{name}` is also defined in {}:{}",
+                                prev_k.file, prev_k.node.line
+                            );
+                            ctx.issue(kat, &join(key, &name), msg, None);
+                        } else {
+                            map.insert(name, (kat, vat));
+                        }
+                    }
+                }
+                "exceptions" => match &v.node.value {
+                    Value::Seq(items) => sec.exceptions.extend(items.iter().map(|n| At {
+                        file: v.file,
+                        node: n,
+                    })),
+                    Value::Null => {}
+                    _ => ctx.issue(
+                        v,
+                        "exceptions",
+                        format!("expected a list of exceptions, found {}", v.node.kind()),
+                        None,
+                    ),
+                },
+                _ => {}
+            }
+        }
+    }
+    if !sec.any_groups
+        && let Some((file, root)) = trees.first()
+    {
+        ctx.issue(
+            At { file, node: root },
+            "groups",
+            "no policy file defines `groups`",
+            Some("add `groups: {}` (it may be empty)".into()),
+        );
+    }
+
+    let settings = match sec.settings {
+        Some(at) => check_settings(&mut ctx, at),
+        None => Settings::default(),
+    };
+    let group_keys: HashSet<String> = sec.groups.keys().cloned().collect();
+    let mut vars = Vars {
+        defs: &sec.variables,
+        group_keys: &group_keys,
+        done: HashMap::new(),
+    };
+    // Every variable is checked, used or not.
+    let names: Vec<String> = sec.variables.keys().cloned().collect();
+    for name in names {
+        vars.resolve(&mut ctx, &name, &mut Vec::new());
+    }
+
+    let global = match sec.global {
+        None => Global {
+            ingress: None,
+            egress: None,
+        },
+        Some(at) => {
+            let mut g = Global {
+                ingress: None,
+                egress: None,
+            };
+            if let Some(fields) = ctx.fields(at, "global", GLOBAL_KEYS) {
+                for (key, v) in fields {
+                    let path = join("global", key);
+                    if key == "ingress" {
+                        g.ingress = Some(check_rules(
+                            &mut ctx,
+                            &mut vars,
+                            v,
+                            &path,
+                            Direction::Ingress,
+                        ));
+                    } else {
+                        g.egress = Some(check_rules(
+                            &mut ctx,
+                            &mut vars,
+                            v,
+                            &path,
+                            Direction::Egress,
+                        ));
+                    }
+                }
+            }
+            g
+        }
+    };
+
+    let mut groups = BTreeMap::new();
+    for (key, (_, at)) in &sec.groups {
+        if let Some(g) = check_group(&mut ctx, &mut vars, &settings, &global, key, *at) {
+            groups.insert(key.clone(), g);
+        }
+    }
+
+    let mut exceptions = Vec::new();
+    for (i, at) in sec.exceptions.iter().enumerate() {
+        if let Some(e) = check_exception(&mut ctx, &mut vars, &groups, &group_keys, *at, i) {
+            exceptions.push(e);
+        }
+    }
+
+    if ctx.issues.is_empty() {
+        Ok(Policy {
+            settings,
+            groups,
+            exceptions,
+            files: Vec::new(),
+            source: Provenance {
+                location: String::new(),
+                sha256: String::new(),
+                version_id: None,
+                etag: None,
+            },
+        })
+    } else {
+        Err(ctx.issues)
+    }
+}
+
+impl Ctx {
+    /// The entries of a mapping with any text keys (names of groups or variables).
+    fn fields_any<'a>(&mut self, at: At<'a>, path: &str) -> Option<Vec<(String, At<'a>, At<'a>)>> {
+        match &at.node.value {
+            Value::Null => Some(Vec::new()),
+            Value::Map(entries) => {
+                let mut out = Vec::new();
+                for (k, v) in entries {
+                    let kat = At {
+                        file: at.file,
+                        node: k,
+                    };
+                    match k.scalar_text() {
+                        Some(name) if !name.is_empty() => out.push((
+                            name,
+                            kat,
+                            At {
+                                file: at.file,
+                                node: v,
+                            },
+                        )),
+                        _ => self.issue(kat, path, "empty or invalid name", None),
+                    }
+                }
+                Some(out)
+            }
+            _ => {
+                self.issue(
+                    at,
+                    path,
+                    format!("expected a mapping, found {}", at.node.kind()),
+                    None,
+                );
+                None
+            }
+        }
+    }
+}
+
+fn check_group(
+    ctx: &mut Ctx,
+    vars: &mut Vars<'_, '_>,
+    settings: &Settings,
+    global: &Global,
+    key: &str,
+    at: At<'_>,
+) -> Option<GroupPolicy> {
+    let path = format!("groups.{key}");
+    let fields = ctx.fields(at, &path, GROUP_KEYS)?;
+    let before = ctx.issues.len();
+    let mut g = GroupPolicy {
+        key: key.to_string(),
+        name: key.to_string(),
+        id: None,
+        vpc: None,
+        regions: Vec::new(),
+        mode: settings.default_mode,
+        takes_global: true,
+        description: None,
+        ingress: None,
+        egress: None,
+    };
+    let mut own_ingress = None;
+    let mut own_egress = None;
+    for (field, v) in fields {
+        let p = join(&path, field);
+        match field {
+            "name" => {
+                if let Some(n) = ctx.string(v, &p) {
+                    if n.is_empty() {
+                        ctx.issue(v, &p, "empty group name", None);
+                    }
+                    g.name = n;
+                }
+            }
+            "id" => {
+                if let Some(id) = ctx.string(v, &p) {
+                    if is_aws_id(&id, "sg-") {
+                        g.id = Some(id);
+                    } else {
+                        ctx.issue(
+                            v,
+                            &p,
+                            format!("`{id}` is not a security group id"),
+                            Some("ids look like `sg-0123456789abcdef0`".into()),
+                        );
+                    }
+                }
+            }
+            "vpc" => {
+                if let Some(id) = ctx.string(v, &p) {
+                    if is_aws_id(&id, "vpc-") {
+                        g.vpc = Some(id);
+                    } else {
+                        ctx.issue(
+                            v,
+                            &p,
+                            format!("`{id}` is not a VPC id"),
+                            Some("ids look like `vpc-0abc1234`".into()),
+                        );
+                    }
+                }
+            }
+            "regions" => {
+                let regions = check_regions(ctx, v, &p);
+                if !settings.regions.is_empty() {
+                    for r in &regions {
+                        if !settings.regions.contains(r) {
+                            ctx.issue(
+                                v,
+                                &p,
+                                format!("region `{r}` is not in settings.regions"),
+                                Some(format!(
+                                    "settings.regions is [{}]",
+                                    settings.regions.join(", ")
+                                )),
+                            );
+                        }
+                    }
+                }
+                g.regions = regions;
+            }
+            "mode" => {
+                if let Some(m) = ctx.choice(
+                    v,
+                    &p,
+                    &[
+                        ("audit", Mode::Audit),
+                        ("add-only", Mode::AddOnly),
+                        ("enforce", Mode::Enforce),
+                    ],
+                ) {
+                    g.mode = m;
+                }
+            }
+            "global" => match v.node.value {
+                Value::Bool(b) => g.takes_global = b,
+                _ => ctx.issue(
+                    v,
+                    &p,
+                    format!("expected true or false, found {}", v.node.kind()),
+                    None,
+                ),
+            },
+            "description" => g.description = ctx.string(v, &p),
+            "ingress" => own_ingress = Some(check_rules(ctx, vars, v, &p, Direction::Ingress)),
+            "egress" => own_egress = Some(check_rules(ctx, vars, v, &p, Direction::Egress)),
+            _ => {}
+        }
+    }
+    let merge = |own: Option<Vec<DesiredRule>>, glob: &Option<Vec<DesiredRule>>, takes: bool| match (
+        own,
+        glob.as_ref().filter(|_| takes),
+    ) {
+        (None, None) => None,
+        (own, glob) => {
+            let mut all = own.unwrap_or_default();
+            if let Some(gr) = glob {
+                all.extend(gr.iter().cloned());
+            }
+            Some(collapse(all))
+        }
+    };
+    g.ingress = merge(own_ingress, &global.ingress, g.takes_global);
+    g.egress = merge(own_egress, &global.egress, g.takes_global);
+    (ctx.issues.len() == before).then_some(g)
+}
+
+fn check_exception(
+    ctx: &mut Ctx,
+    vars: &mut Vars<'_, '_>,
+    groups: &BTreeMap<String, GroupPolicy>,
+    group_keys: &HashSet<String>,
+    at: At<'_>,
+    index: usize,
+) -> Option<Exception> {
+    let path = format!("exceptions[{index}]");
+    if !matches!(at.node.value, Value::Map(_)) {
+        ctx.issue(
+            at,
+            &path,
+            format!(
+                "expected an exception (a mapping with group, rule, expires, owner), found {}",
+                at.node.kind()
+            ),
+            None,
+        );
+        return None;
+    }
+    let fields = ctx.fields(at, &path, EXCEPTION_KEYS)?;
+    let get = |k: &str| fields.iter().find(|(key, _)| *key == k).map(|(_, a)| *a);
+    let before = ctx.issues.len();
+    for required in ["group", "rule", "expires", "owner"] {
+        if get(required).is_none() {
+            let help = match required {
+                "expires" => {
+                    Some("an exception always ends: add `expires: YYYY-MM-DD`".to_string())
+                }
+                "owner" => {
+                    Some("add who answers for it, e.g. `owner: alice@example.com`".to_string())
+                }
+                _ => None,
+            };
+            ctx.issue(at, &path, format!("missing `{required}`"), help);
+        }
+    }
+    let group = get("group").and_then(|g| {
+        let p = join(&path, "group");
+        let name = ctx.string(g, &p)?;
+        if group_keys.contains(&name) {
+            Some(name)
+        } else {
+            let help = suggest::closest(&name, group_keys.iter().map(String::as_str))
+                .map(|s| format!("did you mean `{s}`?"));
+            ctx.issue(g, &p, format!("`{name}` names no policy group"), help);
+            None
+        }
+    });
+    let expires = get("expires").and_then(|e| {
+        let p = join(&path, "expires");
+        let text = ctx.string(e, &p)?;
+        match NaiveDate::parse_from_str(&text, "%Y-%m-%d") {
+            Ok(d) => Some(d),
+            Err(_) => {
+                ctx.issue(
+                    e,
+                    &p,
+                    format!("`{text}` is not a date"),
+                    Some("write YYYY-MM-DD, e.g. 2026-12-31".into()),
+                );
+                None
+            }
+        }
+    });
+    let owner = get("owner").and_then(|o| {
+        let p = join(&path, "owner");
+        let s = ctx.string(o, &p)?;
+        if s.trim().is_empty() {
+            ctx.issue(o, &p, "empty owner", None);
+            return None;
+        }
+        Some(s)
+    });
+    let reason = get("reason").and_then(|r| ctx.string(r, &join(&path, "reason")));
+    let mut text_out = String::new();
+    let mut rules = Vec::new();
+    if let Some(r) = get("rule") {
+        let p = join(&path, "rule");
+        if let Some(text) = ctx.string(r, &p) {
+            match rule::parse_compact(&text, None) {
+                Ok(c) => {
+                    let mut peers = Vec::new();
+                    for peer in &c.peers {
+                        peers.extend(vars.peer(ctx, peer, r, &p));
+                    }
+                    let mut out = Vec::new();
+                    push_product(&mut out, c.direction, &c.protocols, &peers, None);
+                    rules = out.into_iter().map(|d| d.rule).collect();
+                    rules.sort();
+                    rules.dedup();
+                    if let Some(gk) = &group
+                        && let Some(gp) = groups.get(gk)
+                        && gp.rules(c.direction).is_none()
+                    {
+                        ctx.issue(r, &p, format!("group `{gk}` does not manage {} rules", c.direction), Some(format!("an exception applies to a direction the group lists (add `{}:` to the group)", c.direction)));
+                    }
+                }
+                Err(e) => ctx.syntax(r, &p, e),
+            }
+            text_out = text;
+        }
+    }
+    if ctx.issues.len() != before {
+        return None;
+    }
+    Some(Exception {
+        group: group?,
+        text: text_out,
+        rules,
+        expires: expires?,
+        owner: owner?,
+        reason,
+    })
+}

@@ -1,0 +1,209 @@
+//! The policy's JSON Schema (draft 2020-12), generated from serde mirror types of the
+//! policy file, for editor completion (`sgwarden schema`).
+//!
+//! These types only describe the file; the checker (`check.rs`) reads the file itself so
+//! that it can report every problem with its position. A test keeps the two key lists equal.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+/// A peer, or a list of peers and `@variable` references.
+#[derive(Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+/// A protocol name or number, or ports given as a number or text.
+#[derive(Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum TextOrNumber {
+    Text(String),
+    Number(u32),
+}
+
+/// sgwarden policy file, version 1.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyFile {
+    /// Always 1.
+    #[schemars(range(min = 1, max = 1))]
+    pub version: u32,
+    pub settings: Option<SettingsFile>,
+    /// Named peers: `office: [203.0.113.0/24, "@vpn"]`.
+    pub variables: Option<BTreeMap<String, OneOrMany>>,
+    /// Rules every group entry gets unless it sets `global: false`.
+    pub global: Option<GlobalFile>,
+    /// Group entries by policy-local name.
+    pub groups: Option<BTreeMap<String, Option<GroupFile>>>,
+    /// Time-boxed permissions for extra rules.
+    pub exceptions: Option<Vec<ExceptionFile>>,
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum ModeFile {
+    Audit,
+    AddOnly,
+    Enforce,
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum UnmanagedFile {
+    Ignore,
+    Report,
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum NotifyFile {
+    Drift,
+    Changes,
+    Always,
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsFile {
+    /// Regions where groups are looked for (default: the region the program runs in).
+    pub regions: Option<Vec<String>>,
+    /// Mode of groups that set none (default: audit).
+    pub default_mode: Option<ModeFile>,
+    /// `report` lists existing groups no entry matches (default: ignore).
+    pub unmanaged_groups: Option<UnmanagedFile>,
+    /// Whether a rule description mismatch is drift (default: false).
+    pub compare_descriptions: Option<bool>,
+    /// Blast-radius guard: a run over this many rule changes changes nothing (default: 50).
+    pub max_changes_per_run: Option<u64>,
+    /// When a report is published (default: drift).
+    pub notify: Option<NotifyFile>,
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GlobalFile {
+    pub ingress: Option<Vec<RuleFile>>,
+    pub egress: Option<Vec<RuleFile>>,
+}
+
+/// A rule: compact text (`tcp/443 from 10.0.0.0/8, @office`) or the structured form.
+#[derive(Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum RuleFile {
+    Compact(String),
+    Structured(StructuredRuleFile),
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StructuredRuleFile {
+    /// tcp, udp, icmp, icmpv6, all, or a protocol number 0-255.
+    pub proto: TextOrNumber,
+    /// `22`, `8000-8100`, `80,443`; for ICMP `8` or `"3:4"`.
+    pub ports: Option<TextOrNumber>,
+    /// Peers of an ingress rule.
+    pub from: Option<OneOrMany>,
+    /// Peers of an egress rule.
+    pub to: Option<OneOrMany>,
+    pub description: Option<String>,
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GroupFile {
+    /// The EC2 GroupName, when it differs from the key.
+    pub name: Option<String>,
+    /// Match by id instead of name.
+    pub id: Option<String>,
+    /// Only groups in this VPC.
+    pub vpc: Option<String>,
+    /// Only these regions (a subset of settings.regions).
+    pub regions: Option<Vec<String>>,
+    pub mode: Option<ModeFile>,
+    /// `false` opts out of the global rules.
+    pub global: Option<bool>,
+    /// The GroupDescription (used only to create).
+    pub description: Option<String>,
+    /// Absent: ingress is not compared. `[]`: the group must have no ingress rules.
+    pub ingress: Option<Vec<RuleFile>>,
+    /// Absent: egress is not compared. `[]`: the group must have no egress rules.
+    pub egress: Option<Vec<RuleFile>>,
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExceptionFile {
+    /// A key under `groups`.
+    pub group: String,
+    /// A compact rule; its keyword (from/to) gives the direction.
+    pub rule: String,
+    /// Last day (UTC, YYYY-MM-DD) on which it holds.
+    pub expires: String,
+    pub owner: String,
+    pub reason: Option<String>,
+}
+
+/// The JSON Schema of a policy file, pretty-printed.
+pub fn json_schema() -> String {
+    let schema = schemars::schema_for!(PolicyFile);
+    serde_json::to_string_pretty(&schema).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::check;
+    use serde_json::Value;
+
+    fn keys(schema: &Value, def: Option<&str>) -> Vec<String> {
+        let obj = match def {
+            None => schema,
+            Some(d) => &schema["$defs"][d],
+        };
+        let mut k: Vec<String> = obj["properties"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect();
+        k.sort();
+        k
+    }
+
+    fn sorted(list: &[&str]) -> Vec<String> {
+        let mut v: Vec<String> = list.iter().map(|s| s.to_string()).collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn schema_keys_match_the_checker() {
+        let schema: Value = serde_json::from_str(&super::json_schema()).unwrap();
+        assert_eq!(
+            schema["$schema"],
+            "https://json-schema.org/draft/2020-12/schema"
+        );
+        assert_eq!(keys(&schema, None), sorted(check::TOP_KEYS));
+        assert_eq!(
+            keys(&schema, Some("SettingsFile")),
+            sorted(check::SETTINGS_KEYS)
+        );
+        assert_eq!(keys(&schema, Some("GroupFile")), sorted(check::GROUP_KEYS));
+        assert_eq!(
+            keys(&schema, Some("StructuredRuleFile")),
+            sorted(check::RULE_KEYS)
+        );
+        assert_eq!(
+            keys(&schema, Some("GlobalFile")),
+            sorted(check::GLOBAL_KEYS)
+        );
+        assert_eq!(
+            keys(&schema, Some("ExceptionFile")),
+            sorted(check::EXCEPTION_KEYS)
+        );
+        assert_eq!(schema["$defs"]["GroupFile"]["additionalProperties"], false);
+    }
+}

@@ -1,0 +1,469 @@
+//! The report of a run: one value, built from the drift and the plan (and, after apply,
+//! the outcome of each action), serialised as the JSON contract of architecture.md and
+//! rendered for people by [`render`]. Pure: no I/O, no clock.
+
+pub mod render;
+
+use serde::Serialize;
+
+use crate::drift::{Drift, GroupDrift};
+use crate::plan::{Op, Plan, Status};
+use crate::policy::{Mode, Policy, Provenance};
+use crate::rule::{DescribedRule, Rule};
+
+/// What asked for the run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TriggerKind {
+    Schedule,
+    Cloudtrail,
+    Manual,
+}
+
+impl TriggerKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TriggerKind::Schedule => "schedule",
+            TriggerKind::Cloudtrail => "cloudtrail",
+            TriggerKind::Manual => "manual",
+        }
+    }
+}
+
+/// Who made the change that triggered the run (CloudTrail triggers).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Actor {
+    pub arn: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub console: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub invoked_by: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_ip: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TriggerInfo {
+    pub kind: TriggerKind,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group_ids: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ignored: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub actor: Option<Actor>,
+}
+
+impl TriggerInfo {
+    pub fn manual() -> Self {
+        TriggerInfo {
+            kind: TriggerKind::Manual,
+            event_name: None,
+            event_id: None,
+            region: None,
+            group_ids: None,
+            ignored: None,
+            actor: None,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PolicyInfo {
+    pub location: String,
+    pub sha256: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
+    pub files: Vec<Provenance>,
+}
+
+/// A rule as the JSON contract gives it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RuleJson {
+    pub text: String,
+    pub direction: &'static str,
+    pub protocol: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from_port: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to_port: Option<i32>,
+    pub peer: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+impl RuleJson {
+    pub fn new(rule: &Rule, description: Option<&str>) -> Self {
+        let ports = rule.protocol.ec2_ports();
+        RuleJson {
+            text: rule.to_string(),
+            direction: rule.direction.as_str(),
+            protocol: rule.protocol.name(),
+            from_port: ports.map(|p| p.0),
+            to_port: ports.map(|p| p.1),
+            peer: rule.peer.to_string(),
+            description: description.map(str::to_string),
+        }
+    }
+
+    fn of(d: &DescribedRule) -> Self {
+        RuleJson::new(&d.rule, d.description.as_deref())
+    }
+}
+
+fn rules_json(rules: &[DescribedRule]) -> Vec<RuleJson> {
+    let mut out: Vec<RuleJson> = rules.iter().map(RuleJson::of).collect();
+    out.sort_by(|a, b| a.text.cmp(&b.text));
+    out
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ExpiredJson {
+    pub rule: RuleJson,
+    pub owner: String,
+    pub expires: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DescriptionJson {
+    pub rule: RuleJson,
+    pub want: String,
+    pub have: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ActionJson {
+    pub op: Op,
+    pub rule: RuleJson,
+    pub status: Status,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The re-described state of a group after a run.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AfterJson {
+    pub missing: Vec<RuleJson>,
+    pub extra: Vec<RuleJson>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct GroupReport {
+    pub key: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group_id: Option<String>,
+    pub group_name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vpc_id: Option<String>,
+    pub region: String,
+    pub mode: Mode,
+    pub missing: Vec<RuleJson>,
+    pub extra: Vec<RuleJson>,
+    pub excepted: Vec<RuleJson>,
+    pub expired_exceptions: Vec<ExpiredJson>,
+    pub descriptions: Vec<DescriptionJson>,
+    pub actions: Vec<ActionJson>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub after: Option<AfterJson>,
+}
+
+impl GroupReport {
+    /// Whether drift remains for this group: after the run when it was re-described.
+    pub fn drift_remains(&self) -> bool {
+        let rules = match &self.after {
+            Some(a) => !a.missing.is_empty() || !a.extra.is_empty(),
+            None => !self.missing.is_empty() || !self.extra.is_empty(),
+        };
+        let descriptions = !self.descriptions.is_empty()
+            && !self
+                .actions
+                .iter()
+                .filter(|a| a.op == Op::UpdateDescription)
+                .all(|a| a.status == Status::Done);
+        rules || descriptions
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct MissingGroupJson {
+    pub key: String,
+    pub region: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vpc_id: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct UnmanagedJson {
+    pub group_id: String,
+    pub group_name: String,
+    pub vpc_id: Option<String>,
+    pub region: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Truncated {
+    pub groups_omitted: usize,
+    pub rules_omitted: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub full_report: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ErrorJson {
+    pub stage: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    pub message: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    pub groups_checked: usize,
+    pub groups_with_drift: usize,
+    pub missing_rules: usize,
+    pub extra_rules: usize,
+    pub excepted_rules: usize,
+    pub missing_groups: usize,
+    pub planned: usize,
+    pub authorized: usize,
+    pub revoked: usize,
+    pub descriptions_updated: usize,
+    pub failed: usize,
+    pub skipped: usize,
+}
+
+/// The whole report of a run.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Report {
+    pub trigger: TriggerInfo,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy: Option<PolicyInfo>,
+    /// The regions the run governed.
+    pub regions: Vec<String>,
+    pub groups: Vec<GroupReport>,
+    pub missing_groups: Vec<MissingGroupJson>,
+    pub unmanaged_groups: Vec<UnmanagedJson>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refused: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub truncated: Option<Truncated>,
+    pub errors: Vec<ErrorJson>,
+    pub summary: Summary,
+}
+
+/// How a command or invocation ends: the exit-code table of architecture.md.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// 0: no drift (or no drift remains).
+    Clean,
+    /// 2: drift (or drift remains).
+    Drift,
+    /// 1: an error is in the report.
+    Error,
+}
+
+impl Outcome {
+    pub fn code(self) -> u8 {
+        match self {
+            Outcome::Clean => 0,
+            Outcome::Drift => 2,
+            Outcome::Error => 1,
+        }
+    }
+}
+
+impl PolicyInfo {
+    pub fn of(policy: &Policy) -> Self {
+        PolicyInfo {
+            location: policy.source.location.clone(),
+            sha256: policy.source.sha256.clone(),
+            version_id: policy.source.version_id.clone(),
+            etag: policy.source.etag.clone(),
+            files: policy.files.clone(),
+        }
+    }
+}
+
+fn group_report(g: &GroupDrift, mode: Mode, actions: Vec<ActionJson>) -> GroupReport {
+    let mut descriptions: Vec<DescriptionJson> = g
+        .descriptions
+        .iter()
+        .map(|d| DescriptionJson {
+            rule: RuleJson::new(&d.rule, Some(&d.have)),
+            want: d.want.clone(),
+            have: d.have.clone(),
+        })
+        .collect();
+    descriptions.sort_by(|a, b| a.rule.text.cmp(&b.rule.text));
+    let mut expired: Vec<ExpiredJson> = g
+        .expired_exceptions
+        .iter()
+        .map(|e| ExpiredJson {
+            rule: RuleJson::of(&e.rule),
+            owner: e.owner.clone(),
+            expires: e.expires.to_string(),
+        })
+        .collect();
+    expired.sort_by(|a, b| a.rule.text.cmp(&b.rule.text));
+    GroupReport {
+        key: g.key.clone(),
+        group_id: Some(g.group_id.clone()),
+        group_name: g.group_name.clone(),
+        vpc_id: g.vpc_id.clone(),
+        region: g.region.clone(),
+        mode,
+        missing: rules_json(&g.missing),
+        extra: rules_json(&g.extra),
+        excepted: rules_json(&g.excepted),
+        expired_exceptions: expired,
+        descriptions,
+        actions,
+        after: None,
+    }
+}
+
+impl Report {
+    /// Builds the report of a run from its drift and plan. Groups with nothing to say
+    /// (no drift, no excepted rules, no actions) are counted but not listed.
+    pub fn new(
+        trigger: TriggerInfo,
+        policy: Option<&Policy>,
+        regions: &[String],
+        drift: &Drift,
+        plan: &Plan,
+    ) -> Report {
+        let mut groups = Vec::new();
+        for gp in &plan.groups {
+            let Some(g) = drift.groups.get(gp.group) else {
+                continue;
+            };
+            let mut actions: Vec<ActionJson> = gp
+                .actions
+                .iter()
+                .map(|a| ActionJson {
+                    op: a.op,
+                    rule: RuleJson::of(&a.rule),
+                    status: a.status,
+                    reason: a.reason.clone(),
+                    error: a.error.clone(),
+                })
+                .collect();
+            // Authorize first, then descriptions, then revoke; rules by text within each.
+            actions.sort_by(|a, b| (a.op, &a.rule.text).cmp(&(b.op, &b.rule.text)));
+            let r = group_report(g, gp.mode, actions);
+            if r.drift_remains()
+                || !r.excepted.is_empty()
+                || !r.expired_exceptions.is_empty()
+                || !r.actions.is_empty()
+            {
+                groups.push(r);
+            }
+        }
+        let mut report = Report {
+            trigger,
+            policy: policy.map(PolicyInfo::of),
+            regions: regions.to_vec(),
+            groups,
+            missing_groups: drift
+                .missing_groups
+                .iter()
+                .map(|m| MissingGroupJson {
+                    key: m.key.clone(),
+                    region: m.region.clone(),
+                    vpc_id: m.vpc_id.clone(),
+                })
+                .collect(),
+            unmanaged_groups: drift
+                .unmanaged_groups
+                .iter()
+                .map(|u| UnmanagedJson {
+                    group_id: u.group_id.clone(),
+                    group_name: u.group_name.clone(),
+                    vpc_id: u.vpc_id.clone(),
+                    region: u.region.clone(),
+                })
+                .collect(),
+            refused: plan.refused.clone(),
+            truncated: None,
+            errors: drift
+                .errors
+                .iter()
+                .map(|e| ErrorJson {
+                    stage: e.stage.to_string(),
+                    group_id: Some(e.group_id.clone()),
+                    region: Some(e.region.clone()),
+                    code: None,
+                    message: e.message.clone(),
+                })
+                .collect(),
+            summary: Summary::default(),
+        };
+        report.summary.groups_checked = drift.groups.len();
+        report.recount();
+        report
+    }
+
+    /// Recomputes the summary's counts from the groups (after actions changed status).
+    pub fn recount(&mut self) {
+        let s = &mut self.summary;
+        s.groups_with_drift = self
+            .groups
+            .iter()
+            .filter(|g| !g.missing.is_empty() || !g.extra.is_empty() || !g.descriptions.is_empty())
+            .count();
+        s.missing_rules = self.groups.iter().map(|g| g.missing.len()).sum();
+        s.extra_rules = self.groups.iter().map(|g| g.extra.len()).sum();
+        s.excepted_rules = self.groups.iter().map(|g| g.excepted.len()).sum();
+        s.missing_groups = self.missing_groups.len();
+        let actions = || self.groups.iter().flat_map(|g| g.actions.iter());
+        let count = |op: Option<Op>, st: Status| {
+            actions()
+                .filter(|a| a.status == st && op.is_none_or(|o| a.op == o))
+                .count()
+        };
+        s.planned = count(None, Status::Planned);
+        s.authorized = count(Some(Op::Authorize), Status::Done);
+        s.revoked = count(Some(Op::Revoke), Status::Done);
+        s.descriptions_updated = count(Some(Op::UpdateDescription), Status::Done);
+        s.failed = count(None, Status::Failed);
+        s.skipped = count(None, Status::Skipped);
+    }
+
+    /// Whether any drift is reported (remaining, after a run that re-described groups).
+    pub fn has_drift(&self) -> bool {
+        !self.missing_groups.is_empty() || self.groups.iter().any(GroupReport::drift_remains)
+    }
+
+    /// The exit code class of this report: errors first, then drift.
+    pub fn outcome(&self) -> Outcome {
+        if !self.errors.is_empty() {
+            Outcome::Error
+        } else if self.has_drift() {
+            Outcome::Drift
+        } else {
+            Outcome::Clean
+        }
+    }
+
+    /// The JSON contract, pretty-printed.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+    }
+}

@@ -1,0 +1,528 @@
+//! Renders a [`Report`] for people: plain text (e-mail and logs), Markdown (a pull-request
+//! comment) and a terminal table. Every finding is in canonical rule text; the order is
+//! the report's own (deterministic).
+
+use std::fmt::Write;
+
+use super::{GroupReport, Report};
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// One line that says what the run found and did, e.g.
+/// `drift in 2 of 14 groups: 3 missing, 2 extra rules, 1 missing group; 4 changes planned`.
+pub fn headline(r: &Report) -> String {
+    let s = &r.summary;
+    let mut out = if s.groups_with_drift == 0 && s.missing_groups == 0 {
+        format!(
+            "no drift in {}",
+            plural(s.groups_checked, "group", "groups")
+        )
+    } else {
+        let mut parts = Vec::new();
+        if s.missing_rules > 0 {
+            parts.push(format!("{} missing", s.missing_rules));
+        }
+        if s.extra_rules > 0 {
+            parts.push(format!("{} extra", s.extra_rules));
+        }
+        let mut text = format!(
+            "drift in {} of {}",
+            s.groups_with_drift,
+            plural(s.groups_checked, "group", "groups")
+        );
+        if !parts.is_empty() {
+            let _ = write!(
+                text,
+                ": {} rule{}",
+                parts.join(", "),
+                if s.missing_rules + s.extra_rules == 1 {
+                    ""
+                } else {
+                    "s"
+                }
+            );
+        }
+        if s.missing_groups > 0 {
+            let _ = write!(
+                text,
+                "{}{}",
+                if parts.is_empty() { ": " } else { ", " },
+                plural(s.missing_groups, "missing group", "missing groups")
+            );
+        }
+        text
+    };
+    let mut done = Vec::new();
+    if s.authorized > 0 {
+        done.push(format!("{} authorized", s.authorized));
+    }
+    if s.revoked > 0 {
+        done.push(format!("{} revoked", s.revoked));
+    }
+    if s.descriptions_updated > 0 {
+        done.push(format!("{} descriptions updated", s.descriptions_updated));
+    }
+    if s.failed > 0 {
+        done.push(format!("{} failed", s.failed));
+    }
+    if s.skipped > 0 {
+        done.push(format!("{} skipped", s.skipped));
+    }
+    let writes_planned = r
+        .groups
+        .iter()
+        .filter(|g| g.mode != crate::policy::Mode::Audit)
+        .flat_map(|g| &g.actions)
+        .filter(|a| a.status == crate::plan::Status::Planned)
+        .count();
+    if writes_planned > 0 {
+        done.push(format!(
+            "{} planned",
+            plural(writes_planned, "change", "changes")
+        ));
+    }
+    if s.excepted_rules > 0 {
+        done.push(format!("{} excepted", s.excepted_rules));
+    }
+    if !done.is_empty() {
+        let _ = write!(out, "; {}", done.join(", "));
+    }
+    if r.refused.is_some() {
+        out.push_str("; REFUSED (nothing changed)");
+    }
+    if !r.errors.is_empty() {
+        let _ = write!(out, "; {}", plural(r.errors.len(), "error", "errors"));
+    }
+    out
+}
+
+fn group_title(g: &GroupReport) -> String {
+    let mut ids = Vec::new();
+    if g.group_name != g.key {
+        ids.push(g.group_name.clone());
+    }
+    if let Some(id) = &g.group_id {
+        ids.push(id.clone());
+    }
+    if let Some(v) = &g.vpc_id {
+        ids.push(v.clone());
+    }
+    ids.push(g.region.clone());
+    format!("{} ({}) mode {}", g.key, ids.join(", "), g.mode.as_str())
+}
+
+fn trigger_line(r: &Report) -> String {
+    let t = &r.trigger;
+    let mut s = t.kind.as_str().to_string();
+    if let Some(n) = &t.event_name {
+        let _ = write!(s, " {n}");
+    }
+    if let Some(ids) = &t.group_ids {
+        let _ = write!(s, " on {}", ids.join(", "));
+    }
+    if let Some(a) = &t.actor {
+        let _ = write!(s, " by {}", a.arn);
+        if a.console == Some(true) {
+            s.push_str(" (console)");
+        }
+        if let Some(ip) = &a.source_ip {
+            let _ = write!(s, " from {ip}");
+        }
+        if let Some(svc) = &a.invoked_by {
+            let _ = write!(s, " via {svc}");
+        }
+    }
+    if let Some(i) = &t.ignored {
+        let _ = write!(s, " (ignored: {i})");
+    }
+    s
+}
+
+fn short_sha(sha: &str) -> &str {
+    sha.get(..12).unwrap_or(sha)
+}
+
+/// Plain text for e-mail and logs.
+pub fn text(r: &Report) -> String {
+    let mut o = String::new();
+    let _ = writeln!(o, "sgwarden: {}", headline(r));
+    if let Some(p) = &r.policy {
+        let _ = write!(
+            o,
+            "Policy:  {} (sha256 {}",
+            p.location,
+            short_sha(&p.sha256)
+        );
+        if let Some(v) = &p.version_id {
+            let _ = write!(o, ", version {v}");
+        }
+        if p.files.len() > 1 {
+            let _ = write!(o, ", {} files", p.files.len());
+        }
+        o.push_str(")\n");
+    }
+    let _ = writeln!(o, "Trigger: {}", trigger_line(r));
+    if !r.regions.is_empty() {
+        let _ = writeln!(o, "Regions: {}", r.regions.join(", "));
+    }
+    if let Some(why) = &r.refused {
+        let _ = writeln!(o, "\nREFUSED: {why}");
+    }
+    for g in &r.groups {
+        let _ = writeln!(o, "\n{}", group_title(g));
+        for m in &g.missing {
+            let _ = writeln!(o, "  missing   {}", m.text);
+        }
+        for e in &g.extra {
+            let _ = writeln!(o, "  extra     {}", e.text);
+        }
+        for e in &g.expired_exceptions {
+            let _ = writeln!(
+                o,
+                "  expired   {} (exception owned by {} expired after {})",
+                e.rule.text, e.owner, e.expires
+            );
+        }
+        for e in &g.excepted {
+            let _ = writeln!(o, "  excepted  {}", e.text);
+        }
+        for d in &g.descriptions {
+            let _ = writeln!(
+                o,
+                "  description of {}: want {:?}, have {:?}",
+                d.rule.text, d.want, d.have
+            );
+        }
+        if !g.actions.is_empty() {
+            o.push_str("  actions:\n");
+            for a in &g.actions {
+                let op = match a.op {
+                    crate::plan::Op::Authorize => "authorize",
+                    crate::plan::Op::Revoke => "revoke",
+                    crate::plan::Op::UpdateDescription => "describe",
+                };
+                let _ = write!(o, "    {:<8} {:<9} {}", a.status.as_str(), op, a.rule.text);
+                if let Some(e) = &a.error {
+                    let _ = write!(o, " — error: {e}");
+                }
+                if let Some(why) = &a.reason {
+                    let _ = write!(o, " — {why}");
+                }
+                o.push('\n');
+            }
+        }
+        if let Some(after) = &g.after {
+            if after.missing.is_empty() && after.extra.is_empty() {
+                o.push_str("  after:    no drift\n");
+            } else {
+                let _ = writeln!(
+                    o,
+                    "  after:    {} missing, {} extra",
+                    after.missing.len(),
+                    after.extra.len()
+                );
+            }
+        }
+    }
+    if !r.missing_groups.is_empty() {
+        o.push_str("\nMissing groups (in the policy, not found):\n");
+        for m in &r.missing_groups {
+            let _ = writeln!(
+                o,
+                "  {} in {}{}",
+                m.key,
+                m.region,
+                m.vpc_id
+                    .as_deref()
+                    .map(|v| format!(" {v}"))
+                    .unwrap_or_default()
+            );
+        }
+    }
+    if !r.unmanaged_groups.is_empty() {
+        o.push_str("\nUnmanaged groups (no policy entry):\n");
+        for u in &r.unmanaged_groups {
+            let _ = writeln!(
+                o,
+                "  {} {} in {}{}",
+                u.group_id,
+                u.group_name,
+                u.region,
+                u.vpc_id
+                    .as_deref()
+                    .map(|v| format!(" {v}"))
+                    .unwrap_or_default()
+            );
+        }
+    }
+    if let Some(t) = &r.truncated {
+        let _ = writeln!(
+            o,
+            "\n(truncated: {} groups and {} rules left out{})",
+            t.groups_omitted,
+            t.rules_omitted,
+            t.full_report
+                .as_deref()
+                .map(|f| format!("; full report at {f}"))
+                .unwrap_or_default()
+        );
+    }
+    if !r.errors.is_empty() {
+        o.push_str("\nErrors:\n");
+        for e in &r.errors {
+            let mut at = Vec::new();
+            if let Some(g) = &e.group_id {
+                at.push(g.clone());
+            }
+            if let Some(rg) = &e.region {
+                at.push(rg.clone());
+            }
+            let _ = writeln!(
+                o,
+                "  [{}] {}{}{}",
+                e.stage,
+                if at.is_empty() {
+                    String::new()
+                } else {
+                    format!("{}: ", at.join(" "))
+                },
+                e.code
+                    .as_deref()
+                    .map(|c| format!("{c}: "))
+                    .unwrap_or_default(),
+                e.message
+            );
+        }
+    }
+    o
+}
+
+fn md_escape(s: &str) -> String {
+    s.replace('|', "\\|")
+}
+
+/// Markdown, for a pull-request comment.
+pub fn markdown(r: &Report) -> String {
+    let mut o = String::new();
+    let _ = writeln!(o, "### sgwarden: {}\n", headline(r));
+    let mut meta = Vec::new();
+    if let Some(p) = &r.policy {
+        meta.push(format!(
+            "**Policy** `{}` (sha256 `{}`)",
+            p.location,
+            short_sha(&p.sha256)
+        ));
+    }
+    meta.push(format!("**Trigger** {}", trigger_line(r)));
+    if !r.regions.is_empty() {
+        meta.push(format!("**Regions** {}", r.regions.join(", ")));
+    }
+    let _ = writeln!(o, "{}", meta.join(" · "));
+    if let Some(why) = &r.refused {
+        let _ = writeln!(o, "\n> **Refused:** {why}");
+    }
+    for g in &r.groups {
+        let _ = writeln!(o, "\n#### `{}`: {}\n", g.key, md_escape(&group_title(g)));
+        o.push_str("| finding | rule | action |\n|---|---|---|\n");
+        let action_of = |text: &str| {
+            g.actions
+                .iter()
+                .find(|a| a.rule.text == text)
+                .map(|a| format!("{:?} ({})", a.op, a.status.as_str()).to_lowercase())
+                .unwrap_or_else(|| "—".into())
+        };
+        for m in &g.missing {
+            let _ = writeln!(o, "| missing | `{}` | {} |", m.text, action_of(&m.text));
+        }
+        for e in &g.extra {
+            let expired = g.expired_exceptions.iter().any(|x| x.rule.text == e.text);
+            let _ = writeln!(
+                o,
+                "| extra{} | `{}` | {} |",
+                if expired { " (exception expired)" } else { "" },
+                e.text,
+                action_of(&e.text)
+            );
+        }
+        for e in &g.excepted {
+            let _ = writeln!(o, "| excepted | `{}` | — |", e.text);
+        }
+        for d in &g.descriptions {
+            let _ = writeln!(
+                o,
+                "| description `{}` → `{}` | `{}` | {} |",
+                md_escape(&d.have),
+                md_escape(&d.want),
+                d.rule.text,
+                action_of(&d.rule.text)
+            );
+        }
+    }
+    if !r.missing_groups.is_empty() {
+        o.push_str("\n**Missing groups:** ");
+        let list: Vec<String> = r
+            .missing_groups
+            .iter()
+            .map(|m| {
+                format!(
+                    "`{}` in {}{}",
+                    m.key,
+                    m.region,
+                    m.vpc_id
+                        .as_deref()
+                        .map(|v| format!(" `{v}`"))
+                        .unwrap_or_default()
+                )
+            })
+            .collect();
+        let _ = writeln!(o, "{}", list.join(", "));
+    }
+    if !r.unmanaged_groups.is_empty() {
+        o.push_str("\n**Unmanaged groups:** ");
+        let list: Vec<String> = r
+            .unmanaged_groups
+            .iter()
+            .map(|u| format!("`{}` {} in {}", u.group_id, u.group_name, u.region))
+            .collect();
+        let _ = writeln!(o, "{}", list.join(", "));
+    }
+    if !r.errors.is_empty() {
+        o.push_str("\n**Errors**\n\n");
+        for e in &r.errors {
+            let _ = writeln!(
+                o,
+                "- [{}] {}{}",
+                e.stage,
+                e.group_id
+                    .as_deref()
+                    .map(|g| format!("`{g}`: "))
+                    .unwrap_or_default(),
+                md_escape(&e.message)
+            );
+        }
+    }
+    o
+}
+
+/// Aligns rows into columns separated by two spaces; the first row is the header unless
+/// `headers` is false (it is then dropped).
+pub fn columns(mut rows: Vec<Vec<String>>, headers: bool) -> String {
+    if !headers && !rows.is_empty() {
+        rows.remove(0);
+    }
+    let n = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..n)
+        .map(|i| {
+            rows.iter()
+                .map(|r| r.get(i).map_or(0, |c| c.chars().count()))
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut o = String::new();
+    for row in rows {
+        let mut line = String::new();
+        for (i, cell) in row.iter().enumerate() {
+            if i + 1 == row.len() {
+                line.push_str(cell);
+            } else {
+                let _ = write!(line, "{:<w$}  ", cell, w = widths[i]);
+            }
+        }
+        o.push_str(line.trim_end());
+        o.push('\n');
+    }
+    o
+}
+
+/// A terminal table: one row per finding.
+pub fn table(r: &Report, headers: bool) -> String {
+    let mut rows = vec![
+        [
+            "REGION", "VPC", "GROUP", "ID", "MODE", "FINDING", "RULE", "ACTION",
+        ]
+        .map(String::from)
+        .to_vec(),
+    ];
+    for g in &r.groups {
+        let base = |finding: &str, rule: &str, action: String| {
+            vec![
+                g.region.clone(),
+                g.vpc_id.clone().unwrap_or_else(|| "-".into()),
+                g.key.clone(),
+                g.group_id.clone().unwrap_or_else(|| "-".into()),
+                g.mode.as_str().to_string(),
+                finding.to_string(),
+                rule.to_string(),
+                action,
+            ]
+        };
+        let action_of = |text: &str| {
+            g.actions
+                .iter()
+                .find(|a| a.rule.text == text)
+                .map(|a| format!("{:?} {}", a.op, a.status.as_str()).to_lowercase())
+                .unwrap_or_else(|| "-".into())
+        };
+        for m in &g.missing {
+            rows.push(base("missing", &m.text, action_of(&m.text)));
+        }
+        for e in &g.extra {
+            let expired = g.expired_exceptions.iter().any(|x| x.rule.text == e.text);
+            rows.push(base(
+                if expired { "extra(expired)" } else { "extra" },
+                &e.text,
+                action_of(&e.text),
+            ));
+        }
+        for e in &g.excepted {
+            rows.push(base("excepted", &e.text, "-".into()));
+        }
+        for d in &g.descriptions {
+            rows.push(base("description", &d.rule.text, action_of(&d.rule.text)));
+        }
+    }
+    for m in &r.missing_groups {
+        rows.push(vec![
+            m.region.clone(),
+            m.vpc_id.clone().unwrap_or_else(|| "-".into()),
+            m.key.clone(),
+            "-".into(),
+            "-".into(),
+            "missing-group".into(),
+            "-".into(),
+            "-".into(),
+        ]);
+    }
+    for u in &r.unmanaged_groups {
+        rows.push(vec![
+            u.region.clone(),
+            u.vpc_id.clone().unwrap_or_else(|| "-".into()),
+            u.group_name.clone(),
+            u.group_id.clone(),
+            "-".into(),
+            "unmanaged".into(),
+            "-".into(),
+            "-".into(),
+        ]);
+    }
+    let mut o = columns(rows, headers);
+    if headers {
+        let _ = writeln!(o, "\n{}", headline(r));
+        if let Some(why) = &r.refused {
+            let _ = writeln!(o, "REFUSED: {why}");
+        }
+    }
+    for e in &r.errors {
+        let _ = writeln!(
+            o,
+            "error [{}] {}: {}",
+            e.stage,
+            e.group_id.as_deref().unwrap_or("-"),
+            e.message
+        );
+    }
+    o
+}
