@@ -10,6 +10,9 @@ pub mod error;
 pub mod schema;
 pub mod yaml;
 
+#[cfg(test)]
+mod tests;
+
 use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
