@@ -16,6 +16,8 @@ pub mod inventory;
 pub mod local;
 pub mod plan;
 pub mod policy;
+#[cfg(test)]
+mod properties;
 pub mod report;
 pub mod rule;
 pub mod suggest;

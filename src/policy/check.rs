@@ -496,22 +496,23 @@ fn structured_rule(
         None => None,
         Some(d) => ctx.string(d, &join(path, "description")),
     };
-    let protocols = match &proto_text {
-        Some(proto) => match rule::parse_protocols(proto, ports_text.flatten().as_deref()) {
+    // A bad protocol is the `proto` field's problem; a bad port list is the `ports` field's.
+    let protocols = proto_text.as_ref().and_then(|proto| {
+        let (key, input_ports) = match rule::parse_protocols(proto, None) {
+            Err(e) => {
+                ctx.syntax(get("proto").unwrap_or(at), &join(path, "proto"), e);
+                return None;
+            }
+            Ok(_) => ("ports", ports_text.clone().flatten()),
+        };
+        match rule::parse_protocols(proto, input_ports.as_deref()) {
             Ok(p) => Some(p),
             Err(e) => {
-                let where_ = get("ports").or(get("proto")).unwrap_or(at);
-                let key = if get("ports").is_some() {
-                    "ports"
-                } else {
-                    "proto"
-                };
-                ctx.syntax(where_, &join(path, key), e);
+                ctx.syntax(get(key).unwrap_or(at), &join(path, key), e);
                 None
             }
-        },
-        None => None,
-    };
+        }
+    });
     let peer_path = join(path, want);
     let mut peers = Vec::new();
     match get(want) {
