@@ -5,7 +5,9 @@
 //! id when it has one, else by name, narrowed by VPC and regions. `self` and `sg:NAME`
 //! resolve per live group; a live group matched by two entries is an error and untouched.
 
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
+use std::borrow::Cow;
+use std::cmp::Ordering;
 
 use chrono::NaiveDate;
 
@@ -130,6 +132,17 @@ fn resolve(
     }
 }
 
+/// Whether a desired peer reads differently once the live group is known.
+fn needs_resolution(peer: &Peer, group: &CurrentGroup) -> bool {
+    match peer {
+        Peer::SelfGroup | Peer::Named(_) => true,
+        Peer::Group {
+            account: Some(a), ..
+        } => *a == group.owner_id,
+        _ => false,
+    }
+}
+
 fn resolve_rule(
     rule: &Rule,
     group: &CurrentGroup,
@@ -171,8 +184,8 @@ pub fn drift(
         .collect();
 
     // Index entries by id and by name for matching.
-    let mut by_id: HashMap<&str, Vec<&GroupPolicy>> = HashMap::new();
-    let mut by_name: HashMap<&str, Vec<&GroupPolicy>> = HashMap::new();
+    let mut by_id: HashMap<&str, Vec<&GroupPolicy>> = HashMap::default();
+    let mut by_name: HashMap<&str, Vec<&GroupPolicy>> = HashMap::default();
     for e in policy.groups.values() {
         match &e.id {
             Some(id) => by_id.entry(id.as_str()).or_default().push(e),
@@ -194,8 +207,8 @@ pub fn drift(
 
     let mut matched: Vec<(&GroupPolicy, &CurrentGroup)> = Vec::with_capacity(live.len());
     // (entry key, region, vpc) that have a live group, for sg:NAME and missing groups.
-    let mut names: HashMap<(&str, &str, Option<&str>), &str> = HashMap::new();
-    let mut seen: HashSet<(&str, &str)> = HashSet::new();
+    let mut names: HashMap<(&str, &str, Option<&str>), &str> = HashMap::default();
+    let mut seen: HashSet<(&str, &str)> = HashSet::default();
     for g in &live {
         let mut entries: Vec<&GroupPolicy> = Vec::new();
         for list in [
@@ -242,7 +255,7 @@ pub fn drift(
         }
     }
 
-    let mut exceptions: HashMap<&str, Vec<&Exception>> = HashMap::new();
+    let mut exceptions: HashMap<&str, Vec<&Exception>> = HashMap::default();
     for e in &policy.exceptions {
         exceptions.entry(e.group.as_str()).or_default().push(e);
     }
@@ -318,7 +331,7 @@ fn group_drift(
         descriptions: Vec::new(),
     };
     // Exceptions resolved against this group: rule -> the exception that allows it.
-    let mut allowed: HashMap<Rule, &Exception> = HashMap::new();
+    let mut allowed: HashMap<Rule, &Exception> = HashMap::default();
     for e in exceptions {
         for r in &e.rules {
             let resolved = resolve_rule(r, g, names);
@@ -334,22 +347,68 @@ fn group_drift(
             continue;
         };
         d.managed.push(direction);
-        let mut desired: HashMap<Rule, &Option<String>> = HashMap::with_capacity(wanted.len());
-        for w in wanted {
-            let rule = resolve_rule(&w.rule, g, names);
-            let slot = desired.entry(rule).or_insert(&w.description);
-            if slot.is_none() {
-                *slot = &w.description;
-            }
+        // Desired rules resolved against this group. `wanted` is sorted and without
+        // duplicates; only `self`, `sg:NAME` and own-account references change on
+        // resolution, and only then is a re-sort needed.
+        let mut desired: Vec<(Cow<'_, Rule>, &Option<String>)> = wanted
+            .iter()
+            .map(|w| {
+                let rule = if needs_resolution(&w.rule.peer, g) {
+                    Cow::Owned(resolve_rule(&w.rule, g, names))
+                } else {
+                    Cow::Borrowed(&w.rule)
+                };
+                (rule, &w.description)
+            })
+            .collect();
+        if desired.iter().any(|(r, _)| matches!(r, Cow::Owned(_))) {
+            desired.sort_by(|a, b| a.0.cmp(&b.0));
+            desired.dedup_by(|later, kept| {
+                let same = later.0 == kept.0;
+                if same && kept.1.is_none() {
+                    kept.1 = later.1;
+                }
+                same
+            });
         }
+        // INVARIANT: `live` is sorted by rule without duplicate rules (inventory::split).
         let live = g.rules(direction);
-        let mut present: HashSet<&Rule> = HashSet::with_capacity(live.len());
-        for have in live {
-            present.insert(&have.rule);
-            match desired.get(&have.rule) {
-                Some(want) => {
+        let (mut i, mut j) = (0, 0);
+        while i < desired.len() || j < live.len() {
+            let order = match (desired.get(i), live.get(j)) {
+                (Some(w), Some(h)) => w.0.as_ref().cmp(&h.rule),
+                (Some(_), None) => Ordering::Less,
+                (None, _) => Ordering::Greater,
+            };
+            match order {
+                Ordering::Less => {
+                    let (rule, description) = &desired[i];
+                    d.missing.push(DescribedRule {
+                        rule: rule.as_ref().clone(),
+                        description: (*description).clone(),
+                    });
+                    i += 1;
+                }
+                Ordering::Greater => {
+                    let have = &live[j];
+                    match allowed.get(&have.rule) {
+                        Some(e) if e.is_active(today) => d.excepted.push(have.clone()),
+                        Some(e) => {
+                            d.expired_exceptions.push(ExpiredException {
+                                rule: have.clone(),
+                                owner: e.owner.clone(),
+                                expires: e.expires,
+                            });
+                            d.extra.push(have.clone());
+                        }
+                        None => d.extra.push(have.clone()),
+                    }
+                    j += 1;
+                }
+                Ordering::Equal => {
+                    let have = &live[j];
                     if compare_descriptions {
-                        let want = want.as_deref().unwrap_or("");
+                        let want = desired[i].1.as_deref().unwrap_or("");
                         let have_d = have.description.as_deref().unwrap_or("");
                         if want != have_d {
                             d.descriptions.push(DescriptionDrift {
@@ -359,27 +418,9 @@ fn group_drift(
                             });
                         }
                     }
+                    i += 1;
+                    j += 1;
                 }
-                None => match allowed.get(&have.rule) {
-                    Some(e) if e.is_active(today) => d.excepted.push(have.clone()),
-                    Some(e) => {
-                        d.expired_exceptions.push(ExpiredException {
-                            rule: have.clone(),
-                            owner: e.owner.clone(),
-                            expires: e.expires,
-                        });
-                        d.extra.push(have.clone());
-                    }
-                    None => d.extra.push(have.clone()),
-                },
-            }
-        }
-        for (rule, description) in desired {
-            if !present.contains(&rule) {
-                d.missing.push(DescribedRule {
-                    rule,
-                    description: description.clone(),
-                });
             }
         }
     }

@@ -218,12 +218,34 @@ pub struct Policy {
 /// `location` names the whole policy (the file, directory or S3 prefix it was read from).
 /// Every problem of every document is reported together in [`PolicyError::Invalid`].
 pub fn load(location: &str, documents: &[Document]) -> Result<Policy, PolicyError> {
+    expand(location, documents, &parse(documents))
+}
+
+/// Documents read into positioned trees, before any check (see [`parse`] and [`expand`]).
+pub struct Parsed {
+    trees: Vec<(String, yaml::Node)>,
+    issues: Vec<Issue>,
+}
+
+/// The first half of [`load`]: reads each document as YAML (or JSON).
+pub fn parse(documents: &[Document]) -> Parsed {
+    let (trees, issues) = check::parse(documents);
+    Parsed { trees, issues }
+}
+
+/// The second half of [`load`]: checks the parsed documents and expands variables,
+/// global rules and duplicates into each entry's desired atomic rules.
+pub fn expand(
+    location: &str,
+    documents: &[Document],
+    parsed: &Parsed,
+) -> Result<Policy, PolicyError> {
     if documents.is_empty() {
         return Err(PolicyError::NoFiles {
             location: location.to_string(),
         });
     }
-    let mut policy = check::check(documents).map_err(PolicyError::Invalid)?;
+    let mut policy = check::check(&parsed.trees, &parsed.issues).map_err(PolicyError::Invalid)?;
     let files: Vec<Provenance> = documents.iter().map(Document::provenance).collect();
     let source = if let [only] = documents {
         Provenance {

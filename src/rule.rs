@@ -5,6 +5,7 @@
 //! which may name several port ranges and several peers. It knows nothing of files,
 //! variables' values or AWS.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::net::IpAddr;
 use std::str::FromStr;
@@ -118,8 +119,12 @@ impl Protocol {
     /// A protocol from an EC2-style name or number (`tcp`, `6`, `-1`), without its ports.
     /// Returns the variant with full ranges; callers narrow it.
     pub fn from_name(name: &str) -> Option<Protocol> {
-        let lower = name.to_ascii_lowercase();
-        match lower.as_str() {
+        let lower: Cow<'_, str> = if name.bytes().any(|b| b.is_ascii_uppercase()) {
+            Cow::Owned(name.to_ascii_lowercase())
+        } else {
+            Cow::Borrowed(name)
+        };
+        match lower.as_ref() {
             "tcp" | "6" => Some(Protocol::Tcp { from: 0, to: 65535 }),
             "udp" | "17" => Some(Protocol::Udp { from: 0, to: 65535 }),
             "icmp" | "1" => Some(Protocol::Icmp(Icmp::ALL)),
@@ -374,18 +379,24 @@ pub fn parse_peer(text: &str) -> Result<Peer, SyntaxError> {
 /// A rule in the compact form, parsed but with its peers still as text (they may be
 /// variables): `PROTOCOL[/PORTS] from|to PEER[, PEER...]`.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CompactRule {
+pub struct CompactRule<'a> {
     pub direction: Direction,
     /// One entry per port range (or ICMP type:code) the rule names.
     pub protocols: Vec<Protocol>,
-    pub peers: Vec<String>,
+    /// The peers as written (trimmed), borrowed from the rule text.
+    pub peers: Vec<&'a str>,
 }
 
 const PROTOCOL_NAMES: [&str; 5] = ["tcp", "udp", "icmp", "icmpv6", "all"];
 
 /// Parses the protocol part of a rule: a name or number, and the ports text if any.
 pub fn parse_protocols(proto: &str, ports: Option<&str>) -> Result<Vec<Protocol>, SyntaxError> {
-    let lower = proto.trim().to_ascii_lowercase();
+    let trimmed = proto.trim();
+    let lower: Cow<'_, str> = if trimmed.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(trimmed.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(trimmed)
+    };
     if lower.is_empty() {
         return Err(SyntaxError::new("missing protocol"));
     }
@@ -526,11 +537,15 @@ fn parse_icmp(text: &str) -> Result<Icmp, SyntaxError> {
 
 /// Parses a compact rule. `expected` is the direction the rule's position requires, if
 /// any; the wrong keyword is then an error.
-pub fn parse_compact(text: &str, expected: Option<Direction>) -> Result<CompactRule, SyntaxError> {
-    let tokens: Vec<&str> = text.split_whitespace().collect();
-    let kw = tokens
-        .iter()
-        .position(|t| t.eq_ignore_ascii_case("from") || t.eq_ignore_ascii_case("to"));
+pub fn parse_compact(
+    text: &str,
+    expected: Option<Direction>,
+) -> Result<CompactRule<'_>, SyntaxError> {
+    // Find the `from`/`to` token without allocating: this runs once per rule line.
+    let offset = |tok: &str| tok.as_ptr() as usize - text.as_ptr() as usize;
+    let kw = text
+        .split_whitespace()
+        .find(|t| t.eq_ignore_ascii_case("from") || t.eq_ignore_ascii_case("to"));
     let Some(kw) = kw else {
         let hint = expected.map_or("from` or `to", Direction::keyword);
         return Err(
@@ -540,7 +555,7 @@ pub fn parse_compact(text: &str, expected: Option<Direction>) -> Result<CompactR
             )),
         );
     };
-    let direction = if tokens[kw].eq_ignore_ascii_case("from") {
+    let direction = if kw.eq_ignore_ascii_case("from") {
         Direction::Ingress
     } else {
         Direction::Egress
@@ -548,26 +563,30 @@ pub fn parse_compact(text: &str, expected: Option<Direction>) -> Result<CompactR
     if let Some(exp) = expected
         && exp != direction
     {
-        return Err(SyntaxError::new(format!(
-            "`{}` in an {} rule",
-            tokens[kw].to_ascii_lowercase(),
-            exp
-        ))
-        .help(format!("{} rules use `{}`", exp, exp.keyword())));
+        return Err(
+            SyntaxError::new(format!("`{}` in an {} rule", kw.to_ascii_lowercase(), exp))
+                .help(format!("{} rules use `{}`", exp, exp.keyword())),
+        );
     }
-    let head: String = tokens[..kw].concat();
+    let start = offset(kw);
+    let raw_head = &text[..start];
+    // `tcp/80, 443` is read as `tcp/80,443`: whitespace inside the head is dropped.
+    let head: Cow<'_, str> = if raw_head.trim().contains(char::is_whitespace) {
+        Cow::Owned(raw_head.split_whitespace().collect())
+    } else {
+        Cow::Borrowed(raw_head.trim())
+    };
     if head.is_empty() {
         return Err(SyntaxError::new(format!(
-            "`{text}` has no protocol before `{}`",
-            tokens[kw]
+            "`{text}` has no protocol before `{kw}`"
         )));
     }
     let (proto, ports) = match head.split_once('/') {
         Some((p, rest)) => (p, Some(rest)),
-        None => (head.as_str(), None),
+        None => (head.as_ref(), None),
     };
     let protocols = parse_protocols(proto, ports)?;
-    let rest = tokens[kw + 1..].join(" ");
+    let rest = &text[start + kw.len()..];
     let mut peers = Vec::new();
     for p in rest.split(',') {
         let p = p.trim();
@@ -575,7 +594,7 @@ pub fn parse_compact(text: &str, expected: Option<Direction>) -> Result<CompactR
             return Err(SyntaxError::new(format!("`{text}` has an empty peer"))
                 .help("peers are separated by single commas"));
         }
-        peers.push(p.to_string());
+        peers.push(p);
     }
     Ok(CompactRule {
         direction,
@@ -630,7 +649,7 @@ impl FromStr for Rule {
         Ok(Rule {
             direction: c.direction,
             protocol: c.protocols[0],
-            peer: parse_peer(&c.peers[0])?,
+            peer: parse_peer(c.peers[0])?,
         })
     }
 }

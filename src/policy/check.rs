@@ -304,23 +304,33 @@ impl Vars<'_, '_> {
         result
     }
 
-    /// Expands one peer written in a rule: a variable or a literal peer.
-    fn peer(&mut self, ctx: &mut Ctx, text: &str, at: At<'_>, path: &str) -> Vec<Peer> {
+    /// Expands one peer written in a rule (a variable or a literal peer) into `out`.
+    /// `path` renders the field path, only when there is a problem to report.
+    fn peer_into(
+        &mut self,
+        ctx: &mut Ctx,
+        text: &str,
+        at: At<'_>,
+        path: &dyn Fn() -> String,
+        out: &mut Vec<Peer>,
+    ) {
         if let Some(r) = text.strip_prefix('@') {
             if !self.defs.contains_key(r) {
                 let help = suggest::closest(r, self.defs.keys().map(String::as_str))
                     .map(|s| format!("did you mean `@{s}`?"));
-                ctx.issue(at, path, format!("undefined variable `@{r}`"), help);
-                return Vec::new();
+                ctx.issue(at, &path(), format!("undefined variable `@{r}`"), help);
+                return;
             }
-            return self.resolve(ctx, r, &mut Vec::new()).unwrap_or_default();
+            if let Some(done) = self.done.get(r) {
+                out.extend_from_slice(done.as_deref().unwrap_or_default());
+            } else if let Some(peers) = self.resolve(ctx, r, &mut Vec::new()) {
+                out.extend(peers);
+            }
+            return;
         }
         match check_peer(text, self.group_keys) {
-            Ok(p) => vec![p],
-            Err(e) => {
-                ctx.syntax(at, path, e);
-                Vec::new()
-            }
+            Ok(p) => out.push(p),
+            Err(e) => ctx.syntax(at, &path(), e),
         }
     }
 }
@@ -367,8 +377,10 @@ fn check_rules(
         }
     };
     let mut out = Vec::new();
+    let mut peers = Vec::new();
     for (i, item) in items.iter().enumerate() {
-        let p = format!("{path}[{i}]");
+        // The path is only rendered when there is a problem to report.
+        let p = || format!("{path}[{i}]");
         let item_at = At {
             file: at.file,
             node: item,
@@ -376,18 +388,18 @@ fn check_rules(
         match &item.value {
             Value::Str(text) => match rule::parse_compact(text, Some(direction)) {
                 Ok(c) => {
-                    let mut peers = Vec::new();
+                    peers.clear();
                     for peer in &c.peers {
-                        peers.extend(vars.peer(ctx, peer, item_at, &p));
+                        vars.peer_into(ctx, peer, item_at, &p, &mut peers);
                     }
                     push_product(&mut out, direction, &c.protocols, &peers, None);
                 }
-                Err(e) => ctx.syntax(item_at, &p, e),
+                Err(e) => ctx.syntax(item_at, &p(), e),
             },
-            Value::Map(_) => structured_rule(ctx, vars, item_at, &p, direction, &mut out),
+            Value::Map(_) => structured_rule(ctx, vars, item_at, &p(), direction, &mut out),
             _ => ctx.issue(
                 item_at,
-                &p,
+                &p(),
                 format!("expected a rule, found {}", item.kind()),
                 Some(format!(
                     "write a string like `tcp/443 {} 10.0.0.0/8` or a mapping with proto, ports, {}",
@@ -548,7 +560,7 @@ fn structured_rule(
             }
             for (pp, pat) in list {
                 match pat.node.as_str() {
-                    Some(text) => peers.extend(vars.peer(ctx, text, pat, &pp)),
+                    Some(text) => vars.peer_into(ctx, text, pat, &|| pp.clone(), &mut peers),
                     None => ctx.issue(
                         pat,
                         &pp,
@@ -566,19 +578,16 @@ fn structured_rule(
 
 /// Sorts and collapses duplicate rules; of duplicates, the first description given wins.
 fn collapse(mut rules: Vec<DesiredRule>) -> Vec<DesiredRule> {
+    // A stable sort keeps duplicates in the order written, so "first" is well defined.
     rules.sort_by(|a, b| a.rule.cmp(&b.rule));
-    let mut out: Vec<DesiredRule> = Vec::with_capacity(rules.len());
-    for r in rules {
-        match out.last_mut() {
-            Some(last) if last.rule == r.rule => {
-                if last.description.is_none() {
-                    last.description = r.description;
-                }
-            }
-            _ => out.push(r),
+    rules.dedup_by(|later, kept| {
+        let same = later.rule == kept.rule;
+        if same && kept.description.is_none() {
+            kept.description = later.description.take();
         }
-    }
-    out
+        same
+    });
+    rules
 }
 
 fn check_settings(ctx: &mut Ctx, at: At<'_>) -> Settings {
@@ -692,13 +701,14 @@ struct Global {
     egress: Option<Vec<DesiredRule>>,
 }
 
-pub(crate) fn check(documents: &[Document]) -> Result<Policy, Vec<Issue>> {
-    let mut ctx = Ctx::default();
+/// Reads each document into a positioned tree; documents that are not YAML become issues.
+pub(crate) fn parse(documents: &[Document]) -> (Vec<(String, Node)>, Vec<Issue>) {
     let mut trees = Vec::with_capacity(documents.len());
+    let mut issues = Vec::new();
     for doc in documents {
         match yaml::parse(&doc.text) {
-            Ok(node) => trees.push((doc.location.as_str(), node)),
-            Err(e) => ctx.issues.push(Issue {
+            Ok(node) => trees.push((doc.location.clone(), node)),
+            Err(e) => issues.push(Issue {
                 file: doc.location.clone(),
                 line: Some(e.line),
                 column: Some(e.col),
@@ -708,10 +718,18 @@ pub(crate) fn check(documents: &[Document]) -> Result<Policy, Vec<Issue>> {
             }),
         }
     }
+    (trees, issues)
+}
+
+/// Checks and expands parsed documents; `issues` are the parse problems already found.
+pub(crate) fn check(trees: &[(String, Node)], issues: &[Issue]) -> Result<Policy, Vec<Issue>> {
+    let mut ctx = Ctx {
+        issues: issues.to_vec(),
+    };
 
     // Top level of each file, and what each defines.
     let mut sec = Sections::default();
-    for (file, root) in &trees {
+    for (file, root) in trees {
         let at = At { file, node: root };
         if matches!(root.value, Value::Null) {
             ctx.issue(
@@ -1150,7 +1168,7 @@ fn check_exception(
                 Ok(c) => {
                     let mut peers = Vec::new();
                     for peer in &c.peers {
-                        peers.extend(vars.peer(ctx, peer, r, &p));
+                        vars.peer_into(ctx, peer, r, &|| p.clone(), &mut peers);
                     }
                     let mut out = Vec::new();
                     push_product(&mut out, c.direction, &c.protocols, &peers, None);

@@ -136,7 +136,8 @@ fn resolve_plain(text: &str) -> Value {
 
 enum Frame {
     Seq(Node, usize),
-    Map(Node, Option<Node>, usize),
+    /// The mapping, its pending key, its anchor, and the keys seen so far (text → line).
+    Map(Node, Option<Node>, usize, HashMap<String, u32>),
 }
 
 struct Builder {
@@ -168,7 +169,7 @@ impl Builder {
                 }
                 Ok(None)
             }
-            Some(Frame::Map(map, pending, _)) => match pending.take() {
+            Some(Frame::Map(map, pending, _, seen)) => match pending.take() {
                 None => {
                     if matches!(node.value, Value::Seq(_) | Value::Map(_)) {
                         return Err(YamlError {
@@ -178,20 +179,15 @@ impl Builder {
                                 .into(),
                         });
                     }
-                    if let Value::Map(entries) = &map.value {
-                        let text = node.scalar_text();
-                        if let Some(prev) = entries.iter().find(|(k, _)| k.scalar_text() == text) {
-                            return Err(YamlError {
-                                line: node.line,
-                                col: node.col,
-                                message: format!(
-                                    "duplicate key `{}` (first at line {})",
-                                    text.unwrap_or_default(),
-                                    prev.0.line
-                                ),
-                            });
-                        }
+                    let text = node.scalar_text().unwrap_or_default();
+                    if let Some(first) = seen.get(&text) {
+                        return Err(YamlError {
+                            line: node.line,
+                            col: node.col,
+                            message: format!("duplicate key `{text}` (first at line {first})"),
+                        });
                     }
+                    seen.insert(text, node.line);
                     *pending = Some(node);
                     Ok(None)
                 }
@@ -304,14 +300,14 @@ pub fn parse(text: &str) -> Result<Node, YamlError> {
                         line,
                         col,
                     };
-                    b.stack.push(Frame::Map(node, None, anchor));
+                    b.stack.push(Frame::Map(node, None, anchor, HashMap::new()));
                 }
                 None
             }
             Event::SequenceEnd | Event::MappingEnd => {
                 let (node, anchor) = match b.stack.pop() {
                     Some(Frame::Seq(n, a)) => (n, a),
-                    Some(Frame::Map(n, _, a)) => (n, a),
+                    Some(Frame::Map(n, _, a, _)) => (n, a),
                     None => {
                         return Err(YamlError {
                             line,
