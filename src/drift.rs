@@ -184,8 +184,10 @@ pub fn drift(
         .collect();
 
     // Index entries by id and by name for matching.
+    let entries = policy.groups.len();
     let mut by_id: HashMap<&str, Vec<&GroupPolicy>> = HashMap::default();
-    let mut by_name: HashMap<&str, Vec<&GroupPolicy>> = HashMap::default();
+    let mut by_name: HashMap<&str, Vec<&GroupPolicy>> =
+        HashMap::with_capacity_and_hasher(entries, Default::default());
     for e in policy.groups.values() {
         match &e.id {
             Some(id) => by_id.entry(id.as_str()).or_default().push(e),
@@ -207,8 +209,10 @@ pub fn drift(
 
     let mut matched: Vec<(&GroupPolicy, &CurrentGroup)> = Vec::with_capacity(live.len());
     // (entry key, region, vpc) that have a live group, for sg:NAME and missing groups.
-    let mut names: HashMap<(&str, &str, Option<&str>), &str> = HashMap::default();
-    let mut seen: HashSet<(&str, &str)> = HashSet::default();
+    let mut names: HashMap<(&str, &str, Option<&str>), &str> =
+        HashMap::with_capacity_and_hasher(live.len(), Default::default());
+    let mut seen: HashSet<(&str, &str)> =
+        HashSet::with_capacity_and_hasher(live.len(), Default::default());
     for g in &live {
         let mut entries: Vec<&GroupPolicy> = Vec::new();
         for list in [

@@ -225,12 +225,18 @@ pub fn load(location: &str, documents: &[Document]) -> Result<Policy, PolicyErro
 pub struct Parsed {
     trees: Vec<(String, yaml::Node)>,
     issues: Vec<Issue>,
+    files: Vec<Provenance>,
 }
 
 /// The first half of [`load`]: reads each document as YAML (or JSON).
 pub fn parse(documents: &[Document]) -> Parsed {
     let (trees, issues) = check::parse(documents);
-    Parsed { trees, issues }
+    let files = documents.iter().map(Document::provenance).collect();
+    Parsed {
+        trees,
+        issues,
+        files,
+    }
 }
 
 /// The second half of [`load`]: checks the parsed documents and expands variables,
@@ -246,11 +252,11 @@ pub fn expand(
         });
     }
     let mut policy = check::check(&parsed.trees, &parsed.issues).map_err(PolicyError::Invalid)?;
-    let files: Vec<Provenance> = documents.iter().map(Document::provenance).collect();
-    let source = if let [only] = documents {
+    let files = parsed.files.clone();
+    let source = if let [only] = files.as_slice() {
         Provenance {
             location: location.to_string(),
-            ..only.provenance()
+            ..only.clone()
         }
     } else {
         let mut all = String::new();

@@ -211,6 +211,12 @@ struct Vars<'s, 'a> {
     group_keys: &'s HashSet<String>,
     /// `None`: the variable has a problem, already reported.
     done: HashMap<String, Option<Vec<Peer>>>,
+    /// Compact rule lines already expanded without a problem, by direction and text.
+    /// Policies repeat lines across groups; a line's meaning does not depend on its group
+    /// (`self` and `sg:NAME` stay symbolic here).
+    /// A line is stored on its second sighting (`None` marks the first), so lines used
+    /// once are not copied.
+    lines: rustc_hash::FxHashMap<(Direction, &'a str), Option<Vec<DesiredRule>>>,
 }
 
 impl Vars<'_, '_> {
@@ -351,10 +357,10 @@ fn check_peer(text: &str, group_keys: &HashSet<String>) -> Result<Peer, SyntaxEr
     Ok(peer)
 }
 
-fn check_rules(
+fn check_rules<'a>(
     ctx: &mut Ctx,
-    vars: &mut Vars<'_, '_>,
-    at: At<'_>,
+    vars: &mut Vars<'_, 'a>,
+    at: At<'a>,
     path: &str,
     direction: Direction,
 ) -> Vec<DesiredRule> {
@@ -376,7 +382,7 @@ fn check_rules(
             return Vec::new();
         }
     };
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(items.len() * 2);
     let mut peers = Vec::new();
     for (i, item) in items.iter().enumerate() {
         // The path is only rendered when there is a problem to report.
@@ -386,16 +392,33 @@ fn check_rules(
             node: item,
         };
         match &item.value {
-            Value::Str(text) => match rule::parse_compact(text, Some(direction)) {
-                Ok(c) => {
-                    peers.clear();
-                    for peer in &c.peers {
-                        vars.peer_into(ctx, peer, item_at, &p, &mut peers);
+            Value::Str(text) => {
+                let key = (direction, text.as_str());
+                let seen_before = match vars.lines.get(&key) {
+                    Some(Some(done)) => {
+                        out.extend_from_slice(done);
+                        continue;
                     }
-                    push_product(&mut out, direction, &c.protocols, &peers, None);
+                    Some(None) => true,
+                    None => false,
+                };
+                match rule::parse_compact(text, Some(direction)) {
+                    Ok(c) => {
+                        let before = ctx.issues.len();
+                        peers.clear();
+                        for peer in &c.peers {
+                            vars.peer_into(ctx, peer, item_at, &p, &mut peers);
+                        }
+                        let start = out.len();
+                        push_product(&mut out, direction, &c.protocols, &peers, None);
+                        if ctx.issues.len() == before {
+                            let done = seen_before.then(|| out[start..].to_vec());
+                            vars.lines.insert(key, done);
+                        }
+                    }
+                    Err(e) => ctx.syntax(item_at, &p(), e),
                 }
-                Err(e) => ctx.syntax(item_at, &p(), e),
-            },
+            }
             Value::Map(_) => structured_rule(ctx, vars, item_at, &p(), direction, &mut out),
             _ => ctx.issue(
                 item_at,
@@ -419,6 +442,7 @@ fn push_product(
     peers: &[Peer],
     description: Option<&str>,
 ) {
+    out.reserve(protocols.len() * peers.len());
     for protocol in protocols {
         for peer in peers {
             out.push(DesiredRule {
@@ -840,6 +864,7 @@ pub(crate) fn check(trees: &[(String, Node)], issues: &[Issue]) -> Result<Policy
         defs: &sec.variables,
         group_keys: &group_keys,
         done: HashMap::new(),
+        lines: rustc_hash::FxHashMap::default(),
     };
     // Every variable is checked, used or not.
     let names: Vec<String> = sec.variables.keys().cloned().collect();
@@ -954,13 +979,13 @@ impl Ctx {
     }
 }
 
-fn check_group(
+fn check_group<'a>(
     ctx: &mut Ctx,
-    vars: &mut Vars<'_, '_>,
+    vars: &mut Vars<'_, 'a>,
     settings: &Settings,
     global: &Global,
     key: &str,
-    at: At<'_>,
+    at: At<'a>,
 ) -> Option<GroupPolicy> {
     let path = format!("groups.{key}");
     let fields = ctx.fields(at, &path, GROUP_KEYS)?;
@@ -1072,6 +1097,7 @@ fn check_group(
         (None, None) => None,
         (own, glob) => {
             let mut all = own.unwrap_or_default();
+            all.reserve(glob.map_or(0, Vec::len));
             if let Some(gr) = glob {
                 all.extend(gr.iter().cloned());
             }
