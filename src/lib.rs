@@ -9,6 +9,23 @@
 //! - [`drift`]: desired vs live, per group and direction (no clock: time is a parameter);
 //! - [`plan`]: the writes each group's mode calls for, batched, with the change cap;
 //! - [`report`]: one report value rendered as JSON, text, Markdown and a table.
+//!
+//! ```
+//! use sgwarden::Rule;
+//!
+//! // Canonical rule text is also how rules are parsed back.
+//! let rule: Rule = "TCP/22-22 from 2001:DB8::/32".parse().unwrap();
+//! assert_eq!(rule.to_string(), "tcp/22 from 2001:db8::/32");
+//!
+//! // A policy is checked and expanded into atomic rules per group.
+//! let policy = sgwarden::policy::load_str(
+//!     "policy.yaml",
+//!     "version: 1\nvariables: {office: [10.0.0.0/8, 192.0.2.7]}\n\
+//!      groups:\n  web: {ingress: ['tcp/80,443 from @office']}\n",
+//! )
+//! .unwrap();
+//! assert_eq!(policy.groups["web"].ingress.as_ref().unwrap().len(), 4);
+//! ```
 
 pub mod cli;
 pub mod drift;
