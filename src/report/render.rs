@@ -178,6 +178,9 @@ pub fn text(r: &Report) -> String {
         for e in &g.extra {
             let _ = writeln!(o, "  extra     {}", e.text);
         }
+        if g.mode == crate::policy::Mode::AddOnly && !g.extra.is_empty() {
+            o.push_str("  (add-only: extra rules are reported, never revoked)\n");
+        }
         for e in &g.expired_exceptions {
             let _ = writeln!(
                 o,

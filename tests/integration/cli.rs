@@ -96,6 +96,7 @@ fn plan_on_the_example_estate_reports_its_drift_and_exits_2() {
         "    planned  authorize tcp/443 from ::/0",
         "    planned  revoke    tcp/22 from 0.0.0.0/0",
         "  expired   tcp/9000 from 10.9.0.0/16 (exception owned by bob@example.com expired after 2026-06-30)",
+        "  (add-only: extra rules are reported, never revoked)",
         "  extra     all to 0.0.0.0/0",
         "  reporting in eu-west-1",
         "  sg-0e1a000000000005 legacy-ftp in us-east-1",
