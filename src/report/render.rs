@@ -98,7 +98,8 @@ pub fn headline(r: &Report) -> String {
     out
 }
 
-fn group_title(g: &GroupReport) -> String {
+/// `db-prod, sg-0abc, vpc-0def, us-east-1`: what identifies the live group.
+fn group_ids(g: &GroupReport) -> String {
     let mut ids = Vec::new();
     if g.group_name != g.key {
         ids.push(g.group_name.clone());
@@ -110,7 +111,20 @@ fn group_title(g: &GroupReport) -> String {
         ids.push(v.clone());
     }
     ids.push(g.region.clone());
-    format!("{} ({}) mode {}", g.key, ids.join(", "), g.mode.as_str())
+    ids.join(", ")
+}
+
+fn group_title(g: &GroupReport) -> String {
+    format!("{} ({}) mode {}", g.key, group_ids(g), g.mode.as_str())
+}
+
+/// What happens to a finding that has no action: add-only keeps extra rules.
+fn no_action(g: &GroupReport, extra: bool) -> &'static str {
+    if extra && g.mode == crate::policy::Mode::AddOnly {
+        "kept (add-only)"
+    } else {
+        "—"
+    }
 }
 
 fn trigger_line(r: &Report) -> String {
@@ -327,17 +341,23 @@ pub fn markdown(r: &Report) -> String {
         let _ = writeln!(o, "\n> **Refused:** {why}");
     }
     for g in &r.groups {
-        let _ = writeln!(o, "\n#### `{}`: {}\n", g.key, md_escape(&group_title(g)));
+        let _ = writeln!(
+            o,
+            "\n#### `{}` ({}), {}\n",
+            g.key,
+            md_escape(&group_ids(g)),
+            g.mode.as_str()
+        );
         o.push_str("| finding | rule | action |\n|---|---|---|\n");
         let action_of = |text: &str| {
             g.actions
                 .iter()
                 .find(|a| a.rule.text == text)
                 .map(|a| format!("{:?} ({})", a.op, a.status.as_str()).to_lowercase())
-                .unwrap_or_else(|| "—".into())
         };
         for m in &g.missing {
-            let _ = writeln!(o, "| missing | `{}` | {} |", m.text, action_of(&m.text));
+            let action = action_of(&m.text).unwrap_or_else(|| no_action(g, false).into());
+            let _ = writeln!(o, "| missing | `{}` | {} |", m.text, action);
         }
         for e in &g.extra {
             let expired = g.expired_exceptions.iter().any(|x| x.rule.text == e.text);
@@ -346,7 +366,7 @@ pub fn markdown(r: &Report) -> String {
                 "| extra{} | `{}` | {} |",
                 if expired { " (exception expired)" } else { "" },
                 e.text,
-                action_of(&e.text)
+                action_of(&e.text).unwrap_or_else(|| no_action(g, true).into())
             );
         }
         for e in &g.excepted {
@@ -359,7 +379,7 @@ pub fn markdown(r: &Report) -> String {
                 md_escape(&d.have),
                 md_escape(&d.want),
                 d.rule.text,
-                action_of(&d.rule.text)
+                action_of(&d.rule.text).unwrap_or_else(|| no_action(g, false).into())
             );
         }
     }
@@ -477,7 +497,13 @@ pub fn table(r: &Report, headers: bool) -> String {
             rows.push(base(
                 if expired { "extra(expired)" } else { "extra" },
                 &e.text,
-                action_of(&e.text),
+                if g.actions.iter().any(|a| a.rule.text == e.text) {
+                    action_of(&e.text)
+                } else if g.mode == crate::policy::Mode::AddOnly {
+                    "kept(add-only)".into()
+                } else {
+                    "-".into()
+                },
             ));
         }
         for e in &g.excepted {

@@ -423,3 +423,32 @@ fn a_directory_policy_merges_its_files() {
     assert_eq!(v["policy"]["files"].as_array().unwrap().len(), 2);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The example plan in every format, compared byte for byte with tests/fixtures/golden/.
+/// `SGWARDEN_BLESS=1 cargo test` rewrites the golden files after an intended change.
+#[test]
+fn rendered_reports_match_the_golden_files() {
+    let bless = std::env::var_os("SGWARDEN_BLESS").is_some();
+    for (format, file) in [
+        ("text", "plan.txt"),
+        ("markdown", "plan.md"),
+        ("json", "plan.json"),
+        ("table", "plan.table"),
+    ] {
+        let r = example_plan(&["--format", format]);
+        // Paths in the report are machine-specific; make them relative.
+        let root = crate::support::root().display().to_string();
+        let got = r.stdout.replace(&format!("{root}/"), "");
+        let path = crate::support::root()
+            .join("tests/fixtures/golden")
+            .join(file);
+        if bless {
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, &got).unwrap();
+            continue;
+        }
+        let want = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{}: {e} (run with SGWARDEN_BLESS=1)", path.display()));
+        assert_eq!(got, want, "{format} output differs from {}", path.display());
+    }
+}
