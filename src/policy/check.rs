@@ -44,6 +44,12 @@ pub(crate) const GROUP_KEYS: &[&str] = &[
 ];
 pub(crate) const RULE_KEYS: &[&str] = &["proto", "ports", "from", "to", "description"];
 pub(crate) const GLOBAL_KEYS: &[&str] = &["ingress", "egress"];
+const MODES: &[(&str, Mode)] = &[
+    ("audit", Mode::Audit),
+    ("add-only", Mode::AddOnly),
+    ("enforce", Mode::Enforce),
+];
+
 pub(crate) const EXCEPTION_KEYS: &[&str] = &["group", "rule", "expires", "owner", "reason"];
 
 /// A node and the file it is in.
@@ -141,6 +147,22 @@ impl Ctx {
                     at,
                     path,
                     format!("expected a string, found {}", at.node.kind()),
+                    None,
+                );
+                None
+            }
+        }
+    }
+
+    fn boolean(&mut self, at: At<'_>, path: &str) -> Option<bool> {
+        match at.node.value {
+            Value::Bool(b) => Some(b),
+            _ => {
+                let found = at.node.kind();
+                self.issue(
+                    at,
+                    path,
+                    format!("expected true or false, found {found}"),
                     None,
                 );
                 None
@@ -624,15 +646,7 @@ fn check_settings(ctx: &mut Ctx, at: At<'_>) -> Settings {
         match key {
             "regions" => s.regions = check_regions(ctx, v, &path),
             "default_mode" => {
-                if let Some(m) = ctx.choice(
-                    v,
-                    &path,
-                    &[
-                        ("audit", Mode::Audit),
-                        ("add-only", Mode::AddOnly),
-                        ("enforce", Mode::Enforce),
-                    ],
-                ) {
+                if let Some(m) = ctx.choice(v, &path, MODES) {
                     s.default_mode = m;
                 }
             }
@@ -661,15 +675,11 @@ fn check_settings(ctx: &mut Ctx, at: At<'_>) -> Settings {
                     s.notify = n;
                 }
             }
-            "compare_descriptions" => match v.node.value {
-                Value::Bool(b) => s.compare_descriptions = b,
-                _ => ctx.issue(
-                    v,
-                    &path,
-                    format!("expected true or false, found {}", v.node.kind()),
-                    None,
-                ),
-            },
+            "compare_descriptions" => {
+                if let Some(b) = ctx.boolean(v, &path) {
+                    s.compare_descriptions = b;
+                }
+            }
             "max_changes_per_run" => match v.node.value {
                 Value::Int(n) if n >= 0 => s.max_changes_per_run = n.unsigned_abs(),
                 _ => ctx.issue(
@@ -1063,27 +1073,15 @@ fn check_group<'a>(
                 g.regions = regions;
             }
             "mode" => {
-                if let Some(m) = ctx.choice(
-                    v,
-                    &p,
-                    &[
-                        ("audit", Mode::Audit),
-                        ("add-only", Mode::AddOnly),
-                        ("enforce", Mode::Enforce),
-                    ],
-                ) {
+                if let Some(m) = ctx.choice(v, &p, MODES) {
                     g.mode = m;
                 }
             }
-            "global" => match v.node.value {
-                Value::Bool(b) => g.takes_global = b,
-                _ => ctx.issue(
-                    v,
-                    &p,
-                    format!("expected true or false, found {}", v.node.kind()),
-                    None,
-                ),
-            },
+            "global" => {
+                if let Some(b) = ctx.boolean(v, &p) {
+                    g.takes_global = b;
+                }
+            }
             "description" => g.description = ctx.string(v, &p),
             "ingress" => own_ingress = Some(check_rules(ctx, vars, v, &p, Direction::Ingress)),
             "egress" => own_egress = Some(check_rules(ctx, vars, v, &p, Direction::Egress)),
