@@ -38,6 +38,7 @@ mod properties;
 pub mod report;
 pub mod rule;
 pub mod suggest;
+pub mod trigger;
 
 pub use drift::Drift;
 pub use plan::Plan;
