@@ -29,10 +29,12 @@
 
 pub mod cli;
 pub mod drift;
+pub mod enforcer;
 pub mod inventory;
 pub mod local;
 pub mod plan;
 pub mod policy;
+pub mod ports;
 #[cfg(test)]
 mod properties;
 pub mod report;

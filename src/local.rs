@@ -1,10 +1,16 @@
-//! Local inputs: policy files and directories on disk, and describe-security-groups
-//! snapshots (`--snapshot [REGION=]FILE`). The only place the CLI's core path reads files.
+//! Local adapters: policy files and directories on disk, describe-security-groups
+//! snapshots (`--snapshot [REGION=]FILE`), an in-memory EC2 that backs snapshots and the
+//! enforcer's tests, and a notifier that keeps what it was given.
 
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
-use crate::inventory::{self, Inventory};
-use crate::policy::{Document, PolicyError};
+use crate::inventory::{self, CurrentGroup, Inventory};
+use crate::plan::Op;
+use crate::policy::{self, Document, Policy, PolicyError};
+use crate::ports::{Ec2, Ec2Error, GroupRef, Notifier, NotifyError, PolicySource, SourceError};
+use crate::report::Report;
+use crate::rule::{DescribedRule, Direction, Rule};
 
 fn is_policy_file(p: &Path) -> bool {
     matches!(
@@ -97,4 +103,270 @@ pub fn read_snapshots(args: &[String]) -> Result<Inventory, String> {
         inventory::read_snapshot(&file, &region, &text, &mut inv)?;
     }
     Ok(inv)
+}
+
+/// A policy read from a local file or directory on every load.
+pub struct FilePolicySource {
+    pub location: String,
+}
+
+impl PolicySource for FilePolicySource {
+    async fn load(&self) -> Result<Policy, SourceError> {
+        let docs = read_policy(&self.location)?;
+        Ok(policy::load(&self.location, &docs)?)
+    }
+}
+
+/// One write the in-memory EC2 was asked to make.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Write {
+    pub op: Op,
+    pub group_id: String,
+    pub direction: Direction,
+    pub rules: Vec<String>,
+}
+
+/// A fault the in-memory EC2 answers with instead of doing the work.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// Every write to this group fails with this error.
+    Group { group_id: String, error: Ec2Error },
+    /// Describing this region fails.
+    Region { region: String, error: Ec2Error },
+}
+
+#[derive(Default)]
+struct MemoryState {
+    groups: Vec<CurrentGroup>,
+    writes: Vec<Write>,
+    faults: Vec<Fault>,
+    /// A snapshot of every group after each write, for tests that watch for gaps.
+    history: Vec<Vec<CurrentGroup>>,
+}
+
+/// EC2 in memory. Batches behave as EC2's do: a duplicate (authorize) or absent
+/// (revoke, description update) rule rejects the whole batch. With `partial_batches`,
+/// the rest of a rejected batch is applied first, as moto does.
+#[derive(Default)]
+pub struct MemoryEc2 {
+    state: Mutex<MemoryState>,
+    pub partial_batches: bool,
+}
+
+impl MemoryEc2 {
+    pub fn new(inventory: Inventory) -> Self {
+        MemoryEc2 {
+            state: Mutex::new(MemoryState {
+                groups: inventory.groups,
+                ..MemoryState::default()
+            }),
+            partial_batches: false,
+        }
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut MemoryState) -> T) -> T {
+        // A poisoned lock only means another test thread panicked; the data is still usable.
+        let mut guard = match self.state.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        f(&mut guard)
+    }
+
+    pub fn add_fault(&self, fault: Fault) {
+        self.with(|s| s.faults.push(fault));
+    }
+
+    pub fn writes(&self) -> Vec<Write> {
+        self.with(|s| s.writes.clone())
+    }
+
+    pub fn groups(&self) -> Vec<CurrentGroup> {
+        self.with(|s| s.groups.clone())
+    }
+
+    /// Every state the groups went through, one per write.
+    pub fn history(&self) -> Vec<Vec<CurrentGroup>> {
+        self.with(|s| s.history.clone())
+    }
+
+    /// Changes a group behind the enforcer's back (another actor, a race).
+    pub fn edit(&self, group_id: &str, f: impl FnOnce(&mut CurrentGroup)) {
+        self.with(|s| {
+            if let Some(g) = s.groups.iter_mut().find(|g| g.group_id == group_id) {
+                f(g);
+            }
+        });
+    }
+
+    /// Deletes a group (a race with a person deleting it mid-run).
+    pub fn delete(&self, group_id: &str) {
+        self.with(|s| s.groups.retain(|g| g.group_id != group_id));
+    }
+
+    fn write(
+        &self,
+        op: Op,
+        group: &GroupRef,
+        direction: Direction,
+        rules: Vec<DescribedRule>,
+    ) -> Result<(), Ec2Error> {
+        let partial = self.partial_batches;
+        self.with(|s| {
+            s.writes.push(Write {
+                op,
+                group_id: group.group_id.clone(),
+                direction,
+                rules: rules.iter().map(|r| r.rule.to_string()).collect(),
+            });
+            for f in &s.faults {
+                if let Fault::Group { group_id, error } = f
+                    && *group_id == group.group_id
+                {
+                    return Err(error.clone());
+                }
+            }
+            let Some(g) = s
+                .groups
+                .iter_mut()
+                .find(|g| g.group_id == group.group_id && g.region == group.region)
+            else {
+                return Err(Ec2Error::GroupNotFound {
+                    code: "InvalidGroup.NotFound".into(),
+                });
+            };
+            let held = g.rules_mut(direction);
+            let has = |held: &Vec<DescribedRule>, r: &Rule| held.iter().any(|h| h.rule == *r);
+            let bad = match op {
+                Op::Authorize => rules.iter().any(|r| has(held, &r.rule)),
+                Op::Revoke | Op::UpdateDescription => rules.iter().any(|r| !has(held, &r.rule)),
+            };
+            if bad && !partial {
+                return Err(match op {
+                    Op::Authorize => Ec2Error::AlreadyPresent,
+                    _ => Ec2Error::NotFound {
+                        code: "InvalidPermission.NotFound".into(),
+                    },
+                });
+            }
+            for r in rules {
+                match op {
+                    Op::Authorize if !has(held, &r.rule) => held.push(r),
+                    Op::Revoke => held.retain(|h| h.rule != r.rule),
+                    Op::UpdateDescription => {
+                        if let Some(h) = held.iter_mut().find(|h| h.rule == r.rule) {
+                            h.description = r.description;
+                        }
+                    }
+                    Op::Authorize => {}
+                }
+            }
+            held.sort();
+            let snapshot = s.groups.clone();
+            s.history.push(snapshot);
+            if bad {
+                return Err(match op {
+                    Op::Authorize => Ec2Error::AlreadyPresent,
+                    _ => Ec2Error::NotFound {
+                        code: "InvalidPermission.NotFound".into(),
+                    },
+                });
+            }
+            Ok(())
+        })
+    }
+}
+
+impl Ec2 for MemoryEc2 {
+    async fn describe(
+        &self,
+        region: &str,
+        group_ids: Option<&[String]>,
+    ) -> Result<Inventory, Ec2Error> {
+        self.with(|s| {
+            for f in &s.faults {
+                if let Fault::Region { region: r, error } = f
+                    && r == region
+                {
+                    return Err(error.clone());
+                }
+            }
+            let groups = s
+                .groups
+                .iter()
+                .filter(|g| g.region == region)
+                .filter(|g| group_ids.is_none_or(|ids| ids.contains(&g.group_id)))
+                .cloned()
+                .collect();
+            Ok(Inventory {
+                groups,
+                unreadable: Vec::new(),
+            })
+        })
+    }
+
+    async fn authorize(
+        &self,
+        group: &GroupRef,
+        direction: Direction,
+        rules: &[DescribedRule],
+    ) -> Result<(), Ec2Error> {
+        self.write(Op::Authorize, group, direction, rules.to_vec())
+    }
+
+    async fn revoke(
+        &self,
+        group: &GroupRef,
+        direction: Direction,
+        rules: &[Rule],
+    ) -> Result<(), Ec2Error> {
+        let rules = rules
+            .iter()
+            .map(|r| DescribedRule {
+                rule: r.clone(),
+                description: None,
+            })
+            .collect();
+        self.write(Op::Revoke, group, direction, rules)
+    }
+
+    async fn update_descriptions(
+        &self,
+        group: &GroupRef,
+        direction: Direction,
+        rules: &[DescribedRule],
+    ) -> Result<(), Ec2Error> {
+        self.write(Op::UpdateDescription, group, direction, rules.to_vec())
+    }
+}
+
+/// A notifier that keeps every report it is given (and can be told to fail).
+#[derive(Default)]
+pub struct MemoryNotifier {
+    published: Mutex<Vec<Report>>,
+    pub fail_with: Option<String>,
+}
+
+impl MemoryNotifier {
+    pub fn published(&self) -> Vec<Report> {
+        match self.published.lock() {
+            Ok(g) => g.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+}
+
+impl Notifier for MemoryNotifier {
+    async fn publish(&self, report: &Report) -> Result<(), NotifyError> {
+        if let Some(message) = &self.fail_with {
+            return Err(NotifyError {
+                message: message.clone(),
+            });
+        }
+        match self.published.lock() {
+            Ok(mut g) => g.push(report.clone()),
+            Err(p) => p.into_inner().push(report.clone()),
+        }
+        Ok(())
+    }
 }

@@ -1,0 +1,504 @@
+//! The enforcer: the one path every run takes (architecture.md), against the ports.
+//!
+//! trigger → policy → inventory → drift → plan → apply → verify → report → notify.
+//! The Lambda handler and every CLI command that touches AWS call [`Enforcer::run`];
+//! neither re-implements a step. A failing group or region is report data, never an
+//! early return: one group's failure does not stop the others.
+
+use std::collections::BTreeSet;
+
+use chrono::NaiveDate;
+use futures_util::future::join_all;
+
+use crate::drift::{self, Drift};
+use crate::inventory::{CurrentGroup, Inventory};
+use crate::plan::{self, GroupPlan, Op, Plan, PlanOptions, Status};
+use crate::policy::{Notify, Policy};
+use crate::ports::{Ec2, Ec2Error, GroupRef, Notifier, PolicySource, SourceError};
+use crate::report::{AfterJson, ErrorJson, Report, RuleJson};
+use crate::rule::{DescribedRule, Direction, Rule};
+use crate::trigger::{Trigger, TriggerEvent};
+
+/// What a run may do, beyond what the trigger says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunOptions {
+    /// Make the planned writes (false: plan only; every action stays `planned`).
+    pub apply: bool,
+    /// Every group as `audit` (`--dry-run`, `SGWARDEN_DRY_RUN`).
+    pub force_audit: bool,
+    /// Only these regions (`--region`), within the policy's; empty means all of them.
+    pub regions: Vec<String>,
+    /// Today, for exception expiry.
+    pub today: NaiveDate,
+    /// The region the program runs in: governed when the policy names none.
+    pub home_region: String,
+    /// Publish the report through the notifier (as `settings.notify` says).
+    pub notify: bool,
+}
+
+/// The enforcer, over an EC2, a policy source and a notifier.
+pub struct Enforcer<E, S, N> {
+    pub ec2: E,
+    pub source: S,
+    pub notifier: N,
+}
+
+fn error(
+    stage: &str,
+    group_id: Option<&str>,
+    region: Option<&str>,
+    code: Option<&str>,
+    message: String,
+) -> ErrorJson {
+    ErrorJson {
+        stage: stage.to_string(),
+        group_id: group_id.map(str::to_string),
+        region: region.map(str::to_string),
+        code: code.map(str::to_string),
+        message,
+    }
+}
+
+fn empty_report(event: &TriggerEvent) -> Report {
+    Report::new(event.info(), None, &[], &Drift::default(), &Plan::default())
+}
+
+/// The regions a run governs: the policy's (or the home region), narrowed by the options
+/// and, for a CloudTrail trigger, to the event's region.
+fn governed(policy: &Policy, opts: &RunOptions, trigger: &Trigger) -> Result<Vec<String>, String> {
+    let mut all = if policy.settings.regions.is_empty() {
+        vec![opts.home_region.clone()]
+    } else {
+        policy.settings.regions.clone()
+    };
+    if let Some(bad) = opts.regions.iter().find(|r| !all.contains(r)) {
+        return Err(format!(
+            "region `{bad}` is not governed by the policy (regions: {})",
+            all.join(", ")
+        ));
+    }
+    if !opts.regions.is_empty() {
+        all.retain(|r| opts.regions.contains(r));
+    }
+    if let Trigger::CloudTrail { region, .. } = trigger {
+        all.retain(|r| r == region);
+    }
+    all.sort();
+    Ok(all)
+}
+
+impl<E: Ec2, S: PolicySource, N: Notifier> Enforcer<E, S, N> {
+    /// Runs the whole path for one trigger and returns its report (errors included).
+    pub async fn run(&self, event: &TriggerEvent, opts: &RunOptions) -> Report {
+        if event.ignored.is_some() {
+            // Nothing is loaded, checked or changed for an ignored event.
+            return empty_report(event);
+        }
+        let (mut report, notify) = match self.source.load().await {
+            Ok(policy) => (
+                self.run_with(&policy, event, opts).await,
+                policy.settings.notify,
+            ),
+            Err(e) => {
+                let mut r = empty_report(event);
+                let message = match &e {
+                    SourceError::Policy(p) if !p.issues().is_empty() => {
+                        let lines: Vec<String> =
+                            p.issues().iter().map(ToString::to_string).collect();
+                        format!("{p}: {}", lines.join("; "))
+                    }
+                    other => other.to_string(),
+                };
+                r.errors.push(error("policy", None, None, None, message));
+                r.refused =
+                    Some("the policy could not be loaded; nothing was checked or changed".into());
+                (r, Notify::Always)
+            }
+        };
+        if opts.notify
+            && should_publish(&report, notify)
+            && let Err(e) = self.notifier.publish(&report).await
+        {
+            report
+                .errors
+                .push(error("notify", None, None, None, e.to_string()));
+        }
+        report
+    }
+
+    async fn run_with(&self, policy: &Policy, event: &TriggerEvent, opts: &RunOptions) -> Report {
+        let regions = match governed(policy, opts, &event.trigger) {
+            Ok(r) => r,
+            Err(message) => {
+                let mut r = Report::new(
+                    event.info(),
+                    Some(policy),
+                    &[],
+                    &Drift::default(),
+                    &Plan::default(),
+                );
+                r.errors.push(error("event", None, None, None, message));
+                return r;
+            }
+        };
+
+        // Inventory: every governed region at once. A region that cannot be read is an
+        // error and is left out (its groups are not reported missing).
+        let reads = join_all(regions.iter().map(|r| self.ec2.describe(r, None))).await;
+        let mut inventory = Inventory::default();
+        let mut read_regions = Vec::new();
+        let mut errors = Vec::new();
+        for (region, result) in regions.iter().zip(reads) {
+            match result {
+                Ok(inv) => {
+                    inventory.groups.extend(inv.groups);
+                    inventory.unreadable.extend(inv.unreadable);
+                    read_regions.push(region.clone());
+                }
+                Err(e) => errors.push(error(
+                    "inventory",
+                    None,
+                    Some(region),
+                    Some(e.code()),
+                    format!("cannot describe security groups: {e}"),
+                )),
+            }
+        }
+
+        let mut d = drift::drift(policy, &inventory, &read_regions, opts.today);
+        scope(&mut d, &event.trigger);
+        let mut p = plan::plan(
+            &d,
+            PlanOptions {
+                max_changes_per_run: policy.settings.max_changes_per_run,
+                force_audit: opts.force_audit,
+            },
+        );
+
+        let mut changed: Vec<usize> = Vec::new();
+        if opts.apply && p.refused.is_none() {
+            for gp in &mut p.groups {
+                let g = &d.groups[gp.group];
+                let group = GroupRef {
+                    region: g.region.clone(),
+                    group_id: g.group_id.clone(),
+                };
+                if self.apply_group(&group, gp).await {
+                    changed.push(gp.group);
+                }
+            }
+        }
+        if opts.apply {
+            // Actions a run did not make (audit) stay `planned`; add-only's kept extras
+            // have no action at all.
+            for gp in &mut p.groups {
+                let mode = gp.mode;
+                for a in gp
+                    .actions
+                    .iter_mut()
+                    .filter(|a| a.status == Status::Planned && mode != crate::policy::Mode::Audit)
+                {
+                    a.status = Status::Skipped;
+                    a.reason.get_or_insert_with(|| "not attempted".into());
+                }
+            }
+        }
+
+        let mut report = Report::new(event.info(), Some(policy), &read_regions, &d, &p);
+        report.errors.extend(errors);
+        for gp in &p.groups {
+            for a in &gp.actions {
+                if a.status == Status::Failed {
+                    let g = &d.groups[gp.group];
+                    report.errors.push(error(
+                        "apply",
+                        Some(&g.group_id),
+                        Some(&g.region),
+                        a.error.as_deref().and_then(|e| e.split(':').next()),
+                        format!(
+                            "{:?} {} failed: {}",
+                            a.op,
+                            a.rule.rule,
+                            a.error.as_deref().unwrap_or("unknown error")
+                        )
+                        .to_lowercase(),
+                    ));
+                }
+            }
+        }
+        if !changed.is_empty() {
+            self.verify(
+                policy,
+                &inventory,
+                &read_regions,
+                opts.today,
+                &d,
+                &changed,
+                &mut report,
+            )
+            .await;
+        }
+        report.recount();
+        report
+    }
+
+    /// Makes one group's writes, batch by batch, authorize first. Returns whether any
+    /// write was attempted (the group is then re-described).
+    async fn apply_group(&self, group: &GroupRef, gp: &mut GroupPlan) -> bool {
+        let batches: Vec<(Op, Direction, Vec<usize>)> = gp
+            .batches()
+            .into_iter()
+            .map(|b| (b.op, b.direction, b.actions))
+            .collect();
+        let mut failed_authorize: BTreeSet<Direction> = BTreeSet::new();
+        let mut attempted = false;
+        for (op, direction, idx) in batches {
+            if op == Op::Revoke && failed_authorize.contains(&direction) {
+                // INVARIANT: a revoke never runs after a failed authorize in its direction,
+                // so a replaced rule (say a /24 widened to a /16) never leaves a gap.
+                for i in idx {
+                    gp.actions[i].status = Status::Skipped;
+                    gp.actions[i].reason = Some(format!(
+                        "held back: the {direction} authorize of this group failed"
+                    ));
+                }
+                continue;
+            }
+            attempted = true;
+            let rules: Vec<DescribedRule> =
+                idx.iter().map(|i| gp.actions[*i].rule.clone()).collect();
+            let outcome = self.write(op, group, direction, &rules).await;
+            let outcome = match outcome {
+                Err(Ec2Error::AlreadyPresent | Ec2Error::NotFound { .. }) => {
+                    // EC2 rejects the whole batch for one duplicate or absent rule (and moto
+                    // may have applied part of it): re-describe and retry what is still
+                    // needed, once. A rule already in its wanted state is done.
+                    self.retry(op, group, direction, &rules).await
+                }
+                other => other,
+            };
+            match outcome {
+                Ok(()) => {
+                    for i in idx {
+                        gp.actions[i].status = Status::Done;
+                    }
+                }
+                Err(e) => {
+                    if op == Op::Authorize {
+                        failed_authorize.insert(direction);
+                    }
+                    let gone = matches!(e, Ec2Error::GroupNotFound { .. });
+                    for i in idx {
+                        gp.actions[i].status = Status::Failed;
+                        gp.actions[i].error = Some(format!("{}: {e}", e.code()));
+                    }
+                    if gone {
+                        for a in gp
+                            .actions
+                            .iter_mut()
+                            .filter(|a| a.status == Status::Planned)
+                        {
+                            a.status = Status::Skipped;
+                            a.reason = Some("the group was deleted during the run".into());
+                        }
+                        break;
+                    }
+                }
+            }
+        }
+        attempted
+    }
+
+    async fn write(
+        &self,
+        op: Op,
+        group: &GroupRef,
+        direction: Direction,
+        rules: &[DescribedRule],
+    ) -> Result<(), Ec2Error> {
+        match op {
+            Op::Authorize => self.ec2.authorize(group, direction, rules).await,
+            Op::UpdateDescription => self.ec2.update_descriptions(group, direction, rules).await,
+            Op::Revoke => {
+                let plain: Vec<Rule> = rules.iter().map(|r| r.rule.clone()).collect();
+                self.ec2.revoke(group, direction, &plain).await
+            }
+        }
+    }
+
+    async fn retry(
+        &self,
+        op: Op,
+        group: &GroupRef,
+        direction: Direction,
+        rules: &[DescribedRule],
+    ) -> Result<(), Ec2Error> {
+        let ids = [group.group_id.clone()];
+        let now = self.ec2.describe(&group.region, Some(&ids)).await?;
+        let Some(live) = now
+            .groups
+            .into_iter()
+            .find(|g| g.group_id == group.group_id)
+        else {
+            return Err(Ec2Error::GroupNotFound {
+                code: "InvalidGroup.NotFound".into(),
+            });
+        };
+        let held = live.rules(direction);
+        let present = |r: &Rule| held.iter().find(|h| h.rule == *r);
+        let still: Vec<DescribedRule> = rules
+            .iter()
+            .filter(|r| match op {
+                Op::Authorize => present(&r.rule).is_none(),
+                Op::Revoke => present(&r.rule).is_some(),
+                Op::UpdateDescription => {
+                    present(&r.rule).is_some_and(|h| h.description != r.description)
+                }
+            })
+            .cloned()
+            .collect();
+        if still.is_empty() {
+            return Ok(());
+        }
+        if op == Op::UpdateDescription && still.iter().any(|r| present(&r.rule).is_none()) {
+            return Err(Ec2Error::NotFound {
+                code: "InvalidPermission.NotFound".into(),
+            });
+        }
+        self.write(op, group, direction, &still).await
+    }
+
+    /// Re-describes the changed groups and records their state after the run.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the verify step needs the run's whole context"
+    )]
+    async fn verify(
+        &self,
+        policy: &Policy,
+        before: &Inventory,
+        regions: &[String],
+        today: NaiveDate,
+        d: &Drift,
+        changed: &[usize],
+        report: &mut Report,
+    ) {
+        let mut fresh: Vec<CurrentGroup> = Vec::new();
+        let mut verified: Vec<&str> = Vec::new();
+        for region in regions {
+            let ids: Vec<String> = changed
+                .iter()
+                .map(|i| &d.groups[*i])
+                .filter(|g| g.region == *region)
+                .map(|g| g.group_id.clone())
+                .collect();
+            if ids.is_empty() {
+                continue;
+            }
+            match self.ec2.describe(region, Some(&ids)).await {
+                Ok(inv) => fresh.extend(inv.groups),
+                Err(e) => {
+                    report.errors.push(error(
+                        "verify",
+                        None,
+                        Some(region),
+                        Some(e.code()),
+                        format!("cannot re-describe the changed groups: {e}"),
+                    ));
+                    continue;
+                }
+            }
+            verified.extend(
+                changed
+                    .iter()
+                    .map(|i| d.groups[*i].group_id.as_str())
+                    .filter(|id| ids.iter().any(|x| x == id)),
+            );
+        }
+        // The rest of the estate as it was, so that `sg:NAME` still resolves.
+        let mut after = Inventory {
+            groups: before
+                .groups
+                .iter()
+                .filter(|g| !verified.contains(&g.group_id.as_str()))
+                .cloned()
+                .collect(),
+            unreadable: Vec::new(),
+        };
+        after.groups.extend(fresh);
+        let again = drift::drift(policy, &after, regions, today);
+        for g in report.groups.iter_mut() {
+            let Some(id) = g.group_id.as_deref() else {
+                continue;
+            };
+            if !verified.contains(&id) {
+                continue;
+            }
+            let rules = |list: &[DescribedRule]| -> Vec<RuleJson> {
+                let mut v: Vec<RuleJson> = list
+                    .iter()
+                    .map(|r| RuleJson::new(&r.rule, r.description.as_deref()))
+                    .collect();
+                v.sort_by(|a, b| a.text.cmp(&b.text));
+                v
+            };
+            g.after = Some(match again.groups.iter().find(|x| x.group_id == id) {
+                Some(now) => AfterJson {
+                    missing: rules(&now.missing),
+                    extra: rules(&now.extra),
+                },
+                None => {
+                    report.errors.push(error(
+                        "verify",
+                        Some(id),
+                        Some(&g.region),
+                        None,
+                        "the group is gone after the run".into(),
+                    ));
+                    AfterJson {
+                        missing: Vec::new(),
+                        extra: Vec::new(),
+                    }
+                }
+            });
+        }
+    }
+}
+
+/// Whether a report is published under `settings.notify`. Errors always are.
+fn should_publish(report: &Report, notify: Notify) -> bool {
+    if !report.errors.is_empty() {
+        return true;
+    }
+    let s = &report.summary;
+    match notify {
+        Notify::Always => true,
+        Notify::Drift => report.has_drift(),
+        Notify::Changes => s.authorized + s.revoked + s.descriptions_updated + s.failed > 0,
+    }
+}
+
+/// Narrows a drift to what a CloudTrail event touched: its groups (by id, or by name
+/// where the event gave no id). Other groups are neither reported nor changed. Missing
+/// groups stay listed only for a DeleteSecurityGroup event, which may have made them so.
+fn scope(d: &mut Drift, trigger: &Trigger) {
+    let Trigger::CloudTrail {
+        event_name,
+        group_ids,
+        group_names,
+        ..
+    } = trigger
+    else {
+        return;
+    };
+    d.groups
+        .retain(|g| group_ids.contains(&g.group_id) || group_names.contains(&g.group_name));
+    d.unmanaged_groups.clear();
+    d.errors.retain(|e| group_ids.contains(&e.group_id));
+    if event_name != "DeleteSecurityGroup" {
+        d.missing_groups.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,663 @@
+//! The enforcer against in-memory ports: every behaviour of the one path.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use super::*;
+use crate::inventory::{self, Inventory};
+use crate::local::{Fault, MemoryEc2, MemoryNotifier};
+use crate::policy::{self, Mode};
+use crate::report::Outcome;
+use crate::trigger;
+
+const POLICY: &str = "version: 1
+settings:
+  regions: [us-east-1]
+  default_mode: enforce
+groups:
+  web:
+    ingress: [tcp/443 from 0.0.0.0/0, tcp/22 from 10.0.0.0/8]
+    egress: [all to 0.0.0.0/0]
+  app:
+    ingress: [tcp/8080 from sg:web]
+";
+
+/// A policy from text, counting its loads.
+struct TextSource {
+    text: String,
+    loads: AtomicUsize,
+}
+
+impl TextSource {
+    fn new(text: &str) -> Self {
+        TextSource {
+            text: text.to_string(),
+            loads: AtomicUsize::new(0),
+        }
+    }
+}
+
+impl PolicySource for TextSource {
+    async fn load(&self) -> Result<Policy, SourceError> {
+        self.loads.fetch_add(1, Ordering::SeqCst);
+        Ok(policy::load_str("policy.yaml", &self.text)?)
+    }
+}
+
+fn group(id: &str, name: &str, ingress: &[&str], egress: &[&str]) -> CurrentGroup {
+    let rules = |list: &[&str]| {
+        let mut v: Vec<DescribedRule> = list
+            .iter()
+            .map(|t| DescribedRule {
+                rule: t.parse().unwrap(),
+                description: None,
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    CurrentGroup {
+        region: "us-east-1".into(),
+        group_id: id.into(),
+        group_name: name.into(),
+        vpc_id: Some("vpc-1".into()),
+        owner_id: "111122223333".into(),
+        description: String::new(),
+        ingress: rules(ingress),
+        egress: rules(egress),
+    }
+}
+
+/// web has SSH from the world (extra) and lacks HTTPS (missing); app is clean.
+fn estate() -> MemoryEc2 {
+    MemoryEc2::new(Inventory {
+        groups: vec![
+            group(
+                "sg-0e1",
+                "web",
+                &["tcp/22 from 10.0.0.0/8", "tcp/22 from 0.0.0.0/0"],
+                &["all to 0.0.0.0/0"],
+            ),
+            group(
+                "sg-0a1",
+                "app",
+                &["tcp/8080 from sg-0e1"],
+                &["all to 0.0.0.0/0"],
+            ),
+        ],
+        unreadable: vec![],
+    })
+}
+
+fn opts(apply: bool) -> RunOptions {
+    RunOptions {
+        apply,
+        force_audit: false,
+        regions: vec![],
+        today: NaiveDate::from_ymd_opt(2026, 11, 23).unwrap(),
+        home_region: "us-east-1".into(),
+        notify: true,
+    }
+}
+
+fn schedule() -> TriggerEvent {
+    TriggerEvent {
+        trigger: Trigger::Schedule {
+            event_id: None,
+            region: Some("us-east-1".into()),
+        },
+        ignored: None,
+    }
+}
+
+fn sample(name: &str, self_role: Option<&str>) -> TriggerEvent {
+    let path = format!("{}/events/{name}", env!("CARGO_MANIFEST_DIR"));
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    trigger::parse(&v, self_role).unwrap()
+}
+
+fn enforcer<E: Ec2>(ec2: E, policy: &str) -> Enforcer<E, TextSource, MemoryNotifier> {
+    Enforcer {
+        ec2,
+        source: TextSource::new(policy),
+        notifier: MemoryNotifier::default(),
+    }
+}
+
+fn texts(g: &CurrentGroup, d: Direction) -> Vec<String> {
+    g.rules(d).iter().map(|r| r.rule.to_string()).collect()
+}
+
+fn find(ec2: &MemoryEc2, id: &str) -> CurrentGroup {
+    ec2.groups().into_iter().find(|g| g.group_id == id).unwrap()
+}
+
+#[tokio::test]
+async fn enforce_restores_missing_then_revokes_extra_and_the_group_equals_the_policy() {
+    let e = enforcer(estate(), POLICY);
+    let r = e.run(&schedule(), &opts(true)).await;
+    let web = find(&e.ec2, "sg-0e1");
+    assert_eq!(
+        texts(&web, Direction::Ingress),
+        vec!["tcp/22 from 10.0.0.0/8", "tcp/443 from 0.0.0.0/0"]
+    );
+    assert_eq!(r.summary.authorized, 1);
+    assert_eq!(r.summary.revoked, 1);
+    assert_eq!(r.outcome(), Outcome::Clean, "{}", r.to_json());
+    let g = &r.groups[0];
+    let after = g.after.as_ref().expect("re-described");
+    assert!(after.missing.is_empty() && after.extra.is_empty());
+    // One authorize call, then one revoke call, for the one drifted group.
+    let ops: Vec<(Op, &str)> = e
+        .ec2
+        .writes()
+        .iter()
+        .map(|w| {
+            (
+                w.op,
+                if w.group_id == "sg-0e1" {
+                    "web"
+                } else {
+                    "other"
+                },
+            )
+        })
+        .collect();
+    assert_eq!(ops, vec![(Op::Authorize, "web"), (Op::Revoke, "web")]);
+}
+
+#[tokio::test]
+async fn enforce_never_leaves_a_wanted_rule_absent_not_even_between_calls() {
+    // A widened CIDR: the /8 replaces the /24 — the /24's traffic must never be cut.
+    let policy = "version: 1\nsettings: {regions: [us-east-1], default_mode: enforce}\ngroups:\n  web: {ingress: [tcp/22 from 10.0.0.0/8, tcp/443 from 0.0.0.0/0]}\n";
+    let ec2 = MemoryEc2::new(Inventory {
+        groups: vec![group(
+            "sg-0e1",
+            "web",
+            &["tcp/22 from 10.1.0.0/24", "tcp/443 from 0.0.0.0/0"],
+            &[],
+        )],
+        unreadable: vec![],
+    });
+    let e = enforcer(ec2, policy);
+    e.run(&schedule(), &opts(true)).await;
+    let history = e.ec2.history();
+    assert_eq!(history.len(), 2, "one authorize, one revoke");
+    for state in &history {
+        let web = state.iter().find(|g| g.group_id == "sg-0e1").unwrap();
+        let now = texts(web, Direction::Ingress);
+        assert!(
+            now.contains(&"tcp/443 from 0.0.0.0/0".to_string()),
+            "a wanted rule vanished: {now:?}"
+        );
+        // 10.1.0.0/24 is only revoked once the /8 that covers it exists.
+        assert!(
+            now.contains(&"tcp/22 from 10.0.0.0/8".to_string()),
+            "{now:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn add_only_never_revokes() {
+    let e = enforcer(
+        estate(),
+        &POLICY.replace("default_mode: enforce", "default_mode: add-only"),
+    );
+    let r = e.run(&schedule(), &opts(true)).await;
+    assert!(e.ec2.writes().iter().all(|w| w.op == Op::Authorize));
+    assert!(
+        texts(&find(&e.ec2, "sg-0e1"), Direction::Ingress)
+            .contains(&"tcp/22 from 0.0.0.0/0".to_string())
+    );
+    assert_eq!(
+        r.outcome(),
+        Outcome::Drift,
+        "the kept extra rule is drift that remains"
+    );
+}
+
+#[tokio::test]
+async fn audit_makes_no_write_call() {
+    let e = enforcer(
+        estate(),
+        &POLICY.replace("default_mode: enforce", "default_mode: audit"),
+    );
+    let r = e.run(&schedule(), &opts(true)).await;
+    assert!(e.ec2.writes().is_empty());
+    assert!(
+        r.groups[0]
+            .actions
+            .iter()
+            .all(|a| a.status == Status::Planned)
+    );
+    assert_eq!(r.outcome(), Outcome::Drift);
+}
+
+#[tokio::test]
+async fn dry_run_forces_audit() {
+    let e = enforcer(estate(), POLICY);
+    let mut o = opts(true);
+    o.force_audit = true;
+    let r = e.run(&schedule(), &o).await;
+    assert!(e.ec2.writes().is_empty());
+    assert_eq!(r.groups[0].mode, Mode::Audit);
+}
+
+#[tokio::test]
+async fn a_cloudtrail_event_for_one_group_touches_only_that_group() {
+    // app drifts too, but the event is about web.
+    let ec2 = estate();
+    ec2.edit("sg-0a1", |g| g.ingress.clear());
+    let e = enforcer(ec2, &POLICY.replace("sg-0e1", "x"));
+    let ev = sample("authorize-ingress.json", None);
+    let Trigger::CloudTrail { group_ids, .. } = &ev.trigger else {
+        panic!()
+    };
+    assert_eq!(group_ids, &vec!["sg-0e1a000000000001".to_string()]);
+    // Point the sample at this estate's web group.
+    let ev = TriggerEvent {
+        trigger: match ev.trigger {
+            Trigger::CloudTrail {
+                event_name,
+                event_id,
+                region,
+                actor,
+                ..
+            } => Trigger::CloudTrail {
+                event_name,
+                event_id,
+                region,
+                group_ids: vec!["sg-0e1".into()],
+                group_names: vec![],
+                actor,
+            },
+            t => t,
+        },
+        ignored: None,
+    };
+    let r = e.run(&ev, &opts(true)).await;
+    assert!(
+        e.ec2.writes().iter().all(|w| w.group_id == "sg-0e1"),
+        "{:?}",
+        e.ec2.writes()
+    );
+    assert!(!e.ec2.writes().is_empty());
+    assert_eq!(r.summary.groups_checked, 1);
+    assert!(find(&e.ec2, "sg-0a1").ingress.is_empty(), "app untouched");
+    assert_eq!(r.trigger.actor.as_ref().unwrap().console, Some(true));
+}
+
+#[tokio::test]
+async fn the_own_role_and_error_code_events_change_nothing_and_load_nothing() {
+    for (file, why) in [
+        ("self-role.json", "self"),
+        ("error-code.json", "error_code"),
+    ] {
+        let e = enforcer(estate(), POLICY);
+        let ev = sample(
+            file,
+            Some("arn:aws:iam::111122223333:role/sgwarden-function-role"),
+        );
+        let r = e.run(&ev, &opts(true)).await;
+        assert_eq!(r.trigger.ignored.as_deref(), Some(why));
+        assert!(e.ec2.writes().is_empty());
+        assert_eq!(e.source.loads.load(Ordering::SeqCst), 0);
+        assert!(r.policy.is_none());
+        assert!(e.notifier.published().is_empty());
+        assert_eq!(r.outcome(), Outcome::Clean);
+    }
+}
+
+#[tokio::test]
+async fn an_invalid_policy_makes_zero_writes_and_publishes_an_error_report() {
+    let e = enforcer(
+        estate(),
+        "version: 1\ngroups:\n  web: {ingress: [tcp/22 from 10.0.0.5/8]}\n",
+    );
+    let r = e.run(&schedule(), &opts(true)).await;
+    assert!(e.ec2.writes().is_empty());
+    assert_eq!(r.outcome(), Outcome::Error);
+    assert_eq!(r.errors[0].stage, "policy");
+    assert!(
+        r.errors[0]
+            .message
+            .contains("host bits set in `10.0.0.5/8`"),
+        "{}",
+        r.errors[0].message
+    );
+    assert_eq!(e.notifier.published().len(), 1);
+}
+
+#[tokio::test]
+async fn a_run_over_the_cap_writes_nothing_and_says_why() {
+    let e = enforcer(
+        estate(),
+        &POLICY.replace(
+            "default_mode: enforce",
+            "default_mode: enforce\n  max_changes_per_run: 1",
+        ),
+    );
+    let r = e.run(&schedule(), &opts(true)).await;
+    assert!(e.ec2.writes().is_empty());
+    assert!(
+        r.refused
+            .as_deref()
+            .unwrap()
+            .contains("2 rule changes exceed max_changes_per_run (1)")
+    );
+    assert!(
+        r.groups[0]
+            .actions
+            .iter()
+            .all(|a| a.status == Status::Skipped)
+    );
+}
+
+/// Another actor's change, made once.
+type Race = Mutex<Option<Box<dyn FnOnce(&MemoryEc2) + Send>>>;
+
+/// EC2 that lets another actor change a group right after sgwarden's first describe.
+struct Racing {
+    inner: MemoryEc2,
+    race: Race,
+}
+
+impl Ec2 for Racing {
+    async fn describe(&self, region: &str, ids: Option<&[String]>) -> Result<Inventory, Ec2Error> {
+        let inv = self.inner.describe(region, ids).await;
+        let race = self.race.lock().unwrap().take();
+        if let Some(f) = race {
+            f(&self.inner);
+        }
+        inv
+    }
+    async fn authorize(
+        &self,
+        g: &GroupRef,
+        d: Direction,
+        r: &[DescribedRule],
+    ) -> Result<(), Ec2Error> {
+        self.inner.authorize(g, d, r).await
+    }
+    async fn revoke(&self, g: &GroupRef, d: Direction, r: &[Rule]) -> Result<(), Ec2Error> {
+        self.inner.revoke(g, d, r).await
+    }
+    async fn update_descriptions(
+        &self,
+        g: &GroupRef,
+        d: Direction,
+        r: &[DescribedRule],
+    ) -> Result<(), Ec2Error> {
+        self.inner.update_descriptions(g, d, r).await
+    }
+}
+
+fn racing(f: impl FnOnce(&MemoryEc2) + Send + 'static) -> Racing {
+    Racing {
+        inner: estate(),
+        race: Mutex::new(Some(Box::new(f))),
+    }
+}
+
+#[tokio::test]
+async fn a_rule_added_or_removed_by_someone_else_meanwhile_is_done_and_verified() {
+    // Someone adds the missing HTTPS rule and removes the SSH-from-world rule between
+    // sgwarden's describe and its writes: Duplicate and NotFound are "already done".
+    let e = enforcer(
+        racing(|ec2| {
+            ec2.edit("sg-0e1", |g| {
+                g.ingress.push(DescribedRule {
+                    rule: "tcp/443 from 0.0.0.0/0".parse().unwrap(),
+                    description: None,
+                });
+                g.ingress
+                    .retain(|r| r.rule.to_string() != "tcp/22 from 0.0.0.0/0");
+                g.ingress.sort();
+            })
+        }),
+        POLICY,
+    );
+    let r = e.run(&schedule(), &opts(true)).await;
+    let web = r.groups.iter().find(|g| g.key == "web").unwrap();
+    assert!(
+        web.actions.iter().all(|a| a.status == Status::Done),
+        "{}",
+        r.to_json()
+    );
+    assert!(r.errors.is_empty(), "{}", r.to_json());
+    assert_eq!(r.outcome(), Outcome::Clean);
+}
+
+#[tokio::test]
+async fn a_batch_with_one_duplicate_is_retried_with_what_is_left() {
+    let policy = "version: 1\nsettings: {regions: [us-east-1], default_mode: enforce}\ngroups:\n  web: {ingress: [tcp/443 from 0.0.0.0/0, tcp/80 from 0.0.0.0/0]}\n";
+    let e = enforcer(
+        Racing {
+            inner: MemoryEc2::new(Inventory {
+                groups: vec![group("sg-0e1", "web", &[], &[])],
+                unreadable: vec![],
+            }),
+            race: Mutex::new(Some(Box::new(|ec2: &MemoryEc2| {
+                ec2.edit("sg-0e1", |g| {
+                    g.ingress.push(DescribedRule {
+                        rule: "tcp/80 from 0.0.0.0/0".parse().unwrap(),
+                        description: None,
+                    })
+                })
+            }))),
+        },
+        policy,
+    );
+    let r = e.run(&schedule(), &opts(true)).await;
+    let writes = e.ec2.inner.writes();
+    assert_eq!(writes.len(), 2, "{writes:?}");
+    assert_eq!(writes[0].rules.len(), 2);
+    assert_eq!(writes[1].rules, vec!["tcp/443 from 0.0.0.0/0"]);
+    assert_eq!(r.summary.authorized, 2);
+    assert_eq!(r.outcome(), Outcome::Clean);
+}
+
+#[tokio::test]
+async fn partially_applied_batches_converge() {
+    // moto applies part of a rejected batch; the retry does the rest.
+    let mut ec2 = estate();
+    ec2.partial_batches = true;
+    ec2.edit("sg-0e1", |g| {
+        g.ingress
+            .retain(|r| r.rule.to_string() != "tcp/22 from 10.0.0.0/8")
+    });
+    let e = enforcer(ec2, POLICY);
+    let r = e.run(&schedule(), &opts(true)).await;
+    assert_eq!(r.outcome(), Outcome::Clean, "{}", r.to_json());
+}
+
+#[tokio::test]
+async fn a_group_deleted_mid_run_is_reported_and_the_others_still_run() {
+    let ec2 = estate();
+    ec2.edit("sg-0a1", |g| g.ingress.clear());
+    let e = enforcer(
+        Racing {
+            inner: ec2,
+            race: Mutex::new(Some(Box::new(|ec2: &MemoryEc2| ec2.delete("sg-0e1")))),
+        },
+        POLICY,
+    );
+    let r = e.run(&schedule(), &opts(true)).await;
+    let web = r.groups.iter().find(|g| g.key == "web").unwrap();
+    assert!(web.actions.iter().any(|a| {
+        a.status == Status::Failed
+            && a.error
+                .as_deref()
+                .unwrap()
+                .contains("InvalidGroup.NotFound")
+    }));
+    let app = r.groups.iter().find(|g| g.key == "app").unwrap();
+    assert!(
+        app.actions.iter().all(|a| a.status == Status::Done),
+        "{}",
+        r.to_json()
+    );
+    assert_eq!(r.outcome(), Outcome::Error);
+}
+
+#[tokio::test]
+async fn one_groups_failure_never_stops_the_others_and_is_reported_failed() {
+    let ec2 = estate();
+    ec2.edit("sg-0a1", |g| g.ingress.clear());
+    ec2.add_fault(Fault::Group {
+        group_id: "sg-0e1".into(),
+        error: Ec2Error::api(
+            "AuthorizeSecurityGroupIngress",
+            "UnauthorizedOperation",
+            "not allowed",
+        ),
+    });
+    let e = enforcer(ec2, POLICY);
+    let r = e.run(&schedule(), &opts(true)).await;
+    let web = r.groups.iter().find(|g| g.key == "web").unwrap();
+    let authorize = web.actions.iter().find(|a| a.op == Op::Authorize).unwrap();
+    assert_eq!(authorize.status, Status::Failed);
+    // The revoke in the same direction is held back, so nothing wanted is cut.
+    let revoke = web.actions.iter().find(|a| a.op == Op::Revoke).unwrap();
+    assert_eq!(revoke.status, Status::Skipped);
+    assert!(revoke.reason.as_deref().unwrap().contains("held back"));
+    let app = r.groups.iter().find(|g| g.key == "app").unwrap();
+    assert!(app.actions.iter().all(|a| a.status == Status::Done));
+    assert!(r.errors.iter().any(|e| e.stage == "apply"
+        && e.group_id.as_deref() == Some("sg-0e1")
+        && e.code.as_deref() == Some("UnauthorizedOperation")));
+    assert_eq!(r.summary.failed, 1);
+    assert_eq!(r.outcome(), Outcome::Error);
+}
+
+#[tokio::test]
+async fn an_unreadable_region_is_an_error_and_its_groups_are_not_called_missing() {
+    let ec2 = estate();
+    ec2.add_fault(Fault::Region {
+        region: "eu-west-1".into(),
+        error: Ec2Error::api("DescribeSecurityGroups", "AuthFailure", "region disabled"),
+    });
+    let e = enforcer(
+        ec2,
+        &POLICY.replace("regions: [us-east-1]", "regions: [us-east-1, eu-west-1]"),
+    );
+    let r = e.run(&schedule(), &opts(true)).await;
+    assert!(
+        r.errors
+            .iter()
+            .any(|e| e.stage == "inventory" && e.region.as_deref() == Some("eu-west-1"))
+    );
+    assert!(r.missing_groups.iter().all(|m| m.region != "eu-west-1"));
+    assert_eq!(r.summary.authorized, 1, "us-east-1 was still enforced");
+}
+
+#[tokio::test]
+async fn reports_are_published_as_settings_notify_says() {
+    // A clean estate under `notify: drift` publishes nothing; `always` publishes.
+    let clean = "version: 1\nsettings: {regions: [us-east-1]}\ngroups:\n  app: {ingress: [tcp/8080 from sg:web]}\n  web: null\n";
+    let e = enforcer(estate(), clean);
+    e.run(&schedule(), &opts(true)).await;
+    assert!(e.notifier.published().is_empty());
+    let e = enforcer(
+        estate(),
+        &clean.replace(
+            "regions: [us-east-1]",
+            "regions: [us-east-1], notify: always",
+        ),
+    );
+    e.run(&schedule(), &opts(true)).await;
+    assert_eq!(e.notifier.published().len(), 1);
+    // `changes`: a run that changed something publishes.
+    let e = enforcer(
+        estate(),
+        &POLICY.replace(
+            "default_mode: enforce",
+            "default_mode: enforce\n  notify: changes",
+        ),
+    );
+    e.run(&schedule(), &opts(true)).await;
+    assert_eq!(e.notifier.published().len(), 1);
+}
+
+#[tokio::test]
+async fn an_unreachable_notifier_is_an_error_in_the_report() {
+    // `notify: changes`: this run changes something, so it must publish, and cannot.
+    let mut e = enforcer(
+        estate(),
+        &POLICY.replace(
+            "default_mode: enforce",
+            "default_mode: enforce\n  notify: changes",
+        ),
+    );
+    e.notifier.fail_with = Some("connection refused".into());
+    let r = e.run(&schedule(), &opts(true)).await;
+    assert!(
+        r.errors
+            .iter()
+            .any(|x| x.stage == "notify" && x.message.contains("connection refused"))
+    );
+    assert_eq!(r.outcome(), Outcome::Error);
+    assert_eq!(
+        r.summary.authorized, 1,
+        "the writes were still made and reported"
+    );
+}
+
+#[tokio::test]
+async fn plan_only_runs_write_nothing_and_leave_actions_planned() {
+    let e = enforcer(estate(), POLICY);
+    let r = e.run(&schedule(), &opts(false)).await;
+    assert!(e.ec2.writes().is_empty());
+    assert!(
+        r.groups[0]
+            .actions
+            .iter()
+            .all(|a| a.status == Status::Planned)
+    );
+    assert!(r.groups[0].after.is_none());
+}
+
+#[tokio::test]
+async fn a_delete_event_reports_the_group_missing() {
+    let ec2 = estate();
+    ec2.delete("sg-0a1");
+    let e = enforcer(ec2, POLICY);
+    let mut ev = sample("delete-security-group.json", None);
+    if let Trigger::CloudTrail { group_ids, .. } = &mut ev.trigger {
+        *group_ids = vec!["sg-0a1".into()];
+    }
+    let r = e.run(&ev, &opts(true)).await;
+    assert_eq!(r.missing_groups.len(), 1);
+    assert_eq!(r.missing_groups[0].key, "app");
+}
+
+#[tokio::test]
+async fn snapshots_back_the_in_memory_ec2() {
+    let mut inv = Inventory::default();
+    let text = std::fs::read_to_string(format!(
+        "{}/examples/snapshots/us-east-1.json",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    inventory::read_snapshot("s.json", "us-east-1", &text, &mut inv).unwrap();
+    let policy = std::fs::read_to_string(format!(
+        "{}/examples/policy.yaml",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    let e = enforcer(MemoryEc2::new(inv), &policy);
+    let mut o = opts(true);
+    o.regions = vec!["us-east-1".into()];
+    let r = e.run(&schedule(), &o).await;
+    // web (enforce) and db (enforce) are repaired; app (add-only) keeps its expired extra.
+    assert_eq!(r.summary.authorized, 1);
+    assert_eq!(r.summary.revoked, 2);
+    let web = find(&e.ec2, "sg-0e1a000000000001");
+    assert!(!texts(&web, Direction::Ingress).contains(&"tcp/22 from 0.0.0.0/0".to_string()));
+    assert!(
+        texts(&web, Direction::Ingress).contains(&"tcp/8443 from 198.51.100.0/24".to_string()),
+        "excepted rule kept"
+    );
+}

@@ -1,0 +1,119 @@
+//! The ports: small traits the enforcer runs against, one per outside service. They speak
+//! domain types only; adapters (the AWS SDK, files, memory) implement them and turn each
+//! service's errors into these enums.
+
+use std::future::Future;
+
+use crate::inventory::Inventory;
+use crate::policy::{Policy, PolicyError};
+use crate::report::Report;
+use crate::rule::{DescribedRule, Direction, Rule};
+
+/// One live group, by region and id.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct GroupRef {
+    pub region: String,
+    pub group_id: String,
+}
+
+/// What an EC2 call can come back with.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Ec2Error {
+    /// `InvalidPermission.Duplicate`: a rule of an authorize batch is already there (EC2
+    /// rejects the whole batch).
+    #[error("a rule is already present (InvalidPermission.Duplicate)")]
+    AlreadyPresent,
+    /// `InvalidPermission.NotFound` or `InvalidSecurityGroupRuleId.NotFound`: a rule of a
+    /// revoke or description batch is not there.
+    #[error("a rule is not present ({code})")]
+    NotFound { code: String },
+    /// The group itself is gone (deleted during the run).
+    #[error("the group no longer exists ({code})")]
+    GroupNotFound { code: String },
+    /// Anything else, with the service's code and message.
+    #[error("{operation} failed: {code}: {message}")]
+    Api {
+        operation: String,
+        code: String,
+        message: String,
+    },
+}
+
+impl Ec2Error {
+    pub fn api(operation: &str, code: &str, message: &str) -> Self {
+        Ec2Error::Api {
+            operation: operation.to_string(),
+            code: code.to_string(),
+            message: message.to_string(),
+        }
+    }
+
+    /// The AWS error code, for the report.
+    pub fn code(&self) -> &str {
+        match self {
+            Ec2Error::AlreadyPresent => "InvalidPermission.Duplicate",
+            Ec2Error::NotFound { code } | Ec2Error::GroupNotFound { code } => code,
+            Ec2Error::Api { code, .. } => code,
+        }
+    }
+}
+
+/// Reading and writing security groups.
+pub trait Ec2: Sync {
+    /// The groups of a region (all of them, or only `group_ids`), split into atomic rules.
+    fn describe(
+        &self,
+        region: &str,
+        group_ids: Option<&[String]>,
+    ) -> impl Future<Output = Result<Inventory, Ec2Error>> + Send;
+
+    /// Authorizes rules in one call for one group and direction.
+    fn authorize(
+        &self,
+        group: &GroupRef,
+        direction: Direction,
+        rules: &[DescribedRule],
+    ) -> impl Future<Output = Result<(), Ec2Error>> + Send;
+
+    /// Revokes rules in one call for one group and direction.
+    fn revoke(
+        &self,
+        group: &GroupRef,
+        direction: Direction,
+        rules: &[Rule],
+    ) -> impl Future<Output = Result<(), Ec2Error>> + Send;
+
+    /// Sets the descriptions of existing rules in one call for one group and direction.
+    fn update_descriptions(
+        &self,
+        group: &GroupRef,
+        direction: Direction,
+        rules: &[DescribedRule],
+    ) -> impl Future<Output = Result<(), Ec2Error>> + Send;
+}
+
+/// Why the policy could not be had.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+    #[error("cannot read policy `{location}`: {message}")]
+    Unavailable { location: String, message: String },
+}
+
+/// Where the policy comes from (a file, a directory, S3).
+pub trait PolicySource: Sync {
+    fn load(&self) -> impl Future<Output = Result<Policy, SourceError>> + Send;
+}
+
+/// Why a report could not be published.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot publish the report: {message}")]
+pub struct NotifyError {
+    pub message: String,
+}
+
+/// Where reports go (SNS, the log).
+pub trait Notifier: Sync {
+    fn publish(&self, report: &Report) -> impl Future<Output = Result<(), NotifyError>> + Send;
+}
