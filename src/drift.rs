@@ -39,6 +39,8 @@ pub struct GroupDrift {
     pub group_name: String,
     pub vpc_id: Option<String>,
     pub region: String,
+    /// The account that owns the group.
+    pub owner_id: String,
     pub mode: Mode,
     /// Directions the entry manages.
     pub managed: Vec<Direction>,
@@ -326,6 +328,7 @@ fn group_drift(
         group_name: g.group_name.clone(),
         vpc_id: g.vpc_id.clone(),
         region: g.region.clone(),
+        owner_id: g.owner_id.clone(),
         mode: entry.mode,
         managed: Vec::new(),
         missing: Vec::new(),

@@ -115,6 +115,9 @@ impl<E: Ec2, S: PolicySource, N: Notifier> Enforcer<E, S, N> {
                 (r, Notify::Always)
             }
         };
+        if report.account.is_none() {
+            report.account = event.account.clone();
+        }
         if opts.notify
             && should_publish(&report, notify)
             && let Err(e) = self.notifier.publish(&report).await

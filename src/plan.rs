@@ -20,6 +20,17 @@ pub enum Op {
     Revoke,
 }
 
+impl Op {
+    /// `authorize`, `update_description` or `revoke`, as in the JSON report.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Op::Authorize => "authorize",
+            Op::UpdateDescription => "update_description",
+            Op::Revoke => "revoke",
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
@@ -261,6 +272,7 @@ mod tests {
             group_name: "web".into(),
             vpc_id: Some("vpc-1".into()),
             region: "us-east-1".into(),
+            owner_id: "111111111111".into(),
             mode,
             managed: vec![Direction::Ingress, Direction::Egress],
             missing: missing.iter().map(|t| dr(t)).collect(),

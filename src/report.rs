@@ -3,6 +3,7 @@
 //! rendered for people by [`render`]. Pure: no I/O, no clock.
 
 pub mod render;
+pub mod sns;
 
 use serde::Serialize;
 
@@ -252,6 +253,9 @@ pub struct Summary {
 /// The whole report of a run.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Report {
+    /// The AWS account (12 digits) the run governed, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
     pub trigger: TriggerInfo,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub policy: Option<PolicyInfo>,
@@ -266,6 +270,9 @@ pub struct Report {
     pub truncated: Option<Truncated>,
     pub errors: Vec<ErrorJson>,
     pub summary: Summary,
+    /// The policy's default mode (for the `mode` message attribute when no group is listed).
+    #[serde(skip)]
+    pub default_mode: Option<Mode>,
 }
 
 /// How a command or invocation ends: the exit-code table of architecture.md.
@@ -376,7 +383,14 @@ impl Report {
                 groups.push(r);
             }
         }
+        // The account is the owner of the governed groups (they all belong to one account).
+        let account = drift
+            .groups
+            .first()
+            .map(|g| g.owner_id.clone())
+            .filter(|o| !o.is_empty());
         let mut report = Report {
+            account,
             trigger,
             policy: policy.map(PolicyInfo::of),
             regions: regions.to_vec(),
@@ -414,6 +428,7 @@ impl Report {
                 })
                 .collect(),
             summary: Summary::default(),
+            default_mode: policy.map(|p| p.settings.default_mode),
         };
         report.summary.groups_checked = drift.groups.len();
         report.recount();

@@ -70,6 +70,8 @@ impl Ignored {
 pub struct TriggerEvent {
     pub trigger: Trigger,
     pub ignored: Option<Ignored>,
+    /// The account the event came from (EventBridge's `account`), when it says.
+    pub account: Option<String>,
 }
 
 /// An input that is not an event sgwarden handles.
@@ -209,6 +211,7 @@ pub fn parse(event: &Value, self_role_arn: Option<&str>) -> Result<TriggerEvent,
                     region: text(event, &["region"]).map(str::to_string),
                 },
                 ignored: None,
+                account: text(event, &["account"]).map(str::to_string),
             });
         }
         Some("AWS API Call via CloudTrail") => event.get("detail").unwrap_or(&Value::Null),
@@ -277,6 +280,9 @@ pub fn parse(event: &Value, self_role_arn: Option<&str>) -> Result<TriggerEvent,
             actor: actor(detail),
         },
         ignored,
+        account: text(event, &["account"])
+            .or_else(|| text(detail, &["recipientAccountId"]))
+            .map(str::to_string),
     })
 }
 

@@ -107,6 +107,7 @@ fn schedule() -> TriggerEvent {
             region: Some("us-east-1".into()),
         },
         ignored: None,
+        account: None,
     }
 }
 
@@ -276,6 +277,7 @@ async fn a_cloudtrail_event_for_one_group_touches_only_that_group() {
             t => t,
         },
         ignored: None,
+        account: None,
     };
     let r = e.run(&ev, &opts(true)).await;
     assert!(

@@ -353,7 +353,7 @@ pub fn markdown(r: &Report) -> String {
             g.actions
                 .iter()
                 .find(|a| a.rule.text == text)
-                .map(|a| format!("{:?} ({})", a.op, a.status.as_str()).to_lowercase())
+                .map(|a| format!("{} ({})", a.op.as_str(), a.status.as_str()))
         };
         for m in &g.missing {
             let action = action_of(&m.text).unwrap_or_else(|| no_action(g, false).into());
@@ -486,7 +486,7 @@ pub fn table(r: &Report, headers: bool) -> String {
             g.actions
                 .iter()
                 .find(|a| a.rule.text == text)
-                .map(|a| format!("{:?} {}", a.op, a.status.as_str()).to_lowercase())
+                .map(|a| format!("{} {}", a.op.as_str(), a.status.as_str()))
                 .unwrap_or_else(|| "-".into())
         };
         for m in &g.missing {

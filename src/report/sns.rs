@@ -1,0 +1,444 @@
+//! The SNS message of a report: one Publish with `MessageStructure=json`, a variant per
+//! protocol, an ASCII subject, and message attributes for subscription filter policies.
+//!
+//! - `default`: the headline (SMS and anything without its own variant);
+//! - `email`: the plain-text report;
+//! - `https`: an Amazon Q Developer in chat applications (AWS Chatbot) custom notification,
+//!   so Slack and Teams channels subscribed through it render the report
+//!   (docs.aws.amazon.com/chatbot/latest/adminguide/custom-notifs.html);
+//! - `sqs`, `lambda`: the JSON report.
+//!
+//! SNS refuses messages over 256 KB, all variants and attributes together: a report too
+//! large is cut group by group, with a count of what was left out and, when a report
+//! bucket is set, where the full report is. Pure: the adapter does the Publish.
+
+use serde_json::json;
+
+use super::{Report, Truncated, render};
+use crate::plan::Status;
+use crate::policy::Mode;
+
+/// SNS's limit for one message, variants and attributes included.
+pub const SNS_LIMIT: usize = 262_144;
+/// Room kept for the subject and attributes, which count toward the limit too.
+const HEADROOM: usize = 4_096;
+/// Longest description sent to chat: past this, chat clients cut messages themselves.
+const CHAT_DESCRIPTION: usize = 3_000;
+
+/// One SNS Publish.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SnsMessage {
+    pub subject: String,
+    /// The `MessageStructure=json` body.
+    pub message: String,
+    /// (name, value), all of type String.
+    pub attributes: Vec<(String, String)>,
+    /// Set when the report had to be cut to fit.
+    pub truncated: Option<Truncated>,
+}
+
+/// `ok`, `drift`, `changed` or `error`, for filter policies.
+pub fn severity(r: &Report) -> &'static str {
+    if !r.errors.is_empty() {
+        "error"
+    } else if r.summary.authorized + r.summary.revoked + r.summary.descriptions_updated > 0 {
+        "changed"
+    } else if r.has_drift() {
+        "drift"
+    } else {
+        "ok"
+    }
+}
+
+/// The modes of the listed groups: one of them, or `mixed`.
+pub fn mode(r: &Report) -> &'static str {
+    let mut modes: Vec<Mode> = r.groups.iter().map(|g| g.mode).collect();
+    modes.sort();
+    modes.dedup();
+    match modes.as_slice() {
+        [one] => one.as_str(),
+        [] => r.default_mode.unwrap_or(Mode::Audit).as_str(),
+        _ => "mixed",
+    }
+}
+
+fn ascii(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii() && !c.is_ascii_control() {
+                c
+            } else {
+                ' '
+            }
+        })
+        .collect()
+}
+
+/// The subject: ASCII, one line, under 100 characters; account, region(s), counts and
+/// what was done.
+pub fn subject(r: &Report) -> String {
+    let account = r.account.as_deref().unwrap_or("unknown account");
+    let regions = match r.regions.as_slice() {
+        [] => r
+            .trigger
+            .region
+            .clone()
+            .unwrap_or_else(|| "no region".into()),
+        [one] => one.clone(),
+        many => format!("{} regions", many.len()),
+    };
+    let s = &r.summary;
+    let what = match severity(r) {
+        "error" => format!("ERROR ({} errors)", r.errors.len()),
+        "changed" => format!(
+            "fixed {} rules",
+            s.authorized + s.revoked + s.descriptions_updated
+        ),
+        "drift" => format!("drift in {} groups", s.groups_with_drift + s.missing_groups),
+        _ => "no drift".into(),
+    };
+    let mut counts = Vec::new();
+    if s.missing_rules > 0 {
+        counts.push(format!("{} missing", s.missing_rules));
+    }
+    if s.extra_rules > 0 {
+        counts.push(format!("{} extra", s.extra_rules));
+    }
+    if s.failed > 0 {
+        counts.push(format!("{} failed", s.failed));
+    }
+    let mut subject = format!("sgwarden {account} {regions}: {what}");
+    if !counts.is_empty() {
+        subject.push_str(&format!(" ({})", counts.join(", ")));
+    }
+    let mut subject = ascii(&subject);
+    if subject.len() > 99 {
+        subject.truncate(96);
+        subject.push_str("...");
+    }
+    subject
+}
+
+/// The chat notification (AWS Chatbot custom notification schema, version 1.0).
+pub fn chat(r: &Report) -> serde_json::Value {
+    let mut lines = Vec::new();
+    for g in &r.groups {
+        lines.push(format!(
+            "*{}* `{}` {} ({})",
+            g.key,
+            g.group_id.as_deref().unwrap_or("-"),
+            g.region,
+            g.mode.as_str()
+        ));
+        for m in &g.missing {
+            lines.push(format!("• missing `{}`", m.text));
+        }
+        for e in &g.extra {
+            lines.push(format!("• extra `{}`", e.text));
+        }
+        for e in &g.excepted {
+            lines.push(format!("• excepted `{}`", e.text));
+        }
+        for a in g.actions.iter().filter(|a| a.status != Status::Planned) {
+            lines.push(format!(
+                "  ↳ {} {} `{}`",
+                a.status.as_str(),
+                a.op.as_str(),
+                a.rule.text
+            ));
+        }
+    }
+    for m in &r.missing_groups {
+        lines.push(format!("• missing group *{}* in {}", m.key, m.region));
+    }
+    for e in &r.errors {
+        lines.push(format!("• error [{}] {}", e.stage, e.message));
+    }
+    let mut description = String::new();
+    let mut left = 0usize;
+    for (i, l) in lines.iter().enumerate() {
+        if description.len() + l.len() + 1 > CHAT_DESCRIPTION {
+            left = lines.len() - i;
+            break;
+        }
+        description.push_str(l);
+        description.push('\n');
+    }
+    if left > 0 {
+        description.push_str(&format!(
+            "…and {left} more lines (see the e-mail or JSON report)\n"
+        ));
+    }
+    if let Some(t) = &r.trigger.actor {
+        description.push_str(&format!(
+            "Changed by `{}`{}{}\n",
+            t.arn,
+            if t.console == Some(true) {
+                " in the console"
+            } else {
+                ""
+            },
+            t.source_ip
+                .as_deref()
+                .map(|ip| format!(" from {ip}"))
+                .unwrap_or_default()
+        ));
+    }
+    let mut next = Vec::new();
+    if r.refused.is_some() {
+        next.push(
+            "The run was refused by max_changes_per_run: review the plan with `sgwarden plan`"
+                .to_string(),
+        );
+    }
+    if r.groups
+        .iter()
+        .any(|g| g.mode == Mode::Audit && !g.extra.is_empty())
+    {
+        next.push(
+            "Audit groups are only reported: fix the rules or move the group to enforce"
+                .to_string(),
+        );
+    }
+    let related: Vec<&str> = r
+        .groups
+        .iter()
+        .filter_map(|g| g.group_id.as_deref())
+        .collect();
+    json!({
+        "version": "1.0",
+        "source": "custom",
+        "id": r.trigger.event_id,
+        "content": {
+            "textType": "client-markdown",
+            "title": format!(":shield: sgwarden: {}", render::headline(r)),
+            "description": description,
+            "nextSteps": next,
+            "keywords": [severity(r), mode(r), r.trigger.kind.as_str()],
+        },
+        "metadata": {
+            "summary": subject(r),
+            "eventType": format!("sgwarden.{}", severity(r)),
+            "relatedResources": related,
+        }
+    })
+}
+
+fn body(r: &Report) -> String {
+    let report_json = serde_json::to_string(r).unwrap_or_default();
+    json!({
+        "default": format!("sgwarden: {}", render::headline(r)),
+        "email": render::text(r),
+        "https": chat(r).to_string(),
+        "sqs": report_json,
+        "lambda": report_json,
+    })
+    .to_string()
+}
+
+/// The SNS message of a report. `full_report` is where the whole report was written
+/// (the report bucket), named in the message when it had to be cut.
+pub fn message(report: &Report, full_report: Option<&str>) -> SnsMessage {
+    let attributes = vec![
+        ("severity".to_string(), severity(report).to_string()),
+        (
+            "account".to_string(),
+            report.account.clone().unwrap_or_else(|| "unknown".into()),
+        ),
+        ("mode".to_string(), mode(report).to_string()),
+        (
+            "trigger".to_string(),
+            report.trigger.kind.as_str().to_string(),
+        ),
+    ];
+    let subject = subject(report);
+    let fits = |m: &str| m.len() + HEADROOM <= SNS_LIMIT;
+    let whole = body(report);
+    if fits(&whole) {
+        return SnsMessage {
+            subject,
+            message: whole,
+            attributes,
+            truncated: None,
+        };
+    }
+    // Keep the first `n` groups (report order), the largest n that fits.
+    let cut = |n: usize| -> (Report, String) {
+        let mut r = report.clone();
+        let dropped = r.groups.split_off(n.min(r.groups.len()));
+        r.truncated = Some(Truncated {
+            groups_omitted: dropped.len(),
+            rules_omitted: dropped
+                .iter()
+                .map(|g| g.missing.len() + g.extra.len() + g.excepted.len())
+                .sum(),
+            full_report: full_report.map(str::to_string),
+        });
+        let b = body(&r);
+        (r, b)
+    };
+    let (mut lo, mut hi) = (0usize, report.groups.len());
+    while lo < hi {
+        let mid = (lo + hi).div_ceil(2);
+        if fits(&cut(mid).1) {
+            lo = mid;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    let (r, mut message) = cut(lo);
+    if !fits(&message) {
+        // Even with no group the report is too large (thousands of errors or missing
+        // groups): send the headline and the summary only.
+        let mut bare = r.clone();
+        bare.missing_groups.clear();
+        bare.unmanaged_groups.clear();
+        bare.errors.truncate(20);
+        message = body(&bare);
+    }
+    SnsMessage {
+        subject,
+        message,
+        attributes,
+        truncated: r.truncated,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::plan_report;
+    use crate::inventory::{self, Inventory};
+    use crate::report::TriggerInfo;
+
+    fn example() -> Report {
+        let root = env!("CARGO_MANIFEST_DIR");
+        let policy = crate::policy::load_str(
+            "examples/policy.yaml",
+            &std::fs::read_to_string(format!("{root}/examples/policy.yaml")).unwrap(),
+        )
+        .unwrap();
+        let mut inv = Inventory::default();
+        for r in ["us-east-1", "eu-west-1"] {
+            let t = std::fs::read_to_string(format!("{root}/examples/snapshots/{r}.json")).unwrap();
+            inventory::read_snapshot(r, r, &t, &mut inv).unwrap();
+        }
+        let regions = vec!["eu-west-1".to_string(), "us-east-1".to_string()];
+        plan_report(
+            &policy,
+            &inv,
+            &regions,
+            chrono::NaiveDate::from_ymd_opt(2026, 11, 23).unwrap(),
+            TriggerInfo::manual(),
+            false,
+        )
+    }
+
+    #[test]
+    fn every_protocol_gets_its_variant() {
+        let r = example();
+        let m = message(&r, None);
+        let v: serde_json::Value = serde_json::from_str(&m.message).unwrap();
+        assert!(
+            v["default"]
+                .as_str()
+                .unwrap()
+                .starts_with("sgwarden: drift in 3 of 8 groups")
+        );
+        assert!(
+            v["email"]
+                .as_str()
+                .unwrap()
+                .contains("  extra     tcp/22 from 0.0.0.0/0")
+        );
+        let chat: serde_json::Value = serde_json::from_str(v["https"].as_str().unwrap()).unwrap();
+        assert_eq!(chat["version"], "1.0");
+        assert_eq!(chat["source"], "custom");
+        assert_eq!(chat["content"]["textType"], "client-markdown");
+        assert!(
+            chat["content"]["description"]
+                .as_str()
+                .unwrap()
+                .contains("• extra `tcp/22 from 0.0.0.0/0`")
+        );
+        let json: serde_json::Value = serde_json::from_str(v["sqs"].as_str().unwrap()).unwrap();
+        assert_eq!(json["summary"]["extra_rules"], 3);
+        assert_eq!(v["sqs"], v["lambda"]);
+        assert!(m.truncated.is_none());
+    }
+
+    #[test]
+    fn the_subject_is_short_ascii_and_says_what_happened() {
+        let r = example();
+        let s = subject(&r);
+        assert_eq!(
+            s,
+            "sgwarden 111122223333 2 regions: drift in 4 groups (1 missing, 3 extra)"
+        );
+        let mut long = r.clone();
+        long.account = Some("ünïcode-account-".repeat(10));
+        let s = subject(&long);
+        assert!(s.is_ascii() && s.len() < 100 && s.ends_with("..."), "{s}");
+    }
+
+    #[test]
+    fn attributes_name_severity_account_mode_and_trigger() {
+        let m = message(&example(), None);
+        assert_eq!(
+            m.attributes,
+            vec![
+                ("severity".into(), "drift".into()),
+                ("account".into(), "111122223333".into()),
+                ("mode".into(), "mixed".into()),
+                ("trigger".into(), "manual".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_report_too_large_is_cut_to_fit_and_says_what_was_left_out() {
+        let mut r = example();
+        let one = r.groups[0].clone();
+        r.groups = (0..3000)
+            .map(|i| {
+                let mut g = one.clone();
+                g.key = format!("g{i:04}");
+                g
+            })
+            .collect();
+        let m = message(&r, Some("s3://reports/full.json"));
+        assert!(m.message.len() <= SNS_LIMIT, "{}", m.message.len());
+        let t = m.truncated.expect("truncated");
+        assert!(t.groups_omitted > 0 && t.groups_omitted < 3000);
+        assert_eq!(t.full_report.as_deref(), Some("s3://reports/full.json"));
+        let v: serde_json::Value = serde_json::from_str(&m.message).unwrap();
+        let json: serde_json::Value = serde_json::from_str(v["sqs"].as_str().unwrap()).unwrap();
+        assert_eq!(json["truncated"]["groups_omitted"], t.groups_omitted);
+        assert_eq!(
+            json["groups"].as_array().unwrap().len() + t.groups_omitted,
+            3000
+        );
+        assert!(
+            v["email"]
+                .as_str()
+                .unwrap()
+                .contains("full report at s3://reports/full.json")
+        );
+    }
+
+    #[test]
+    fn severity_follows_errors_changes_and_drift() {
+        let mut r = example();
+        assert_eq!(severity(&r), "drift");
+        r.summary.revoked = 1;
+        assert_eq!(severity(&r), "changed");
+        r.errors.push(crate::report::ErrorJson {
+            stage: "apply".into(),
+            group_id: None,
+            region: None,
+            code: None,
+            message: "x".into(),
+        });
+        assert_eq!(severity(&r), "error");
+    }
+}
