@@ -11,12 +11,14 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde_json::{Value, json};
 
 use crate::drift;
+use crate::enforcer::{Enforcer, RunOptions};
 use crate::inventory::Inventory;
-use crate::local;
+use crate::local::{self, LoadedPolicy, MemoryEc2, MemoryNotifier};
 use crate::plan::{self, PlanOptions};
 use crate::policy::{self, Policy, PolicyError};
 use crate::report::{Outcome, Report, TriggerInfo, render};
 use crate::rule::{DescribedRule, Direction};
+use crate::trigger::{Trigger, TriggerEvent};
 
 /// Keeps EC2 security groups equal to a declared policy.
 #[derive(Debug, Parser)]
@@ -32,6 +34,10 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Show the drift of live groups (or snapshots) against a policy, and what each mode would do.
     Plan(PlanArgs),
+    /// Make the writes each group's mode calls for, then re-read the groups to verify.
+    Apply(ApplyArgs),
+    /// Run the Lambda's code path locally on an event file (reads the SGWARDEN_* variables).
+    Invoke(InvokeArgs),
     /// Show the expanded policy or the current groups.
     #[command(subcommand)]
     Show(ShowCommand),
@@ -66,8 +72,9 @@ pub struct PlanArgs {
     /// Policy file or directory.
     #[arg(long, env = "SGWARDEN_POLICY")]
     pub policy: String,
-    /// `aws ec2 describe-security-groups` output for one region, as [REGION=]FILE (repeatable).
-    #[arg(long, value_name = "[REGION=]FILE", required = true)]
+    /// `aws ec2 describe-security-groups` output for one region, as [REGION=]FILE
+    /// (repeatable). Without it, the groups are read from EC2.
+    #[arg(long, value_name = "[REGION=]FILE")]
     pub snapshot: Vec<String>,
     /// Only these regions (repeatable), within settings.regions.
     #[arg(long)]
@@ -81,6 +88,52 @@ pub struct PlanArgs {
     /// Leave out the header line of tables.
     #[arg(long)]
     pub no_headers: bool,
+    /// Another EC2/S3 endpoint (a local AWS).
+    #[arg(long, env = "AWS_ENDPOINT_URL", value_name = "URL")]
+    pub endpoint_url: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// Policy: a file, a directory, s3://bucket/key or s3://bucket/prefix/.
+    #[arg(long, env = "SGWARDEN_POLICY")]
+    pub policy: String,
+    /// Every group as audit: report what would change, change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Only these regions (repeatable), within settings.regions.
+    #[arg(long)]
+    pub region: Vec<String>,
+    /// Pin the clock for exception expiry (RFC 3339).
+    #[arg(long, value_name = "RFC3339")]
+    pub now: Option<String>,
+    #[arg(long, value_enum)]
+    pub format: Option<ReportFormat>,
+    #[arg(long)]
+    pub no_headers: bool,
+    /// Another EC2/S3 endpoint (a local AWS).
+    #[arg(long, env = "AWS_ENDPOINT_URL", value_name = "URL")]
+    pub endpoint_url: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct InvokeArgs {
+    /// An EventBridge event (JSON), as the Lambda receives it (see events/).
+    #[arg(long, value_name = "FILE")]
+    pub event: String,
+    /// Overrides `SGWARDEN_POLICY`.
+    #[arg(long)]
+    pub policy: Option<String>,
+    /// Pin the clock for exception expiry (RFC 3339).
+    #[arg(long, value_name = "RFC3339")]
+    pub now: Option<String>,
+    #[arg(long, value_enum)]
+    pub format: Option<ReportFormat>,
+    #[arg(long)]
+    pub no_headers: bool,
+    /// Another EC2/S3/SNS endpoint (a local AWS).
+    #[arg(long, env = "AWS_ENDPOINT_URL", value_name = "URL")]
+    pub endpoint_url: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -215,23 +268,59 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Outcome, CliError> {
             Ok(Outcome::Clean)
         }
         Command::Plan(a) => {
-            let policy = load_policy(&a.policy)?;
             let today = today(a.now.as_deref())?;
-            let regions = governed_regions(&policy, &a.region)?;
+            if a.snapshot.is_empty() {
+                let report = live(
+                    a.endpoint_url.as_deref(),
+                    &a.policy,
+                    &a.region,
+                    today,
+                    false,
+                    false,
+                )?;
+                out.write_all(
+                    render_report(&report, report_format(a.format), !a.no_headers).as_bytes(),
+                )?;
+                return Ok(report.outcome());
+            }
+            let policy = load_policy(&a.policy)?;
+            governed_regions(&policy, &a.region)?;
             let inventory = local::read_snapshots(&a.snapshot).map_err(CliError::Input)?;
-            let report = plan_report(
-                &policy,
-                &inventory,
-                &regions,
+            let enforcer = Enforcer {
+                ec2: MemoryEc2::new(inventory),
+                source: LoadedPolicy(policy),
+                notifier: MemoryNotifier::default(),
+            };
+            let opts = RunOptions {
+                apply: false,
+                force_audit: false,
+                regions: a.region.clone(),
                 today,
-                TriggerInfo::manual(),
-                false,
-            );
+                home_region: local::running_region(),
+                notify: false,
+            };
+            let report = block_on(enforcer.run(&manual(), &opts))?;
             out.write_all(
                 render_report(&report, report_format(a.format), !a.no_headers).as_bytes(),
             )?;
             Ok(report.outcome())
         }
+        Command::Apply(a) => {
+            let today = today(a.now.as_deref())?;
+            let report = live(
+                a.endpoint_url.as_deref(),
+                &a.policy,
+                &a.region,
+                today,
+                true,
+                a.dry_run,
+            )?;
+            out.write_all(
+                render_report(&report, report_format(a.format), !a.no_headers).as_bytes(),
+            )?;
+            Ok(report.outcome())
+        }
+        Command::Invoke(a) => invoke(&a, out),
         Command::Show(ShowCommand::Policy(a)) => {
             let policy = load_policy(&a.policy)?;
             let text = match show_format(a.format) {
@@ -317,6 +406,139 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Outcome, CliError> {
             writeln!(out, "{}", policy::schema::json_schema())?;
             Ok(Outcome::Clean)
         }
+    }
+}
+
+fn manual() -> TriggerEvent {
+    TriggerEvent {
+        trigger: Trigger::Manual,
+        ignored: None,
+        account: None,
+    }
+}
+
+fn block_on<F: std::future::Future>(f: F) -> Result<F::Output, CliError> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::Input(format!("cannot start the async runtime: {e}")))?;
+    Ok(rt.block_on(f))
+}
+
+#[cfg(not(feature = "aws"))]
+fn live(
+    _: Option<&str>,
+    _: &str,
+    _: &[String],
+    _: NaiveDate,
+    _: bool,
+    _: bool,
+) -> Result<Report, CliError> {
+    Err(CliError::Input(
+        "this sgwarden was built without AWS support (feature `aws`): pass --snapshot".into(),
+    ))
+}
+
+/// A plan or apply against live EC2 (or the endpoint given), through the enforcer.
+#[cfg(feature = "aws")]
+fn live(
+    endpoint: Option<&str>,
+    location: &str,
+    regions: &[String],
+    today: NaiveDate,
+    apply: bool,
+    dry_run: bool,
+) -> Result<Report, CliError> {
+    use crate::aws::{AnyPolicySource, ec2::SdkEc2, home_region, sdk_config};
+    use crate::ports::{PolicySource, SourceError};
+    block_on(async {
+        let sdk = sdk_config(None, endpoint).await;
+        let policy = match AnyPolicySource::new(&sdk, location).load().await {
+            Ok(p) => p,
+            Err(SourceError::Policy(p)) => return Err(CliError::Policy(p)),
+            Err(e) => return Err(CliError::Input(e.to_string())),
+        };
+        governed_regions(&policy, regions)?;
+        let enforcer = Enforcer {
+            ec2: SdkEc2::new(&sdk),
+            source: LoadedPolicy(policy),
+            notifier: MemoryNotifier::default(),
+        };
+        let opts = RunOptions {
+            apply,
+            force_audit: dry_run,
+            regions: regions.to_vec(),
+            today,
+            home_region: home_region(&sdk),
+            notify: false,
+        };
+        Ok(enforcer.run(&manual(), &opts).await)
+    })?
+}
+
+#[cfg(not(feature = "aws"))]
+fn invoke(_: &InvokeArgs, _: &mut dyn Write) -> Result<Outcome, CliError> {
+    Err(CliError::Input(
+        "this sgwarden was built without AWS support (feature `aws`)".into(),
+    ))
+}
+
+/// The Lambda's code path on an event file: the same handler, configuration and clients.
+#[cfg(feature = "aws")]
+fn invoke(a: &InvokeArgs, out: &mut dyn Write) -> Result<Outcome, CliError> {
+    use crate::aws::{AnyPolicySource, ec2::SdkEc2, home_region, sdk_config, sns::SnsNotifier};
+    use crate::config::LambdaConfig;
+    use crate::handler;
+    let text = std::fs::read_to_string(&a.event)
+        .map_err(|e| CliError::Input(format!("cannot read event `{}`: {e}", a.event)))?;
+    let event: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+        CliError::Input(format!(
+            "event `{}` is not JSON: line {} column {}: {e}",
+            a.event,
+            e.line(),
+            e.column()
+        ))
+    })?;
+    let policy = a.policy.clone();
+    let config = LambdaConfig::from_vars(|name| match (name, &policy) {
+        ("SGWARDEN_POLICY", Some(p)) => Some(p.clone()),
+        _ => std::env::var(name).ok(),
+    })
+    .map_err(|e| CliError::Input(e.to_string()))?;
+    let today = today(a.now.as_deref())?;
+    let result = block_on(async {
+        let sdk = sdk_config(None, a.endpoint_url.as_deref()).await;
+        let enforcer = Enforcer {
+            ec2: SdkEc2::new(&sdk),
+            source: AnyPolicySource::new(&sdk, &config.policy),
+            notifier: SnsNotifier::new(
+                &sdk,
+                config.topic_arn.clone(),
+                config.report_bucket.clone(),
+            ),
+        };
+        handler::handle(&enforcer, &config, &home_region(&sdk), today, &event).await
+    })?;
+    match result {
+        Ok(report) => {
+            out.write_all(
+                render_report(&report, report_format(a.format), !a.no_headers).as_bytes(),
+            )?;
+            Ok(if report.trigger.ignored.is_some() {
+                Outcome::Clean
+            } else {
+                report.outcome()
+            })
+        }
+        Err(e) => match e.report {
+            Some(report) => {
+                out.write_all(
+                    render_report(&report, report_format(a.format), !a.no_headers).as_bytes(),
+                )?;
+                Ok(Outcome::Error)
+            }
+            None => Err(CliError::Input(e.message)),
+        },
     }
 }
 

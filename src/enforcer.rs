@@ -468,16 +468,19 @@ impl<E: Ec2, S: PolicySource, N: Notifier> Enforcer<E, S, N> {
     }
 }
 
-/// Whether a report is published under `settings.notify`. Errors always are.
+/// Whether a report is published under `settings.notify`. Errors always are. `drift`
+/// means drift was found in this run, repaired or not: a revert is news too.
 fn should_publish(report: &Report, notify: Notify) -> bool {
     if !report.errors.is_empty() {
         return true;
     }
     let s = &report.summary;
+    let changed = s.authorized + s.revoked + s.descriptions_updated + s.failed > 0;
+    let found = s.groups_with_drift + s.missing_groups > 0;
     match notify {
         Notify::Always => true,
-        Notify::Drift => report.has_drift(),
-        Notify::Changes => s.authorized + s.revoked + s.descriptions_updated + s.failed > 0,
+        Notify::Drift => found || changed,
+        Notify::Changes => changed,
     }
 }
 

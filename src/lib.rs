@@ -27,9 +27,13 @@
 //! assert_eq!(policy.groups["web"].ingress.as_ref().unwrap().len(), 4);
 //! ```
 
+#[cfg(feature = "aws")]
+pub mod aws;
 pub mod cli;
+pub mod config;
 pub mod drift;
 pub mod enforcer;
+pub mod handler;
 pub mod inventory;
 pub mod local;
 pub mod plan;

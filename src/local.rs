@@ -117,6 +117,15 @@ impl PolicySource for FilePolicySource {
     }
 }
 
+/// A policy already loaded (the CLI loads it first, to print its problems one a line).
+pub struct LoadedPolicy(pub Policy);
+
+impl PolicySource for LoadedPolicy {
+    async fn load(&self) -> Result<Policy, SourceError> {
+        Ok(self.0.clone())
+    }
+}
+
 /// One write the in-memory EC2 was asked to make.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Write {
@@ -138,6 +147,7 @@ pub enum Fault {
 #[derive(Default)]
 struct MemoryState {
     groups: Vec<CurrentGroup>,
+    unreadable: Vec<inventory::UnreadableGroup>,
     writes: Vec<Write>,
     faults: Vec<Fault>,
     /// A snapshot of every group after each write, for tests that watch for gaps.
@@ -158,6 +168,7 @@ impl MemoryEc2 {
         MemoryEc2 {
             state: Mutex::new(MemoryState {
                 groups: inventory.groups,
+                unreadable: inventory.unreadable,
                 ..MemoryState::default()
             }),
             partial_batches: false,
@@ -298,10 +309,14 @@ impl Ec2 for MemoryEc2 {
                 .filter(|g| group_ids.is_none_or(|ids| ids.contains(&g.group_id)))
                 .cloned()
                 .collect();
-            Ok(Inventory {
-                groups,
-                unreadable: Vec::new(),
-            })
+            let unreadable = s
+                .unreadable
+                .iter()
+                .filter(|u| u.region == region)
+                .filter(|u| group_ids.is_none_or(|ids| ids.contains(&u.group_id)))
+                .cloned()
+                .collect();
+            Ok(Inventory { groups, unreadable })
         })
     }
 

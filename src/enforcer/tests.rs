@@ -571,6 +571,11 @@ async fn reports_are_published_as_settings_notify_says() {
     );
     e.run(&schedule(), &opts(true)).await;
     assert_eq!(e.notifier.published().len(), 1);
+    // `drift`: drift found and repaired is published (a revert is news).
+    let e = enforcer(estate(), POLICY);
+    let r = e.run(&schedule(), &opts(true)).await;
+    assert_eq!(r.outcome(), Outcome::Clean);
+    assert_eq!(e.notifier.published().len(), 1);
     // `changes`: a run that changed something publishes.
     let e = enforcer(
         estate(),

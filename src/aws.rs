@@ -1,0 +1,58 @@
+//! The AWS adapters: the only place (with the Lambda binary) that names the SDK.
+//!
+//! Clients come from one `SdkConfig`, loaded once through the standard configuration
+//! chain (environment, profile, container or instance role) plus an optional endpoint URL
+//! (`--endpoint-url`, `AWS_ENDPOINT_URL`) for a local AWS.
+
+pub mod ec2;
+pub mod s3;
+pub mod sns;
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+
+/// Loads the SDK configuration once. `region` overrides the chain's region (the home
+/// region); `endpoint_url` points every client at another endpoint (a local AWS).
+pub async fn sdk_config(region: Option<&str>, endpoint_url: Option<&str>) -> SdkConfig {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest());
+    if let Some(r) = region {
+        loader = loader.region(Region::new(r.to_string()));
+    }
+    if let Some(url) = endpoint_url {
+        loader = loader.endpoint_url(url);
+    }
+    loader.load().await
+}
+
+/// The region the program runs in, from the SDK's configuration chain, else `us-east-1`.
+pub fn home_region(config: &SdkConfig) -> String {
+    config
+        .region()
+        .map(|r| r.as_ref().to_string())
+        .unwrap_or_else(|| "us-east-1".to_string())
+}
+
+/// A policy from S3 (`s3://…`) or from a local file or directory.
+pub enum AnyPolicySource {
+    S3(Box<s3::S3PolicySource>),
+    Local(crate::local::FilePolicySource),
+}
+
+impl AnyPolicySource {
+    pub fn new(config: &SdkConfig, location: &str) -> Self {
+        match s3::S3Location::parse(location) {
+            Some(l) => AnyPolicySource::S3(Box::new(s3::S3PolicySource::new(config, l))),
+            None => AnyPolicySource::Local(crate::local::FilePolicySource {
+                location: location.to_string(),
+            }),
+        }
+    }
+}
+
+impl crate::ports::PolicySource for AnyPolicySource {
+    async fn load(&self) -> Result<crate::policy::Policy, crate::ports::SourceError> {
+        match self {
+            AnyPolicySource::S3(s) => s.load().await,
+            AnyPolicySource::Local(l) => l.load().await,
+        }
+    }
+}

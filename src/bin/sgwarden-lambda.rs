@@ -1,0 +1,60 @@
+//! The `sgwarden-lambda` binary: the AWS Lambda function. Configuration and SDK clients
+//! are built once at start-up and lent to every invocation; the warm policy cache lives
+//! in the policy source. All logic is in the library (`sgwarden::handler`).
+
+use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
+use serde_json::Value;
+use sgwarden::aws::{AnyPolicySource, ec2::SdkEc2, home_region, sdk_config, sns::SnsNotifier};
+use sgwarden::config::LambdaConfig;
+use sgwarden::enforcer::Enforcer;
+use sgwarden::handler::{self, HandlerError};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn diagnostic(e: HandlerError) -> Diagnostic {
+    Diagnostic {
+        error_type: e.error_type.to_string(),
+        error_message: e.message,
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    // JSON logs, one object a line, for CloudWatch Logs Insights; RUST_LOG sets the level.
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_current_span(false)
+        .without_time()
+        .init();
+    let config = LambdaConfig::from_env().map_err(|e| {
+        tracing::error!(error = %e, "configuration");
+        e
+    })?;
+    let sdk = sdk_config(None, None).await;
+    let home = home_region(&sdk);
+    let enforcer = Enforcer {
+        ec2: SdkEc2::new(&sdk),
+        source: AnyPolicySource::new(&sdk, &config.policy),
+        notifier: SnsNotifier::new(&sdk, config.topic_arn.clone(), config.report_bucket.clone()),
+    };
+    let (enforcer, config, home) = (&enforcer, &config, home.as_str());
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        let today = chrono::Utc::now().date_naive();
+        match handler::handle(enforcer, config, home, today, &event.payload).await {
+            Ok(report) => {
+                tracing::info!(summary = %handler::summary(&report), "run done");
+                Ok(handler::summary(&report))
+            }
+            Err(e) => {
+                tracing::error!(error_type = e.error_type, error = %e.message, "run failed");
+                Err(diagnostic(e))
+            }
+        }
+    }))
+    .await
+}

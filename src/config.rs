@@ -1,0 +1,148 @@
+//! The Lambda's configuration from `SGWARDEN_*` environment variables (architecture.md,
+//! "Lambda contract"). Errors name the variable and say what it takes.
+
+/// What the function is told by its environment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LambdaConfig {
+    /// `SGWARDEN_POLICY`: `s3://bucket/key`, `s3://bucket/prefix/`, or a local path.
+    pub policy: String,
+    /// `SGWARDEN_TOPIC_ARN`: where reports are published (else the log only).
+    pub topic_arn: Option<String>,
+    /// `SGWARDEN_DRY_RUN`: every group as audit.
+    pub dry_run: bool,
+    /// `SGWARDEN_SELF_ROLE_ARN`: events made by this role are ignored.
+    pub self_role_arn: Option<String>,
+    /// `SGWARDEN_REPORT_BUCKET`: full reports are also written there.
+    pub report_bucket: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("`{name}` is not set (help: {help})")]
+    Missing {
+        name: &'static str,
+        help: &'static str,
+    },
+    #[error("`{name}` is `{value}`: {why}")]
+    Invalid {
+        name: &'static str,
+        value: String,
+        why: &'static str,
+    },
+}
+
+impl LambdaConfig {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_vars(|name| std::env::var(name).ok())
+    }
+
+    /// Reads variables through `get` (tests pass a map).
+    pub fn from_vars(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let var = |name: &str| {
+            get(name)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+        let policy = var("SGWARDEN_POLICY").ok_or(ConfigError::Missing {
+            name: "SGWARDEN_POLICY",
+            help: "set it to s3://bucket/policy.yaml or s3://bucket/prefix/",
+        })?;
+        let dry_run = match var("SGWARDEN_DRY_RUN").map(|v| v.to_ascii_lowercase()) {
+            None => false,
+            Some(v) if ["true", "1", "yes"].contains(&v.as_str()) => true,
+            Some(v) if ["false", "0", "no"].contains(&v.as_str()) => false,
+            Some(v) => {
+                return Err(ConfigError::Invalid {
+                    name: "SGWARDEN_DRY_RUN",
+                    value: v,
+                    why: "expected true or false",
+                });
+            }
+        };
+        let topic_arn = var("SGWARDEN_TOPIC_ARN");
+        if let Some(t) = &topic_arn
+            && !t.starts_with("arn:")
+        {
+            return Err(ConfigError::Invalid {
+                name: "SGWARDEN_TOPIC_ARN",
+                value: t.clone(),
+                why: "expected an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)",
+            });
+        }
+        let self_role_arn = var("SGWARDEN_SELF_ROLE_ARN");
+        if let Some(r) = &self_role_arn
+            && !r.contains(":role/")
+        {
+            return Err(ConfigError::Invalid {
+                name: "SGWARDEN_SELF_ROLE_ARN",
+                value: r.clone(),
+                why: "expected the function's IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME)",
+            });
+        }
+        Ok(LambdaConfig {
+            policy,
+            topic_arn,
+            dry_run,
+            self_role_arn,
+            report_bucket: var("SGWARDEN_REPORT_BUCKET").map(|b| {
+                b.trim_start_matches("s3://")
+                    .trim_end_matches('/')
+                    .to_string()
+            }),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn cfg(vars: &[(&str, &str)]) -> Result<LambdaConfig, ConfigError> {
+        let m: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        LambdaConfig::from_vars(|k| m.get(k).cloned())
+    }
+
+    #[test]
+    fn the_policy_is_required_and_the_rest_optional() {
+        assert!(matches!(
+            cfg(&[]),
+            Err(ConfigError::Missing {
+                name: "SGWARDEN_POLICY",
+                ..
+            })
+        ));
+        let c = cfg(&[("SGWARDEN_POLICY", "s3://b/p.yaml")]).unwrap();
+        assert_eq!(
+            (c.dry_run, c.topic_arn, c.report_bucket),
+            (false, None, None)
+        );
+    }
+
+    #[test]
+    fn values_are_checked_and_errors_name_the_variable() {
+        let e = cfg(&[
+            ("SGWARDEN_POLICY", "s3://b/p.yaml"),
+            ("SGWARDEN_DRY_RUN", "maybe"),
+        ])
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "`SGWARDEN_DRY_RUN` is `maybe`: expected true or false"
+        );
+        assert!(cfg(&[("SGWARDEN_POLICY", "p"), ("SGWARDEN_TOPIC_ARN", "reports")]).is_err());
+        assert!(cfg(&[("SGWARDEN_POLICY", "p"), ("SGWARDEN_SELF_ROLE_ARN", "me")]).is_err());
+        let c = cfg(&[
+            ("SGWARDEN_POLICY", "p"),
+            ("SGWARDEN_DRY_RUN", "TRUE"),
+            ("SGWARDEN_REPORT_BUCKET", "s3://reports/"),
+        ])
+        .unwrap();
+        assert!(c.dry_run);
+        assert_eq!(c.report_bucket.as_deref(), Some("reports"));
+    }
+}

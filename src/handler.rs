@@ -1,0 +1,97 @@
+//! The Lambda handler's logic, shared by the `sgwarden-lambda` binary and
+//! `sgwarden invoke`: event → trigger → the enforcer's run → the value returned to Lambda.
+//!
+//! The returned value is the report summary `{"trigger", "summary", "errors": N,
+//! "refused"?}`. An input that is not an event sgwarden handles, and a run whose report
+//! has errors, are handler errors, so that Lambda's asynchronous retries and on-failure
+//! destination see them; the report itself has been published and logged by then.
+
+use chrono::NaiveDate;
+use serde_json::{Value, json};
+
+use crate::config::LambdaConfig;
+use crate::enforcer::{Enforcer, RunOptions};
+use crate::ports::{Ec2, Notifier, PolicySource};
+use crate::report::Report;
+use crate::trigger;
+
+/// A failed invocation: a kind for Lambda's `errorType`, a message, and the report when
+/// there is one.
+#[derive(Debug)]
+pub struct HandlerError {
+    pub error_type: &'static str,
+    pub message: String,
+    pub report: Option<Box<Report>>,
+}
+
+impl std::fmt::Display for HandlerError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.error_type, self.message)
+    }
+}
+
+impl std::error::Error for HandlerError {}
+
+/// The value returned to Lambda for a report.
+pub fn summary(report: &Report) -> Value {
+    let mut v = json!({
+        "trigger": report.trigger,
+        "summary": report.summary,
+        "errors": report.errors.len(),
+    });
+    if let Some(r) = &report.refused {
+        v["refused"] = json!(r);
+    }
+    v
+}
+
+/// The Lambda `errorType` of a report's first error.
+fn error_type(report: &Report) -> &'static str {
+    match report.errors.first().map(|e| e.stage.as_str()) {
+        Some("policy") => "PolicyInvalid",
+        Some("inventory") | Some("verify") => "AwsUnavailable",
+        Some("apply") => "ApplyFailed",
+        Some("notify") => "NotifyFailed",
+        _ => "RunFailed",
+    }
+}
+
+/// Handles one invocation: reads the event, runs the enforcer, and returns the report
+/// (`Ok` when it has no error).
+pub async fn handle<E: Ec2, S: PolicySource, N: Notifier>(
+    enforcer: &Enforcer<E, S, N>,
+    config: &LambdaConfig,
+    home_region: &str,
+    today: NaiveDate,
+    event: &Value,
+) -> Result<Report, HandlerError> {
+    let trigger =
+        trigger::parse(event, config.self_role_arn.as_deref()).map_err(|e| HandlerError {
+            error_type: "EventRejected",
+            message: e.to_string(),
+            report: None,
+        })?;
+    let opts = RunOptions {
+        apply: true,
+        force_audit: config.dry_run,
+        regions: Vec::new(),
+        today,
+        home_region: home_region.to_string(),
+        notify: true,
+    };
+    let report = enforcer.run(&trigger, &opts).await;
+    if report.errors.is_empty() {
+        Ok(report)
+    } else {
+        Err(HandlerError {
+            error_type: error_type(&report),
+            message: report
+                .errors
+                .iter()
+                .map(|e| format!("[{}] {}", e.stage, e.message))
+                .collect::<Vec<_>>()
+                .join("; "),
+            report: Some(Box::new(report)),
+        })
+    }
+}
