@@ -6,4 +6,8 @@
 )]
 
 mod cli;
+#[cfg(feature = "aws")]
+mod moto;
+#[cfg(feature = "aws")]
+mod moto_support;
 mod support;

@@ -1,0 +1,611 @@
+//! The AWS path end to end on a real local AWS (moto's server), over real HTTP with the
+//! real SDK: every behaviour is checked by reading state back, or in moto's request
+//! recorder, never from the report alone.
+
+use chrono::NaiveDate;
+use serde_json::Value;
+use sgwarden::aws::AnyPolicySource;
+use sgwarden::aws::ec2::{SdkEc2, rule_permission};
+use sgwarden::aws::sns::SnsNotifier;
+use sgwarden::config::LambdaConfig;
+use sgwarden::enforcer::Enforcer;
+use sgwarden::handler;
+use sgwarden::ports::Ec2;
+use sgwarden::report::{Outcome, Report};
+use sgwarden::rule::{Direction, Rule};
+
+use crate::moto_support::{Moto, is_ec2_write};
+use crate::support::root;
+
+const POLICY_KEY: &str = "sgwarden/policy.yaml";
+const SELF_ROLE: &str = "arn:aws:iam::111122223333:role/sgwarden-function-role";
+
+fn policy(mode: &str) -> String {
+    format!(
+        "version: 1
+settings: {{regions: [us-east-1], default_mode: {mode}, notify: always}}
+groups:
+  web: {{name: web-prod, ingress: ['tcp/80,443 from 0.0.0.0/0', 'tcp/22 from 10.0.0.0/8']}}
+  app: {{name: app-prod, ingress: ['tcp/8080 from sg:web']}}
+  db: {{name: db-prod, ingress: ['tcp/5432 from sg:app'], egress: []}}
+"
+    )
+}
+
+struct Estate {
+    web: String,
+    app: String,
+    db: String,
+    topic: String,
+    queue: String,
+    sdk: aws_config::SdkConfig,
+}
+
+async fn authorize(ec2: &aws_sdk_ec2::Client, group: &str, rules: &[&str]) {
+    for text in rules {
+        let rule: Rule = text.parse().unwrap();
+        let perm = rule_permission(&rule, None).unwrap();
+        match rule.direction {
+            Direction::Ingress => {
+                ec2.authorize_security_group_ingress()
+                    .group_id(group)
+                    .ip_permissions(perm)
+                    .send()
+                    .await
+                    .unwrap();
+            }
+            Direction::Egress => {
+                ec2.authorize_security_group_egress()
+                    .group_id(group)
+                    .ip_permissions(perm)
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+}
+
+/// web drifts (HTTPS deleted, SSH opened to the world), app is clean, db keeps EC2's
+/// default egress its policy forbids. The policy is in a versioned bucket; an SQS queue
+/// is subscribed to the report topic.
+async fn seed(moto: &Moto, mode: &str) -> Estate {
+    let sdk = moto.sdk().await;
+    let ec2 = aws_sdk_ec2::Client::new(&sdk);
+    let vpc = ec2
+        .create_vpc()
+        .cidr_block("10.0.0.0/16")
+        .send()
+        .await
+        .unwrap()
+        .vpc()
+        .unwrap()
+        .vpc_id()
+        .unwrap()
+        .to_string();
+    let mut ids = Vec::new();
+    for name in ["web-prod", "app-prod", "db-prod"] {
+        let out = ec2
+            .create_security_group()
+            .group_name(name)
+            .description(name)
+            .vpc_id(&vpc)
+            .send()
+            .await
+            .unwrap();
+        ids.push(out.group_id().unwrap().to_string());
+    }
+    let (web, app, db) = (ids[0].clone(), ids[1].clone(), ids[2].clone());
+    authorize(
+        &ec2,
+        &web,
+        &[
+            "tcp/80 from 0.0.0.0/0",
+            "tcp/22 from 10.0.0.0/8",
+            "tcp/22 from 0.0.0.0/0",
+        ],
+    )
+    .await;
+    authorize(&ec2, &app, &[&format!("tcp/8080 from {web}")]).await;
+    authorize(&ec2, &db, &[&format!("tcp/5432 from {app}")]).await;
+
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&sdk)
+            .force_path_style(true)
+            .build(),
+    );
+    s3.create_bucket().bucket("policy").send().await.unwrap();
+    s3.put_bucket_versioning()
+        .bucket("policy")
+        .versioning_configuration(
+            aws_sdk_s3::types::VersioningConfiguration::builder()
+                .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    put_policy(&sdk, &policy(mode)).await;
+
+    let sns = aws_sdk_sns::Client::new(&sdk);
+    let topic = sns
+        .create_topic()
+        .name("sgwarden-reports")
+        .send()
+        .await
+        .unwrap()
+        .topic_arn()
+        .unwrap()
+        .to_string();
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let queue = sqs
+        .create_queue()
+        .queue_name("reports")
+        .send()
+        .await
+        .unwrap()
+        .queue_url()
+        .unwrap()
+        .to_string();
+    let arn = sqs
+        .get_queue_attributes()
+        .queue_url(&queue)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes()
+        .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
+        .clone();
+    sns.subscribe()
+        .topic_arn(&topic)
+        .protocol("sqs")
+        .endpoint(arn)
+        .send()
+        .await
+        .unwrap();
+    moto.clear_recording();
+    Estate {
+        web,
+        app,
+        db,
+        topic,
+        queue,
+        sdk,
+    }
+}
+
+async fn put_policy(sdk: &aws_config::SdkConfig, text: &str) -> String {
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(sdk)
+            .force_path_style(true)
+            .build(),
+    );
+    let out = s3
+        .put_object()
+        .bucket("policy")
+        .key(POLICY_KEY)
+        .body(text.as_bytes().to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    out.version_id().unwrap_or_default().to_string()
+}
+
+type SdkEnforcer = Enforcer<SdkEc2, AnyPolicySource, SnsNotifier>;
+
+fn enforcer(e: &Estate) -> SdkEnforcer {
+    Enforcer {
+        ec2: SdkEc2::new(&e.sdk),
+        source: AnyPolicySource::new(&e.sdk, &format!("s3://policy/{POLICY_KEY}")),
+        notifier: SnsNotifier::new(&e.sdk, Some(e.topic.clone()), None),
+    }
+}
+
+fn config(self_role: Option<&str>) -> LambdaConfig {
+    LambdaConfig {
+        policy: format!("s3://policy/{POLICY_KEY}"),
+        topic_arn: None,
+        dry_run: false,
+        self_role_arn: self_role.map(str::to_string),
+        report_bucket: None,
+    }
+}
+
+fn event(name: &str) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(root().join("events").join(name)).unwrap())
+        .unwrap()
+}
+
+/// A CloudTrail sample pointed at one of this estate's groups.
+fn event_for(name: &str, group: &str) -> Value {
+    let mut e = event(name);
+    e["detail"]["requestParameters"]["groupId"] = Value::String(group.to_string());
+    if let Some(items) =
+        e["detail"]["responseElements"]["securityGroupRuleSet"]["items"].as_array_mut()
+    {
+        for i in items {
+            i["groupId"] = Value::String(group.to_string());
+        }
+    }
+    e
+}
+
+async fn run(
+    enf: &SdkEnforcer,
+    cfg: &LambdaConfig,
+    ev: &Value,
+) -> Result<Report, handler::HandlerError> {
+    handler::handle(
+        enf,
+        cfg,
+        "us-east-1",
+        NaiveDate::from_ymd_opt(2026, 11, 23).unwrap(),
+        ev,
+    )
+    .await
+}
+
+/// The messages the SQS subscriber received: (SNS envelope, the report inside).
+async fn received(e: &Estate) -> Vec<(Value, Value)> {
+    let sqs = aws_sdk_sqs::Client::new(&e.sdk);
+    let out = sqs
+        .receive_message()
+        .queue_url(&e.queue)
+        .max_number_of_messages(10)
+        .send()
+        .await
+        .unwrap();
+    out.messages()
+        .iter()
+        .map(|m| {
+            let envelope: Value = serde_json::from_str(m.body().unwrap()).unwrap();
+            let report: Value =
+                serde_json::from_str(envelope["Message"].as_str().unwrap()).unwrap();
+            (envelope, report)
+        })
+        .collect()
+}
+
+async fn rules_of(e: &Estate, group: &str) -> Vec<String> {
+    let inv = SdkEc2::new(&e.sdk)
+        .describe("us-east-1", Some(&[group.to_string()]))
+        .await
+        .unwrap();
+    let g = &inv.groups[0];
+    g.ingress
+        .iter()
+        .chain(&g.egress)
+        .map(|r| r.rule.to_string())
+        .collect()
+}
+
+fn texts(v: &Value) -> Vec<String> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["text"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_scheduled_audit_sweep_finds_exactly_the_drift_writes_nothing_and_publishes_it() {
+    let moto = Moto::start();
+    let e = seed(&moto, "audit").await;
+    let report = run(&enforcer(&e), &config(None), &event("scheduled.json"))
+        .await
+        .expect("no errors");
+    assert_eq!(report.outcome(), Outcome::Drift);
+    let json: Value = serde_json::to_value(&report).unwrap();
+    let group = |key: &str| {
+        json["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["key"] == key)
+            .cloned()
+    };
+    let web = group("web").unwrap();
+    assert_eq!(texts(&web["missing"]), vec!["tcp/443 from 0.0.0.0/0"]);
+    assert_eq!(texts(&web["extra"]), vec!["tcp/22 from 0.0.0.0/0"]);
+    assert_eq!(
+        texts(&group("db").unwrap()["extra"]),
+        vec!["all to 0.0.0.0/0"]
+    );
+    assert!(group("app").is_none(), "app is clean: {json}");
+    assert_eq!(json["summary"]["groups_checked"], 3);
+
+    // Audit made no write call: moto's recorder holds every request.
+    let actions = moto.actions();
+    assert!(actions.iter().any(|a| a == "DescribeSecurityGroups"));
+    assert!(!actions.iter().any(|a| is_ec2_write(a)), "{actions:?}");
+
+    // The SQS subscriber got the JSON report, with subject and filter attributes.
+    let msgs = received(&e).await;
+    assert_eq!(msgs.len(), 1);
+    let (envelope, sent) = &msgs[0];
+    let subject = envelope["Subject"].as_str().unwrap();
+    assert!(
+        subject.starts_with("sgwarden 123456789012 us-east-1: drift in 2 groups"),
+        "{subject}"
+    );
+    assert!(subject.is_ascii() && subject.len() < 100);
+    let attr = |n: &str| {
+        envelope["MessageAttributes"][n]["Value"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(
+        (
+            attr("severity"),
+            attr("mode"),
+            attr("trigger"),
+            attr("account")
+        ),
+        (
+            "drift".into(),
+            "audit".into(),
+            "schedule".into(),
+            "123456789012".into()
+        )
+    );
+    assert_eq!(sent["summary"]["extra_rules"], 2);
+    assert_eq!(
+        sent["policy"]["location"],
+        "s3://policy/sgwarden/policy.yaml"
+    );
+
+    // The e-mail and chat variants are in the Publish request moto recorded.
+    let publish = moto
+        .requests()
+        .into_iter()
+        .find(|r| r.action.as_deref() == Some("Publish"))
+        .expect("a Publish");
+    assert_eq!(publish.param("MessageStructure"), Some("json"));
+    let message: Value = serde_json::from_str(publish.param("Message").unwrap()).unwrap();
+    assert!(
+        message["email"]
+            .as_str()
+            .unwrap()
+            .contains("  extra     tcp/22 from 0.0.0.0/0")
+    );
+    let chat: Value = serde_json::from_str(message["https"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        (chat["version"].as_str(), chat["source"].as_str()),
+        (Some("1.0"), Some("custom"))
+    );
+    assert!(
+        chat["content"]["description"]
+            .as_str()
+            .unwrap()
+            .contains("extra `tcp/22 from 0.0.0.0/0`")
+    );
+}
+
+#[tokio::test]
+async fn enforce_restores_then_revokes_and_the_groups_then_equal_the_policy() {
+    let moto = Moto::start();
+    let e = seed(&moto, "enforce").await;
+    let report = run(&enforcer(&e), &config(None), &event("scheduled.json"))
+        .await
+        .expect("no errors");
+    assert_eq!(report.outcome(), Outcome::Clean, "{}", report.to_json());
+    assert_eq!((report.summary.authorized, report.summary.revoked), (1, 2));
+    // State read back from EC2, not from the report.
+    let mut web = rules_of(&e, &e.web).await;
+    web.retain(|r| r.contains(" from "));
+    assert_eq!(
+        web,
+        vec![
+            "tcp/22 from 10.0.0.0/8",
+            "tcp/80 from 0.0.0.0/0",
+            "tcp/443 from 0.0.0.0/0"
+        ]
+    );
+    assert_eq!(
+        rules_of(&e, &e.db).await,
+        vec![format!("tcp/5432 from {}", e.app)]
+    );
+    // Authorize came before revoke for web.
+    let writes: Vec<String> = moto
+        .requests()
+        .into_iter()
+        .filter(|r| {
+            r.action.as_deref().is_some_and(is_ec2_write)
+                && r.param("GroupId") == Some(e.web.as_str())
+        })
+        .map(|r| r.action.unwrap())
+        .collect();
+    assert_eq!(
+        writes,
+        vec![
+            "AuthorizeSecurityGroupIngress",
+            "RevokeSecurityGroupIngress"
+        ]
+    );
+    // A second sweep finds nothing and writes nothing.
+    moto.clear_recording();
+    let again = run(&enforcer(&e), &config(None), &event("scheduled.json"))
+        .await
+        .unwrap();
+    assert_eq!(again.summary.groups_with_drift, 0);
+    assert!(!moto.actions().iter().any(|a| is_ec2_write(a)));
+}
+
+#[tokio::test]
+async fn add_only_restores_and_never_revokes() {
+    let moto = Moto::start();
+    let e = seed(&moto, "add-only").await;
+    let report = run(&enforcer(&e), &config(None), &event("scheduled.json"))
+        .await
+        .unwrap();
+    assert_eq!(report.outcome(), Outcome::Drift, "the extra rules remain");
+    let actions = moto.actions();
+    assert!(
+        actions.iter().any(|a| a == "AuthorizeSecurityGroupIngress"),
+        "{actions:?}"
+    );
+    assert!(
+        !actions.iter().any(|a| a.starts_with("Revoke")),
+        "{actions:?}"
+    );
+    assert!(
+        rules_of(&e, &e.web)
+            .await
+            .contains(&"tcp/22 from 0.0.0.0/0".to_string())
+    );
+    assert!(
+        rules_of(&e, &e.web)
+            .await
+            .contains(&"tcp/443 from 0.0.0.0/0".to_string())
+    );
+}
+
+#[tokio::test]
+async fn a_cloudtrail_event_for_one_group_touches_only_that_group() {
+    let moto = Moto::start();
+    let e = seed(&moto, "enforce").await;
+    let report = run(
+        &enforcer(&e),
+        &config(None),
+        &event_for("authorize-ingress.json", &e.db),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        report.trigger.group_ids.as_deref(),
+        Some(&[e.db.clone()][..])
+    );
+    assert_eq!(report.summary.groups_checked, 1);
+    let written: Vec<String> = moto
+        .requests()
+        .into_iter()
+        .filter(|r| r.action.as_deref().is_some_and(is_ec2_write))
+        .map(|r| r.param("GroupId").unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(written, vec![e.db.clone()]);
+    // web's drift is untouched.
+    assert!(
+        rules_of(&e, &e.web)
+            .await
+            .contains(&"tcp/22 from 0.0.0.0/0".to_string())
+    );
+    let actor = report.trigger.actor.unwrap();
+    assert_eq!(actor.console, Some(true));
+}
+
+#[tokio::test]
+async fn the_own_role_and_error_code_events_change_nothing_and_read_nothing() {
+    let moto = Moto::start();
+    let e = seed(&moto, "enforce").await;
+    for name in ["self-role.json", "error-code.json"] {
+        let report = run(
+            &enforcer(&e),
+            &config(Some(SELF_ROLE)),
+            &event_for(name, &e.web),
+        )
+        .await
+        .unwrap();
+        assert!(report.trigger.ignored.is_some(), "{name}");
+        assert!(report.policy.is_none());
+    }
+    assert!(moto.requests().is_empty(), "{:?}", moto.actions());
+    assert!(received(&e).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_warm_handler_picks_up_a_new_policy_version_and_revalidates_with_the_etag() {
+    let moto = Moto::start();
+    let e = seed(&moto, "audit").await;
+    let enf = enforcer(&e);
+    let first = run(&enf, &config(None), &event("scheduled.json"))
+        .await
+        .unwrap();
+    let v1 = first.policy.as_ref().unwrap().version_id.clone().unwrap();
+    // Unchanged: the warm handler asks with If-None-Match.
+    moto.clear_recording();
+    run(&enf, &config(None), &event("scheduled.json"))
+        .await
+        .unwrap();
+    let get = moto
+        .requests()
+        .into_iter()
+        .find(|r| r.method == "GET" && r.path.contains(POLICY_KEY))
+        .expect("a GetObject");
+    assert!(
+        get.headers
+            .get("If-None-Match")
+            .or(get.headers.get("if-none-match"))
+            .is_some(),
+        "{:?}",
+        get.headers
+    );
+    // A new version that allows SSH from the world on web.
+    let v2 = put_policy(
+        &e.sdk,
+        &policy("audit").replace(
+            "'tcp/22 from 10.0.0.0/8'",
+            "'tcp/22 from 10.0.0.0/8, 0.0.0.0/0'",
+        ),
+    )
+    .await;
+    assert_ne!(v1, v2);
+    let second = run(&enf, &config(None), &event("scheduled.json"))
+        .await
+        .unwrap();
+    assert_eq!(
+        second.policy.as_ref().unwrap().version_id.as_deref(),
+        Some(v2.as_str())
+    );
+    let web = second.groups.iter().find(|g| g.key == "web").unwrap();
+    assert!(web.extra.is_empty(), "the new version allows it");
+}
+
+#[tokio::test]
+async fn a_missing_or_invalid_policy_makes_no_write_and_publishes_an_error_report() {
+    let moto = Moto::start();
+    let e = seed(&moto, "enforce").await;
+    put_policy(
+        &e.sdk,
+        "version: 1\ngroups:\n  web: {ingress: [tcp/22 from 10.0.0.5/8]}\n",
+    )
+    .await;
+    let err = run(&enforcer(&e), &config(None), &event("scheduled.json"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_type, "PolicyInvalid");
+    assert!(
+        err.message.contains("host bits set in `10.0.0.5/8`"),
+        "{}",
+        err.message
+    );
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&e.sdk)
+            .force_path_style(true)
+            .build(),
+    );
+    s3.delete_object()
+        .bucket("policy")
+        .key(POLICY_KEY)
+        .send()
+        .await
+        .unwrap();
+    let err = run(&enforcer(&e), &config(None), &event("scheduled.json"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_type, "PolicyInvalid");
+    assert!(err.message.contains("NoSuchKey"), "{}", err.message);
+    assert!(
+        !moto
+            .actions()
+            .iter()
+            .any(|a| is_ec2_write(a) || a == "DescribeSecurityGroups")
+    );
+    let msgs = received(&e).await;
+    assert_eq!(msgs.len(), 2);
+    assert!(
+        msgs.iter()
+            .all(|(env, _)| env["MessageAttributes"]["severity"]["Value"] == "error")
+    );
+}
