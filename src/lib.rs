@@ -31,6 +31,8 @@
 pub mod aws;
 pub mod cli;
 pub mod config;
+#[cfg(feature = "devkit")]
+pub mod devkit;
 pub mod drift;
 pub mod enforcer;
 pub mod handler;

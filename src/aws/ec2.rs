@@ -20,6 +20,10 @@ use crate::inventory::{self, GroupPair, Inventory, Permission};
 use crate::ports::{Ec2, Ec2Error, GroupRef};
 use crate::rule::{self, DescribedRule, Direction, Peer, Protocol, Rule};
 
+#[cfg(test)]
+#[cfg(feature = "devkit")]
+mod tests;
+
 /// EC2 through the SDK.
 pub struct SdkEc2 {
     config: SdkConfig,
@@ -256,6 +260,40 @@ impl SdkEc2 {
     }
 }
 
+/// What a revoke answered. EC2 reports a revoke it could not match as a success with
+/// `UnknownIpPermissions` (or `Return: false`), not as an error; when it lists the rules it
+/// revoked (`RevokedSecurityGroupRules`), every id asked for must be among them. Some
+/// endpoints (local emulators) leave that list out: then it is not checked.
+#[derive(Debug, Default)]
+struct RevokeAnswer {
+    returned: Option<bool>,
+    unknown: usize,
+    revoked: Vec<String>,
+}
+
+fn revoked_ids(rules: &[aws_sdk_ec2::types::RevokedSecurityGroupRule]) -> Vec<String> {
+    rules
+        .iter()
+        .filter_map(|r| r.security_group_rule_id().map(str::to_string))
+        .collect()
+}
+
+impl RevokeAnswer {
+    fn check(&self, asked: &[String]) -> Result<(), Ec2Error> {
+        if self.returned == Some(false) || self.unknown > 0 {
+            return Err(Ec2Error::NotFound {
+                code: "UnknownIpPermissions".into(),
+            });
+        }
+        if !self.revoked.is_empty() && asked.iter().any(|id| !self.revoked.contains(id)) {
+            return Err(Ec2Error::NotFound {
+                code: "RevokedSecurityGroupRules".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
 impl Ec2 for SdkEc2 {
     async fn describe(
         &self,
@@ -323,37 +361,37 @@ impl Ec2 for SdkEc2 {
     ) -> Result<(), Ec2Error> {
         let ids = self.rule_ids(group, rules).await?;
         let client = self.client(&group.region);
-        // A revoke EC2 could not match answers success with `UnknownIpPermissions` (or
-        // `Return: false`) rather than an error: that is NotFound too.
-        let unmatched = |ret: Option<bool>, unknown: usize| ret == Some(false) || unknown > 0;
-        let failed = match direction {
+        let answer = match direction {
             Direction::Ingress => {
                 let out = client
                     .revoke_security_group_ingress()
                     .group_id(&group.group_id)
-                    .set_security_group_rule_ids(Some(ids))
+                    .set_security_group_rule_ids(Some(ids.clone()))
                     .send()
                     .await
                     .map_err(|e| map_error("RevokeSecurityGroupIngress", &e))?;
-                unmatched(out.r#return(), out.unknown_ip_permissions().len())
+                RevokeAnswer {
+                    returned: out.r#return(),
+                    unknown: out.unknown_ip_permissions().len(),
+                    revoked: revoked_ids(out.revoked_security_group_rules()),
+                }
             }
             Direction::Egress => {
                 let out = client
                     .revoke_security_group_egress()
                     .group_id(&group.group_id)
-                    .set_security_group_rule_ids(Some(ids))
+                    .set_security_group_rule_ids(Some(ids.clone()))
                     .send()
                     .await
                     .map_err(|e| map_error("RevokeSecurityGroupEgress", &e))?;
-                unmatched(out.r#return(), out.unknown_ip_permissions().len())
+                RevokeAnswer {
+                    returned: out.r#return(),
+                    unknown: out.unknown_ip_permissions().len(),
+                    revoked: revoked_ids(out.revoked_security_group_rules()),
+                }
             }
         };
-        if failed {
-            return Err(Ec2Error::NotFound {
-                code: "UnknownIpPermissions".into(),
-            });
-        }
-        Ok(())
+        answer.check(&ids)
     }
 
     async fn update_descriptions(

@@ -31,19 +31,31 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         .with_current_span(false)
         .without_time()
         .init();
+    // A configuration error does not kill the process: every invocation then fails with
+    // it as `ConfigInvalid`, so it shows in the invocation result, the on-failure
+    // destination and the error alarm, not only in an init log line.
     let config = LambdaConfig::from_env().map_err(|e| {
         tracing::error!(error = %e, "configuration");
-        e
-    })?;
+        e.to_string()
+    });
     let sdk = sdk_config(None, None).await;
     let home = home_region(&sdk);
+    let policy = config.as_ref().map(|c| c.policy.as_str()).unwrap_or("");
     let enforcer = Enforcer {
         ec2: SdkEc2::new(&sdk),
-        source: AnyPolicySource::new(&sdk, &config.policy),
-        notifier: SnsNotifier::new(&sdk, config.topic_arn.clone(), config.report_bucket.clone()),
+        source: AnyPolicySource::new(&sdk, policy),
+        notifier: SnsNotifier::new(
+            &sdk,
+            config.as_ref().ok().and_then(|c| c.topic_arn.clone()),
+            config.as_ref().ok().and_then(|c| c.report_bucket.clone()),
+        ),
     };
     let (enforcer, config, home) = (&enforcer, &config, home.as_str());
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        let config = config.as_ref().map_err(|message| Diagnostic {
+            error_type: "ConfigInvalid".to_string(),
+            error_message: message.clone(),
+        })?;
         let today = chrono::Utc::now().date_naive();
         match handler::handle(enforcer, config, home, today, &event.payload).await {
             Ok(report) => {

@@ -6,8 +6,10 @@
 )]
 
 mod cli;
-#[cfg(feature = "aws")]
+#[cfg(feature = "devkit")]
+mod lambda;
+#[cfg(feature = "devkit")]
 mod moto;
-#[cfg(feature = "aws")]
+#[cfg(feature = "devkit")]
 mod moto_support;
 mod support;

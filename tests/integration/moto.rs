@@ -5,20 +5,20 @@
 use chrono::NaiveDate;
 use serde_json::Value;
 use sgwarden::aws::AnyPolicySource;
-use sgwarden::aws::ec2::{SdkEc2, rule_permission};
+use sgwarden::aws::ec2::SdkEc2;
 use sgwarden::aws::sns::SnsNotifier;
 use sgwarden::config::LambdaConfig;
 use sgwarden::enforcer::Enforcer;
 use sgwarden::handler;
 use sgwarden::ports::Ec2;
 use sgwarden::report::{Outcome, Report};
-use sgwarden::rule::{Direction, Rule};
 
-use crate::moto_support::{Moto, is_ec2_write};
+use crate::moto_support::{Moto, is_ec2_write, start_moto};
 use crate::support::root;
+use sgwarden::devkit::estate;
 
-const POLICY_KEY: &str = "sgwarden/policy.yaml";
-const SELF_ROLE: &str = "arn:aws:iam::111122223333:role/sgwarden-function-role";
+pub(crate) const POLICY_KEY: &str = "sgwarden/policy.yaml";
+pub(crate) const SELF_ROLE: &str = "arn:aws:iam::111122223333:role/sgwarden-function-role";
 
 fn policy(mode: &str) -> String {
     format!(
@@ -32,136 +32,46 @@ groups:
     )
 }
 
-struct Estate {
-    web: String,
-    app: String,
-    db: String,
-    topic: String,
-    queue: String,
-    sdk: aws_config::SdkConfig,
-}
-
-async fn authorize(ec2: &aws_sdk_ec2::Client, group: &str, rules: &[&str]) {
-    for text in rules {
-        let rule: Rule = text.parse().unwrap();
-        let perm = rule_permission(&rule, None).unwrap();
-        match rule.direction {
-            Direction::Ingress => {
-                ec2.authorize_security_group_ingress()
-                    .group_id(group)
-                    .ip_permissions(perm)
-                    .send()
-                    .await
-                    .unwrap();
-            }
-            Direction::Egress => {
-                ec2.authorize_security_group_egress()
-                    .group_id(group)
-                    .ip_permissions(perm)
-                    .send()
-                    .await
-                    .unwrap();
-            }
-        }
-    }
+pub(crate) struct Estate {
+    pub web: String,
+    pub app: String,
+    pub db: String,
+    pub topic: String,
+    pub queue: String,
+    pub sdk: aws_config::SdkConfig,
 }
 
 /// web drifts (HTTPS deleted, SSH opened to the world), app is clean, db keeps EC2's
 /// default egress its policy forbids. The policy is in a versioned bucket; an SQS queue
 /// is subscribed to the report topic.
-async fn seed(moto: &Moto, mode: &str) -> Estate {
+pub(crate) async fn seed(moto: &Moto, mode: &str) -> Estate {
     let sdk = moto.sdk().await;
     let ec2 = aws_sdk_ec2::Client::new(&sdk);
-    let vpc = ec2
-        .create_vpc()
-        .cidr_block("10.0.0.0/16")
-        .send()
-        .await
-        .unwrap()
-        .vpc()
-        .unwrap()
-        .vpc_id()
-        .unwrap()
-        .to_string();
+    let vpc = estate::create_vpc(&ec2, "10.0.0.0/16").await.unwrap();
     let mut ids = Vec::new();
     for name in ["web-prod", "app-prod", "db-prod"] {
-        let out = ec2
-            .create_security_group()
-            .group_name(name)
-            .description(name)
-            .vpc_id(&vpc)
-            .send()
-            .await
-            .unwrap();
-        ids.push(out.group_id().unwrap().to_string());
+        ids.push(estate::create_group(&ec2, &vpc, name, name).await.unwrap());
     }
     let (web, app, db) = (ids[0].clone(), ids[1].clone(), ids[2].clone());
-    authorize(
-        &ec2,
-        &web,
-        &[
-            "tcp/80 from 0.0.0.0/0",
-            "tcp/22 from 10.0.0.0/8",
-            "tcp/22 from 0.0.0.0/0",
-        ],
-    )
-    .await;
-    authorize(&ec2, &app, &[&format!("tcp/8080 from {web}")]).await;
-    authorize(&ec2, &db, &[&format!("tcp/5432 from {app}")]).await;
-
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&sdk)
-            .force_path_style(true)
-            .build(),
-    );
-    s3.create_bucket().bucket("policy").send().await.unwrap();
-    s3.put_bucket_versioning()
-        .bucket("policy")
-        .versioning_configuration(
-            aws_sdk_s3::types::VersioningConfiguration::builder()
-                .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    let seeded = [
+        (
+            &web,
+            vec![
+                "tcp/80 from 0.0.0.0/0".to_string(),
+                "tcp/22 from 10.0.0.0/8".into(),
+                "tcp/22 from 0.0.0.0/0".into(),
+            ],
+        ),
+        (&app, vec![format!("tcp/8080 from {web}")]),
+        (&db, vec![format!("tcp/5432 from {app}")]),
+    ];
+    for (group, rules) in seeded {
+        let rules: Vec<&str> = rules.iter().map(String::as_str).collect();
+        estate::authorize(&ec2, group, &rules).await.unwrap();
+    }
+    estate::versioned_bucket(&sdk, "policy").await.unwrap();
     put_policy(&sdk, &policy(mode)).await;
-
-    let sns = aws_sdk_sns::Client::new(&sdk);
-    let topic = sns
-        .create_topic()
-        .name("sgwarden-reports")
-        .send()
-        .await
-        .unwrap()
-        .topic_arn()
-        .unwrap()
-        .to_string();
-    let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let queue = sqs
-        .create_queue()
-        .queue_name("reports")
-        .send()
-        .await
-        .unwrap()
-        .queue_url()
-        .unwrap()
-        .to_string();
-    let arn = sqs
-        .get_queue_attributes()
-        .queue_url(&queue)
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap()
-        .attributes()
-        .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
-        .clone();
-    sns.subscribe()
-        .topic_arn(&topic)
-        .protocol("sqs")
-        .endpoint(arn)
-        .send()
+    let topic = estate::topic_with_queue(&sdk, "sgwarden-reports")
         .await
         .unwrap();
     moto.clear_recording();
@@ -169,27 +79,16 @@ async fn seed(moto: &Moto, mode: &str) -> Estate {
         web,
         app,
         db,
-        topic,
-        queue,
+        topic: topic.arn,
+        queue: topic.queue_url,
         sdk,
     }
 }
 
 async fn put_policy(sdk: &aws_config::SdkConfig, text: &str) -> String {
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(sdk)
-            .force_path_style(true)
-            .build(),
-    );
-    let out = s3
-        .put_object()
-        .bucket("policy")
-        .key(POLICY_KEY)
-        .body(text.as_bytes().to_vec().into())
-        .send()
+    estate::put_object(sdk, "policy", POLICY_KEY, text)
         .await
-        .unwrap();
-    out.version_id().unwrap_or_default().to_string()
+        .unwrap()
 }
 
 type SdkEnforcer = Enforcer<SdkEc2, AnyPolicySource, SnsNotifier>;
@@ -212,13 +111,13 @@ fn config(self_role: Option<&str>) -> LambdaConfig {
     }
 }
 
-fn event(name: &str) -> Value {
+pub(crate) fn event(name: &str) -> Value {
     serde_json::from_str(&std::fs::read_to_string(root().join("events").join(name)).unwrap())
         .unwrap()
 }
 
 /// A CloudTrail sample pointed at one of this estate's groups.
-fn event_for(name: &str, group: &str) -> Value {
+pub(crate) fn event_for(name: &str, group: &str) -> Value {
     let mut e = event(name);
     e["detail"]["requestParameters"]["groupId"] = Value::String(group.to_string());
     if let Some(items) =
@@ -247,27 +146,11 @@ async fn run(
 }
 
 /// The messages the SQS subscriber received: (SNS envelope, the report inside).
-async fn received(e: &Estate) -> Vec<(Value, Value)> {
-    let sqs = aws_sdk_sqs::Client::new(&e.sdk);
-    let out = sqs
-        .receive_message()
-        .queue_url(&e.queue)
-        .max_number_of_messages(10)
-        .send()
-        .await
-        .unwrap();
-    out.messages()
-        .iter()
-        .map(|m| {
-            let envelope: Value = serde_json::from_str(m.body().unwrap()).unwrap();
-            let report: Value =
-                serde_json::from_str(envelope["Message"].as_str().unwrap()).unwrap();
-            (envelope, report)
-        })
-        .collect()
+pub(crate) async fn received(e: &Estate) -> Vec<(Value, Value)> {
+    estate::receive(&e.sdk, &e.queue).await.unwrap()
 }
 
-async fn rules_of(e: &Estate, group: &str) -> Vec<String> {
+pub(crate) async fn rules_of(e: &Estate, group: &str) -> Vec<String> {
     let inv = SdkEc2::new(&e.sdk)
         .describe("us-east-1", Some(&[group.to_string()]))
         .await
@@ -290,7 +173,7 @@ fn texts(v: &Value) -> Vec<String> {
 
 #[tokio::test]
 async fn a_scheduled_audit_sweep_finds_exactly_the_drift_writes_nothing_and_publishes_it() {
-    let moto = Moto::start();
+    let moto = start_moto();
     let e = seed(&moto, "audit").await;
     let report = run(&enforcer(&e), &config(None), &event("scheduled.json"))
         .await
@@ -385,7 +268,7 @@ async fn a_scheduled_audit_sweep_finds_exactly_the_drift_writes_nothing_and_publ
 
 #[tokio::test]
 async fn enforce_restores_then_revokes_and_the_groups_then_equal_the_policy() {
-    let moto = Moto::start();
+    let moto = start_moto();
     let e = seed(&moto, "enforce").await;
     let report = run(&enforcer(&e), &config(None), &event("scheduled.json"))
         .await
@@ -435,7 +318,7 @@ async fn enforce_restores_then_revokes_and_the_groups_then_equal_the_policy() {
 
 #[tokio::test]
 async fn add_only_restores_and_never_revokes() {
-    let moto = Moto::start();
+    let moto = start_moto();
     let e = seed(&moto, "add-only").await;
     let report = run(&enforcer(&e), &config(None), &event("scheduled.json"))
         .await
@@ -464,7 +347,7 @@ async fn add_only_restores_and_never_revokes() {
 
 #[tokio::test]
 async fn a_cloudtrail_event_for_one_group_touches_only_that_group() {
-    let moto = Moto::start();
+    let moto = start_moto();
     let e = seed(&moto, "enforce").await;
     let report = run(
         &enforcer(&e),
@@ -497,7 +380,7 @@ async fn a_cloudtrail_event_for_one_group_touches_only_that_group() {
 
 #[tokio::test]
 async fn the_own_role_and_error_code_events_change_nothing_and_read_nothing() {
-    let moto = Moto::start();
+    let moto = start_moto();
     let e = seed(&moto, "enforce").await;
     for name in ["self-role.json", "error-code.json"] {
         let report = run(
@@ -516,7 +399,7 @@ async fn the_own_role_and_error_code_events_change_nothing_and_read_nothing() {
 
 #[tokio::test]
 async fn a_warm_handler_picks_up_a_new_policy_version_and_revalidates_with_the_etag() {
-    let moto = Moto::start();
+    let moto = start_moto();
     let e = seed(&moto, "audit").await;
     let enf = enforcer(&e);
     let first = run(&enf, &config(None), &event("scheduled.json"))
@@ -564,7 +447,7 @@ async fn a_warm_handler_picks_up_a_new_policy_version_and_revalidates_with_the_e
 
 #[tokio::test]
 async fn a_missing_or_invalid_policy_makes_no_write_and_publishes_an_error_report() {
-    let moto = Moto::start();
+    let moto = start_moto();
     let e = seed(&moto, "enforce").await;
     put_policy(
         &e.sdk,

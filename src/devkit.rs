@@ -1,0 +1,55 @@
+//! A local AWS for the demo, the integration tests and the benchmarks: moto's server from
+//! the project venv, a Lambda runtime API that drives the real `sgwarden-lambda` binary,
+//! and estates seeded over the SDK. Everything listens on 127.0.0.1 only, and every
+//! process started here is stopped by its own PID.
+//!
+//! Built with the `devkit` feature (on by default); the deployed function does not link it.
+
+pub mod estate;
+pub mod moto;
+pub mod runtime_api;
+pub mod stub;
+
+/// What went wrong while setting up or driving the local AWS.
+#[derive(Debug, thiserror::Error)]
+pub enum DevError {
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Setup(String),
+    #[error("{call} failed: {message}")]
+    Aws { call: &'static str, message: String },
+    #[error("{0}")]
+    Timeout(String),
+}
+
+impl DevError {
+    pub(crate) fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> DevError {
+        let what = what.into();
+        move |source| DevError::Io { what, source }
+    }
+
+    /// An SDK error with its full context (code, message, cause).
+    pub(crate) fn aws<E: std::error::Error>(call: &'static str) -> impl FnOnce(E) -> DevError {
+        move |e| DevError::Aws {
+            call,
+            message: crate::devkit::error_text(&e),
+        }
+    }
+}
+
+/// An error and its causes on one line.
+pub(crate) fn error_text(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}

@@ -1,0 +1,209 @@
+//! Seeding a local AWS over the SDK: VPCs and groups with their rules, the versioned
+//! policy bucket, and the report topic with an SQS queue subscribed to read messages back.
+
+use aws_config::SdkConfig;
+use aws_sdk_ec2::types::IpPermission;
+use serde_json::Value;
+
+use super::DevError;
+use crate::aws::ec2::rule_permission;
+use crate::rule::{Direction, Rule};
+
+/// An S3 client with path-style addressing (a local AWS on 127.0.0.1 has no bucket DNS).
+pub fn s3_client(sdk: &SdkConfig) -> aws_sdk_s3::Client {
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(sdk)
+            .force_path_style(true)
+            .build(),
+    )
+}
+
+/// Creates a VPC; its id.
+pub async fn create_vpc(ec2: &aws_sdk_ec2::Client, cidr: &str) -> Result<String, DevError> {
+    let out = ec2
+        .create_vpc()
+        .cidr_block(cidr)
+        .send()
+        .await
+        .map_err(DevError::aws("CreateVpc"))?;
+    out.vpc()
+        .and_then(|v| v.vpc_id())
+        .map(str::to_string)
+        .ok_or_else(|| DevError::Setup("CreateVpc returned no id".into()))
+}
+
+/// Creates a group; its id. EC2 gives it the default egress rule (all to 0.0.0.0/0).
+pub async fn create_group(
+    ec2: &aws_sdk_ec2::Client,
+    vpc: &str,
+    name: &str,
+    description: &str,
+) -> Result<String, DevError> {
+    let out = ec2
+        .create_security_group()
+        .group_name(name)
+        .description(description)
+        .vpc_id(vpc)
+        .send()
+        .await
+        .map_err(DevError::aws("CreateSecurityGroup"))?;
+    out.group_id()
+        .map(str::to_string)
+        .ok_or_else(|| DevError::Setup("CreateSecurityGroup returned no id".into()))
+}
+
+/// Authorizes rules (canonical text, `sg-…` peers) on a group: one call per direction.
+pub async fn authorize(
+    ec2: &aws_sdk_ec2::Client,
+    group: &str,
+    rules: &[&str],
+) -> Result<(), DevError> {
+    let mut ingress: Vec<IpPermission> = Vec::new();
+    let mut egress: Vec<IpPermission> = Vec::new();
+    for text in rules {
+        let rule: Rule = text
+            .parse()
+            .map_err(|e| DevError::Setup(format!("seed rule `{text}`: {e}")))?;
+        let perm = rule_permission(&rule, None)
+            .map_err(|e| DevError::Setup(format!("seed rule `{text}`: {e}")))?;
+        match rule.direction {
+            Direction::Ingress => ingress.push(perm),
+            Direction::Egress => egress.push(perm),
+        }
+    }
+    if !ingress.is_empty() {
+        ec2.authorize_security_group_ingress()
+            .group_id(group)
+            .set_ip_permissions(Some(ingress))
+            .send()
+            .await
+            .map_err(DevError::aws("AuthorizeSecurityGroupIngress"))?;
+    }
+    if !egress.is_empty() {
+        ec2.authorize_security_group_egress()
+            .group_id(group)
+            .set_ip_permissions(Some(egress))
+            .send()
+            .await
+            .map_err(DevError::aws("AuthorizeSecurityGroupEgress"))?;
+    }
+    Ok(())
+}
+
+/// Creates a versioned bucket.
+pub async fn versioned_bucket(sdk: &SdkConfig, bucket: &str) -> Result<(), DevError> {
+    let s3 = s3_client(sdk);
+    s3.create_bucket()
+        .bucket(bucket)
+        .send()
+        .await
+        .map_err(DevError::aws("CreateBucket"))?;
+    s3.put_bucket_versioning()
+        .bucket(bucket)
+        .versioning_configuration(
+            aws_sdk_s3::types::VersioningConfiguration::builder()
+                .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(DevError::aws("PutBucketVersioning"))?;
+    Ok(())
+}
+
+/// Writes an object; its version id (empty when the bucket is not versioned).
+pub async fn put_object(
+    sdk: &SdkConfig,
+    bucket: &str,
+    key: &str,
+    text: &str,
+) -> Result<String, DevError> {
+    let out = s3_client(sdk)
+        .put_object()
+        .bucket(bucket)
+        .key(key)
+        .body(text.as_bytes().to_vec().into())
+        .send()
+        .await
+        .map_err(DevError::aws("PutObject"))?;
+    Ok(out.version_id().unwrap_or_default().to_string())
+}
+
+/// A topic with an SQS queue subscribed to it.
+pub struct Topic {
+    pub arn: String,
+    pub queue_url: String,
+}
+
+/// Creates the report topic and subscribes a new queue to it.
+pub async fn topic_with_queue(sdk: &SdkConfig, name: &str) -> Result<Topic, DevError> {
+    let sns = aws_sdk_sns::Client::new(sdk);
+    let arn = sns
+        .create_topic()
+        .name(name)
+        .send()
+        .await
+        .map_err(DevError::aws("CreateTopic"))?
+        .topic_arn()
+        .map(str::to_string)
+        .ok_or_else(|| DevError::Setup("CreateTopic returned no ARN".into()))?;
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    let queue_url = sqs
+        .create_queue()
+        .queue_name(format!("{name}-inbox"))
+        .send()
+        .await
+        .map_err(DevError::aws("CreateQueue"))?
+        .queue_url()
+        .map(str::to_string)
+        .ok_or_else(|| DevError::Setup("CreateQueue returned no URL".into()))?;
+    let attrs = sqs
+        .get_queue_attributes()
+        .queue_url(&queue_url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .map_err(DevError::aws("GetQueueAttributes"))?;
+    let queue_arn = attrs
+        .attributes()
+        .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn))
+        .cloned()
+        .ok_or_else(|| DevError::Setup("the queue has no ARN".into()))?;
+    sns.subscribe()
+        .topic_arn(&arn)
+        .protocol("sqs")
+        .endpoint(queue_arn)
+        .send()
+        .await
+        .map_err(DevError::aws("Subscribe"))?;
+    Ok(Topic { arn, queue_url })
+}
+
+/// Messages waiting in the queue (deleted as read): the SNS envelope and the JSON report
+/// inside it.
+pub async fn receive(sdk: &SdkConfig, queue_url: &str) -> Result<Vec<(Value, Value)>, DevError> {
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    let out = sqs
+        .receive_message()
+        .queue_url(queue_url)
+        .max_number_of_messages(10)
+        .send()
+        .await
+        .map_err(DevError::aws("ReceiveMessage"))?;
+    let mut messages = Vec::new();
+    for m in out.messages() {
+        let envelope: Value = serde_json::from_str(m.body().unwrap_or("{}")).unwrap_or_default();
+        let report: Value = serde_json::from_str(envelope["Message"].as_str().unwrap_or("null"))
+            .unwrap_or_default();
+        messages.push((envelope, report));
+        if let Some(handle) = m.receipt_handle() {
+            sqs.delete_message()
+                .queue_url(queue_url)
+                .receipt_handle(handle)
+                .send()
+                .await
+                .map_err(DevError::aws("DeleteMessage"))?;
+        }
+    }
+    Ok(messages)
+}
