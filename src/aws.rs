@@ -31,6 +31,15 @@ pub fn home_region(config: &SdkConfig) -> String {
         .unwrap_or_else(|| "us-east-1".to_string())
 }
 
+/// An S3 client. Against a custom endpoint (a local AWS on 127.0.0.1, which has no bucket
+/// DNS names) it addresses buckets by path; against AWS, by virtual host as AWS recommends.
+pub fn s3_client(config: &SdkConfig) -> aws_sdk_s3::Client {
+    let conf = aws_sdk_s3::config::Builder::from(config)
+        .force_path_style(config.endpoint_url().is_some())
+        .build();
+    aws_sdk_s3::Client::from_conf(conf)
+}
+
 /// A policy from S3 (`s3://…`) or from a local file or directory.
 pub enum AnyPolicySource {
     S3(Box<s3::S3PolicySource>),

@@ -5,9 +5,11 @@
 //!
 //! Built with the `devkit` feature (on by default); the deployed function does not link it.
 
+pub mod demo;
 pub mod estate;
 pub mod moto;
 pub mod runtime_api;
+pub mod scale;
 pub mod stub;
 
 /// What went wrong while setting up or driving the local AWS.
@@ -52,4 +54,28 @@ pub(crate) fn error_text(e: &dyn std::error::Error) -> String {
         source = s.source();
     }
     text
+}
+
+/// User + system CPU time of a live process, from `/proc/PID/stat` (Linux only).
+pub fn process_cpu_time(pid: u32) -> Option<std::time::Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    // The kernel's USER_HZ is 100 on every Linux this runs on.
+    Some(std::time::Duration::from_millis(ticks * 10))
+}
+
+/// Peak resident set size of a live process in KiB (`VmHWM` in `/proc/PID/status`).
+pub fn process_peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()
 }

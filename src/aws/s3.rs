@@ -79,12 +79,8 @@ fn is_policy_key(key: &str) -> bool {
 
 impl S3PolicySource {
     pub fn new(config: &SdkConfig, location: S3Location) -> Self {
-        // Path-style addressing works with every endpoint, local ones on 127.0.0.1 included.
-        let conf = aws_sdk_s3::config::Builder::from(config)
-            .force_path_style(true)
-            .build();
         S3PolicySource {
-            client: Client::from_conf(conf),
+            client: super::s3_client(config),
             location,
             cache: Mutex::new(None),
         }

@@ -33,12 +33,9 @@ impl SnsNotifier {
         topic_arn: Option<String>,
         report_bucket: Option<String>,
     ) -> Self {
-        let s3 = aws_sdk_s3::config::Builder::from(config)
-            .force_path_style(true)
-            .build();
         SnsNotifier {
             sns: aws_sdk_sns::Client::new(config),
-            s3: aws_sdk_s3::Client::from_conf(s3),
+            s3: super::s3_client(config),
             topic_arn,
             report_bucket,
         }

@@ -9,14 +9,7 @@ use super::DevError;
 use crate::aws::ec2::rule_permission;
 use crate::rule::{Direction, Rule};
 
-/// An S3 client with path-style addressing (a local AWS on 127.0.0.1 has no bucket DNS).
-pub fn s3_client(sdk: &SdkConfig) -> aws_sdk_s3::Client {
-    aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(sdk)
-            .force_path_style(true)
-            .build(),
-    )
-}
+use crate::aws::s3_client;
 
 /// Creates a VPC; its id.
 pub async fn create_vpc(ec2: &aws_sdk_ec2::Client, cidr: &str) -> Result<String, DevError> {
@@ -206,4 +199,19 @@ pub async fn receive(sdk: &SdkConfig, queue_url: &str) -> Result<Vec<(Value, Val
         }
     }
     Ok(messages)
+}
+
+/// A CloudTrail sample from `events/` pointed at another group: the request's group id and
+/// the group ids of the response's rule set.
+pub fn event_for_group(sample: &Value, group_id: &str) -> Value {
+    let mut e = sample.clone();
+    e["detail"]["requestParameters"]["groupId"] = Value::String(group_id.to_string());
+    if let Some(items) =
+        e["detail"]["responseElements"]["securityGroupRuleSet"]["items"].as_array_mut()
+    {
+        for i in items {
+            i["groupId"] = Value::String(group_id.to_string());
+        }
+    }
+    e
 }

@@ -184,21 +184,40 @@ impl Moto {
             .collect()
     }
 
+    /// One query-protocol call over plain HTTP, no client library (the floor every client
+    /// pays): the time to the last byte of the answer, and the answer's size. moto reads
+    /// the service from the credential scope and does not check the signature.
+    pub fn raw_query(&self, service: &str, body: &str) -> Result<(Duration, usize), DevError> {
+        let started = Instant::now();
+        let mut s = TcpStream::connect(self.host()).map_err(DevError::io("connect to moto"))?;
+        s.set_read_timeout(Some(Duration::from_secs(300)))
+            .map_err(DevError::io("set a read timeout"))?;
+        write!(
+            s,
+            "POST / HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+             Authorization: AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/{service}/aws4_request, SignedHeaders=host, Signature=0\r\n\
+             Content-Length: {len}\r\nConnection: close\r\n\r\n{body}",
+            host = self.host(),
+            len = body.len()
+        )
+        .map_err(DevError::io("send a raw request"))?;
+        let mut out = Vec::new();
+        s.read_to_end(&mut out)
+            .map_err(DevError::io("read a raw answer"))?;
+        let elapsed = started.elapsed();
+        if !out.starts_with(b"HTTP/1.1 200") && !out.starts_with(b"HTTP/1.0 200") {
+            let head = String::from_utf8_lossy(&out[..out.len().min(200)]).into_owned();
+            return Err(DevError::Setup(format!(
+                "raw {service} call failed: {head}"
+            )));
+        }
+        Ok((elapsed, out.len()))
+    }
+
     /// CPU time (user + system) the server has used so far, from `/proc` (Linux).
     pub fn cpu_time(&self) -> Option<Duration> {
-        process_cpu_time(self.pid())
+        super::process_cpu_time(self.pid())
     }
-}
-
-/// User + system CPU time of a live process, from `/proc/PID/stat` (Linux only).
-pub fn process_cpu_time(pid: u32) -> Option<Duration> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
-    // The kernel's USER_HZ is 100 on every Linux this runs on.
-    Some(Duration::from_millis(ticks * 10))
 }
 
 fn recorded(line: &str) -> Option<Recorded> {

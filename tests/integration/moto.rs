@@ -118,16 +118,7 @@ pub(crate) fn event(name: &str) -> Value {
 
 /// A CloudTrail sample pointed at one of this estate's groups.
 pub(crate) fn event_for(name: &str, group: &str) -> Value {
-    let mut e = event(name);
-    e["detail"]["requestParameters"]["groupId"] = Value::String(group.to_string());
-    if let Some(items) =
-        e["detail"]["responseElements"]["securityGroupRuleSet"]["items"].as_array_mut()
-    {
-        for i in items {
-            i["groupId"] = Value::String(group.to_string());
-        }
-    }
-    e
+    estate::event_for_group(&event(name), group)
 }
 
 async fn run(

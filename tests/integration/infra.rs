@@ -1,0 +1,275 @@
+//! infra/: the SAM template linted for real (cfn-lint on the template and on its offline
+//! translation to plain CloudFormation), and its EventBridge pattern run by moto's
+//! EventBridge against every sample in events/.
+
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::moto_support::start_moto;
+use crate::support::root;
+
+const SELF_ROLE: &str = "arn:aws:iam::111122223333:role/sgwarden-function-role";
+
+/// The template translated to plain CloudFormation by aws-sam-translator (offline).
+fn translated() -> Value {
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let out_path =
+        std::env::temp_dir().join(format!("sgwarden-cfn-{}-{n}.json", std::process::id()));
+    let out = Command::new(root().join(".venv/bin/python"))
+        .arg(root().join("infra/translate.py"))
+        .arg(root().join("infra/template.yaml"))
+        .arg(&out_path)
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .output()
+        .expect("run infra/translate.py (run ./scripts/setup first)");
+    assert!(
+        out.status.success(),
+        "translation failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&out_path).unwrap();
+    let _ = std::fs::remove_file(&out_path);
+    serde_json::from_str(&text).unwrap()
+}
+
+fn cfn_lint(path: &std::path::Path) -> (bool, String) {
+    let out = Command::new(root().join(".venv/bin/cfn-lint"))
+        .arg(path)
+        .output()
+        .expect("run cfn-lint");
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+#[test]
+fn cfn_lint_is_clean_on_the_sam_template_and_on_its_translation() {
+    let (ok, text) = cfn_lint(&root().join("infra/template.yaml"));
+    assert!(ok, "cfn-lint infra/template.yaml:\n{text}");
+    let plain = translated();
+    let path = std::env::temp_dir().join(format!("sgwarden-lint-{}.json", std::process::id()));
+    std::fs::write(&path, serde_json::to_string_pretty(&plain).unwrap()).unwrap();
+    let (ok, text) = cfn_lint(&path);
+    let _ = std::fs::remove_file(&path);
+    assert!(ok, "cfn-lint on the translated template:\n{text}");
+}
+
+fn resources_of<'a>(t: &'a Value, kind: &str) -> Vec<(&'a String, &'a Value)> {
+    t["Resources"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(_, r)| r["Type"] == kind)
+        .collect()
+}
+
+#[test]
+fn the_stack_has_what_a_deployment_needs_and_grants_no_more() {
+    let t = translated();
+    let functions = resources_of(&t, "AWS::Lambda::Function");
+    assert_eq!(functions.len(), 1);
+    let f = &functions[0].1["Properties"];
+    assert_eq!(f["Runtime"], "provided.al2023");
+    assert_eq!(f["MemorySize"], 128);
+    assert_eq!(f["LoggingConfig"]["LogFormat"], "JSON");
+    let vars = f["Environment"]["Variables"].as_object().unwrap();
+    for v in [
+        "SGWARDEN_POLICY",
+        "SGWARDEN_TOPIC_ARN",
+        "SGWARDEN_DRY_RUN",
+        "SGWARDEN_SELF_ROLE_ARN",
+        "SGWARDEN_REPORT_BUCKET",
+    ] {
+        assert!(vars.contains_key(v), "{v} is not set");
+    }
+    assert_eq!(resources_of(&t, "AWS::Scheduler::Schedule").len(), 1);
+    assert_eq!(resources_of(&t, "AWS::Events::Rule").len(), 1);
+    assert_eq!(resources_of(&t, "AWS::CloudWatch::Alarm").len(), 2);
+    assert_eq!(resources_of(&t, "AWS::Lambda::EventInvokeConfig").len(), 1);
+
+    // Least privilege: the function's role names exactly the actions the code calls.
+    let role = &t["Resources"]["FunctionRole"]["Properties"];
+    let mut actions: Vec<String> = role["Policies"][0]["PolicyDocument"]["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| {
+            // A conditional statement is Fn::If [cond, statement, NoValue].
+            let s = s.get("Fn::If").map_or(s, |i| &i[1]);
+            match &s["Action"] {
+                Value::String(a) => vec![a.clone()],
+                Value::Array(a) => a.iter().map(|x| x.as_str().unwrap().to_string()).collect(),
+                _ => vec![],
+            }
+        })
+        .collect();
+    actions.sort();
+    assert_eq!(
+        actions,
+        [
+            "ec2:AuthorizeSecurityGroupEgress",
+            "ec2:AuthorizeSecurityGroupIngress",
+            "ec2:DescribeSecurityGroupRules",
+            "ec2:DescribeSecurityGroups",
+            "ec2:RevokeSecurityGroupEgress",
+            "ec2:RevokeSecurityGroupIngress",
+            "ec2:UpdateSecurityGroupRuleDescriptionsEgress",
+            "ec2:UpdateSecurityGroupRuleDescriptionsIngress",
+            "logs:CreateLogStream",
+            "logs:PutLogEvents",
+            "s3:GetObject",
+            "s3:ListBucket",
+            "s3:PutObject",
+            "sns:Publish",
+            "sqs:SendMessage",
+        ]
+    );
+    let text = role.to_string();
+    assert!(
+        !text.contains("\"*:*\"") && !text.contains("\"ec2:*\""),
+        "{text}"
+    );
+}
+
+/// The rule's pattern, with the function role's ARN filled in.
+fn pattern() -> Value {
+    let t = translated();
+    let rules = resources_of(&t, "AWS::Events::Rule");
+    let mut p = rules[0].1["Properties"]["EventPattern"].clone();
+    let role = &mut p["detail"]["$or"][0]["userIdentity"]["sessionContext"]["sessionIssuer"]["arn"]
+        [0]["anything-but"][0];
+    assert_eq!(role["Fn::GetAtt"][0], "FunctionRole");
+    *role = Value::String(SELF_ROLE.into());
+    p
+}
+
+#[tokio::test]
+async fn the_event_pattern_lets_through_exactly_the_events_sgwarden_handles() {
+    let p = pattern();
+    let names = p["detail"]["eventName"].as_array().unwrap();
+    assert_eq!(names.len(), 9);
+
+    let moto = start_moto();
+    let sdk = moto.sdk().await;
+    let events = aws_sdk_eventbridge::Client::new(&sdk);
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let queue = sqs
+        .create_queue()
+        .queue_name("matched")
+        .send()
+        .await
+        .unwrap()
+        .queue_url()
+        .unwrap()
+        .to_string();
+    let arn = "arn:aws:sqs:us-east-1:123456789012:matched";
+    events
+        .put_rule()
+        .name("sgwarden-security-group-change")
+        .event_pattern(p.to_string())
+        .send()
+        .await
+        .unwrap();
+    events
+        .put_targets()
+        .rule("sgwarden-security-group-change")
+        .targets(
+            aws_sdk_eventbridge::types::Target::builder()
+                .id("queue")
+                .arn(arn)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+
+    let mut files: Vec<String> = std::fs::read_dir(root().join("events"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".json"))
+        .collect();
+    files.sort();
+    for name in &files {
+        let e: Value = serde_json::from_str(
+            &std::fs::read_to_string(root().join("events").join(name)).unwrap(),
+        )
+        .unwrap();
+        let out = events
+            .put_events()
+            .entries(
+                aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+                    .source(e["source"].as_str().unwrap())
+                    .detail_type(e["detail-type"].as_str().unwrap())
+                    .detail(e["detail"].to_string())
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(out.failed_entry_count(), 0, "{name}");
+    }
+
+    let mut arrived = Vec::new();
+    loop {
+        let out = sqs
+            .receive_message()
+            .queue_url(&queue)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .unwrap();
+        if out.messages().is_empty() {
+            break;
+        }
+        for m in out.messages() {
+            let v: Value = serde_json::from_str(m.body().unwrap()).unwrap();
+            let d = &v["detail"];
+            arrived.push((
+                d["eventName"].as_str().unwrap_or("").to_string(),
+                d["eventID"].as_str().unwrap_or("").to_string(),
+            ));
+            sqs.delete_message()
+                .queue_url(&queue)
+                .receipt_handle(m.receipt_handle().unwrap())
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+    let want: Vec<(String, String)> = files
+        .iter()
+        .filter(|n| {
+            !matches!(
+                n.as_str(),
+                "error-code.json"
+                    | "self-role.json"
+                    | "scheduled.json"
+                    | "not-a-security-group-event.json"
+            )
+        })
+        .map(|n| {
+            let e: Value = serde_json::from_str(
+                &std::fs::read_to_string(root().join("events").join(n)).unwrap(),
+            )
+            .unwrap();
+            (
+                e["detail"]["eventName"].as_str().unwrap().to_string(),
+                e["detail"]["eventID"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    arrived.sort();
+    let mut want = want;
+    want.sort();
+    assert_eq!(arrived, want);
+    // The IAM user's console edit (no session issuer at all) is among them.
+    assert!(files.contains(&"iam-user-console.json".to_string()));
+}
