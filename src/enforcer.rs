@@ -5,10 +5,11 @@
 //! neither re-implements a step. A failing group or region is report data, never an
 //! early return: one group's failure does not stop the others.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::NaiveDate;
 use futures_util::future::join_all;
+use futures_util::{StreamExt, stream};
 
 use crate::drift::{self, Drift};
 use crate::inventory::{CurrentGroup, Inventory};
@@ -18,6 +19,10 @@ use crate::ports::{Ec2, Ec2Error, GroupRef, Notifier, PolicySource, SourceError}
 use crate::report::{AfterJson, ErrorJson, Report, RuleJson};
 use crate::rule::{DescribedRule, Direction, Rule};
 use crate::trigger::{Trigger, TriggerEvent};
+
+/// How many groups are written at once. EC2 throttles mutating calls per account; the
+/// SDK backs off and retries when it does.
+const WRITE_CONCURRENCY: usize = 8;
 
 /// What a run may do, beyond what the trigger says.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -180,16 +185,40 @@ impl<E: Ec2, S: PolicySource, N: Notifier> Enforcer<E, S, N> {
 
         let mut changed: Vec<usize> = Vec::new();
         if opts.apply && p.refused.is_none() {
-            for gp in &mut p.groups {
+            // The rule ids revokes need, read once per region rather than once per group.
+            let mut revoking: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+            for gp in p.groups.iter().filter(|gp| {
+                gp.mode == crate::policy::Mode::Enforce
+                    && gp.actions.iter().any(|a| a.op == Op::Revoke)
+            }) {
                 let g = &d.groups[gp.group];
-                let group = GroupRef {
-                    region: g.region.clone(),
-                    group_id: g.group_id.clone(),
-                };
-                if self.apply_group(&group, gp).await {
-                    changed.push(gp.group);
-                }
+                revoking
+                    .entry(g.region.as_str())
+                    .or_default()
+                    .push(g.group_id.clone());
             }
+            join_all(
+                revoking
+                    .iter()
+                    .map(|(region, ids)| self.ec2.prepare_revokes(region, ids)),
+            )
+            .await;
+            // Groups are independent: their writes run a few at a time, each group's own
+            // writes in order (authorize, descriptions, revoke).
+            let done: Vec<Option<usize>> = stream::iter(p.groups.iter_mut())
+                .map(|gp| {
+                    let g = &d.groups[gp.group];
+                    let group = GroupRef {
+                        region: g.region.clone(),
+                        group_id: g.group_id.clone(),
+                    };
+                    async move { self.apply_group(&group, gp).await.then_some(gp.group) }
+                })
+                .buffer_unordered(WRITE_CONCURRENCY)
+                .collect()
+                .await;
+            changed = done.into_iter().flatten().collect();
+            changed.sort_unstable();
         }
         if opts.apply {
             // Actions a run did not make (audit) stay `planned`; add-only's kept extras

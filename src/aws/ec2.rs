@@ -28,22 +28,32 @@ mod tests;
 pub struct SdkEc2 {
     config: SdkConfig,
     clients: Mutex<HashMap<String, Client>>,
+    /// Rule ids read ahead for the groups a run will revoke from: (region, group id) →
+    /// (rule, `sgr-…`). Each entry is used once; a revoke without one reads its own.
+    rule_ids: Mutex<HashMap<RegionGroup, Vec<(Rule, String)>>>,
 }
+
+/// (region, group id).
+type RegionGroup = (String, String);
+
+/// Group ids per DescribeSecurityGroupRules filter (EC2 caps the values of one filter).
+const GROUPS_PER_FILTER: usize = 100;
 
 impl SdkEc2 {
     pub fn new(config: &SdkConfig) -> Self {
         SdkEc2 {
             config: config.clone(),
             clients: Mutex::new(HashMap::new()),
+            rule_ids: Mutex::new(HashMap::new()),
         }
     }
 
     /// The client of a region, built once and reused.
     fn client(&self, region: &str) -> Client {
-        let mut clients = match self.clients.lock() {
-            Ok(c) => c,
-            Err(p) => p.into_inner(),
-        };
+        let mut clients = self
+            .clients
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         clients
             .entry(region.to_string())
             .or_insert_with(|| {
@@ -224,39 +234,71 @@ pub fn rule_of(r: &SecurityGroupRule) -> Option<Rule> {
 }
 
 impl SdkEc2 {
-    /// The ids (`sgr-…`) of a group's rules, for the rules asked for.
-    async fn rule_ids(&self, group: &GroupRef, rules: &[Rule]) -> Result<Vec<String>, Ec2Error> {
+    /// Every rule of the groups (one paginated DescribeSecurityGroupRules per chunk of
+    /// groups), as (group id, rule, `sgr-…`).
+    async fn read_rule_ids(
+        &self,
+        region: &str,
+        group_ids: &[String],
+    ) -> Result<Vec<(String, Rule, String)>, Ec2Error> {
         let op = "DescribeSecurityGroupRules";
-        let mut stream = self
-            .client(&group.region)
-            .describe_security_group_rules()
-            .filters(
-                Filter::builder()
-                    .name("group-id")
-                    .values(&group.group_id)
-                    .build(),
-            )
-            .into_paginator()
-            .items()
-            .send();
-        let mut ids: Vec<Option<String>> = vec![None; rules.len()];
-        while let Some(item) = stream.next().await {
-            let r = item.map_err(|e| map_error(op, &e))?;
-            if r.group_id() != Some(group.group_id.as_str()) {
-                continue;
-            }
-            if let Some(rule) = rule_of(&r)
-                && let Some(i) = rules.iter().position(|x| *x == rule)
-            {
-                ids[i] = r.security_group_rule_id().map(str::to_string);
+        let mut out = Vec::new();
+        for chunk in group_ids.chunks(GROUPS_PER_FILTER) {
+            let mut stream = self
+                .client(region)
+                .describe_security_group_rules()
+                .filters(
+                    Filter::builder()
+                        .name("group-id")
+                        .set_values(Some(chunk.to_vec()))
+                        .build(),
+                )
+                .into_paginator()
+                .items()
+                .send();
+            while let Some(item) = stream.next().await {
+                let r = item.map_err(|e| map_error(op, &e))?;
+                if let (Some(group), Some(id), Some(rule)) =
+                    (r.group_id(), r.security_group_rule_id(), rule_of(&r))
+                {
+                    out.push((group.to_string(), rule, id.to_string()));
+                }
             }
         }
-        // A rule with no id is not there: EC2 would answer NotFound for the batch.
-        ids.into_iter()
-            .collect::<Option<Vec<String>>>()
-            .ok_or(Ec2Error::NotFound {
-                code: "InvalidPermission.NotFound".into(),
+        Ok(out)
+    }
+
+    /// The ids (`sgr-…`) of a group's rules, for the rules asked for: from the read-ahead
+    /// when it has them all, else read now.
+    async fn rule_ids(&self, group: &GroupRef, rules: &[Rule]) -> Result<Vec<String>, Ec2Error> {
+        let ahead = self
+            .rule_ids
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&(group.region.clone(), group.group_id.clone()));
+        let known: Vec<(Rule, String)> = match ahead {
+            Some(known) => known,
+            None => self
+                .read_rule_ids(&group.region, std::slice::from_ref(&group.group_id))
+                .await?
+                .into_iter()
+                .filter(|(g, _, _)| *g == group.group_id)
+                .map(|(_, rule, id)| (rule, id))
+                .collect(),
+        };
+        let ids: Option<Vec<String>> = rules
+            .iter()
+            .map(|want| {
+                known
+                    .iter()
+                    .find(|(rule, _)| rule == want)
+                    .map(|(_, id)| id.clone())
             })
+            .collect();
+        // A rule with no id is not there: EC2 would answer NotFound for the batch.
+        ids.ok_or(Ec2Error::NotFound {
+            code: "InvalidPermission.NotFound".into(),
+        })
     }
 }
 
@@ -295,6 +337,26 @@ impl RevokeAnswer {
 }
 
 impl Ec2 for SdkEc2 {
+    async fn prepare_revokes(&self, region: &str, group_ids: &[String]) {
+        // A failed read-ahead costs nothing but speed: each revoke then reads its own ids.
+        let Ok(rules) = self.read_rule_ids(region, group_ids).await else {
+            return;
+        };
+        let mut ahead = self
+            .rule_ids
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for id in group_ids {
+            ahead.insert((region.to_string(), id.clone()), Vec::new());
+        }
+        for (group, rule, id) in rules {
+            ahead
+                .entry((region.to_string(), group))
+                .or_default()
+                .push((rule, id));
+        }
+    }
+
     async fn describe(
         &self,
         region: &str,

@@ -341,3 +341,70 @@ async fn an_endpoint_that_is_down_is_unavailable_not_missing() {
     assert!(matches!(err, Ec2Error::Api { .. }), "{err:?}");
     assert_eq!(err.code(), "Unavailable");
 }
+
+#[tokio::test]
+async fn rule_ids_read_ahead_for_many_groups_take_one_call() {
+    let revoked = |id: &str| {
+        format!(
+            "<return>true</return><revokedSecurityGroupRuleSet><item>\
+             <securityGroupRuleId>{id}</securityGroupRuleId></item></revokedSecurityGroupRuleSet>"
+        )
+    };
+    let (first, second) = (revoked("sgr-b"), revoked("sgr-c"));
+    let stub = Stub::start(move |req, _| match req.action().as_str() {
+        "DescribeSecurityGroupRules" => rules_page(
+            &[
+                rule_xml("sgr-a", "sg-1", "10.0.0.0/8"),
+                rule_xml("sgr-b", "sg-1", "0.0.0.0/0"),
+                rule_xml("sgr-c", "sg-2", "0.0.0.0/0"),
+            ],
+            None,
+        ),
+        "RevokeSecurityGroupIngress" => {
+            let body = if req.param("GroupId").as_deref() == Some("sg-1") {
+                &first
+            } else {
+                &second
+            };
+            StubResponse::ok(format!(
+                "<RevokeSecurityGroupIngressResponse {NS}><requestId>r</requestId>{body}</RevokeSecurityGroupIngressResponse>"
+            ))
+        }
+        other => StubResponse::ec2_error(400, "InvalidAction", other),
+    })
+    .await
+    .unwrap();
+    let ec2 = SdkEc2::new(&sdk(&stub).await);
+    ec2.prepare_revokes("us-east-1", &["sg-1".into(), "sg-2".into()])
+        .await;
+    let sg2 = GroupRef {
+        region: "us-east-1".into(),
+        group_id: "sg-2".into(),
+    };
+    ec2.revoke(&web(), Direction::Ingress, &[ssh("0.0.0.0/0")])
+        .await
+        .unwrap();
+    ec2.revoke(&sg2, Direction::Ingress, &[ssh("0.0.0.0/0")])
+        .await
+        .unwrap();
+    let calls = stub.requests();
+    let actions: Vec<String> = calls.iter().map(StubRequest::action).collect();
+    assert_eq!(
+        actions,
+        [
+            "DescribeSecurityGroupRules",
+            "RevokeSecurityGroupIngress",
+            "RevokeSecurityGroupIngress"
+        ]
+    );
+    assert_eq!(calls[0].param("Filter.1.Value.2").as_deref(), Some("sg-2"));
+    assert_eq!(
+        calls[2].param("SecurityGroupRuleId.1").as_deref(),
+        Some("sgr-c")
+    );
+    // The read-ahead is used once: a second revoke of sg-2 reads its ids again.
+    let _ = ec2
+        .revoke(&sg2, Direction::Ingress, &[ssh("0.0.0.0/0")])
+        .await;
+    assert_eq!(stub.requests()[3].action(), "DescribeSecurityGroupRules");
+}
