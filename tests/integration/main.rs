@@ -7,6 +7,8 @@
 
 mod cli;
 #[cfg(feature = "devkit")]
+mod demo;
+#[cfg(feature = "devkit")]
 mod infra;
 #[cfg(feature = "devkit")]
 mod lambda;
