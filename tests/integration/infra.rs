@@ -89,8 +89,18 @@ fn the_stack_has_what_a_deployment_needs_and_grants_no_more() {
     ] {
         assert!(vars.contains_key(v), "{v} is not set");
     }
-    assert_eq!(resources_of(&t, "AWS::Scheduler::Schedule").len(), 1);
-    assert_eq!(resources_of(&t, "AWS::Events::Rule").len(), 1);
+    // The sweep is an EventBridge rule (it delivers the `Scheduled Event` envelope); the
+    // other rule carries the CloudTrail pattern.
+    let rules = resources_of(&t, "AWS::Events::Rule");
+    assert_eq!(rules.len(), 2);
+    let sweep = rules
+        .iter()
+        .find(|(_, r)| r["Properties"]["ScheduleExpression"].is_object())
+        .expect("a scheduled rule");
+    assert_eq!(
+        sweep.1["Properties"]["ScheduleExpression"]["Ref"],
+        "ScheduleExpression"
+    );
     assert_eq!(resources_of(&t, "AWS::CloudWatch::Alarm").len(), 2);
     assert_eq!(resources_of(&t, "AWS::Lambda::EventInvokeConfig").len(), 1);
 
@@ -142,7 +152,12 @@ fn the_stack_has_what_a_deployment_needs_and_grants_no_more() {
 fn pattern() -> Value {
     let t = translated();
     let rules = resources_of(&t, "AWS::Events::Rule");
-    let mut p = rules[0].1["Properties"]["EventPattern"].clone();
+    let mut p = rules
+        .iter()
+        .find(|(_, r)| r["Properties"]["EventPattern"].is_object())
+        .expect("the CloudTrail rule")
+        .1["Properties"]["EventPattern"]
+        .clone();
     let role = &mut p["detail"]["$or"][0]["userIdentity"]["sessionContext"]["sessionIssuer"]["arn"]
         [0]["anything-but"][0];
     assert_eq!(role["Fn::GetAtt"][0], "FunctionRole");
