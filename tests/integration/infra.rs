@@ -288,3 +288,50 @@ async fn the_event_pattern_lets_through_exactly_the_events_sgwarden_handles() {
     // The IAM user's console edit (no session issuer at all) is among them.
     assert!(files.contains(&"iam-user-console.json".to_string()));
 }
+
+#[test]
+fn checkov_finds_no_failed_check_and_every_skipped_one_has_a_written_reason() {
+    let plain = translated();
+    let dir = std::env::temp_dir().join(format!("sgwarden-checkov-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("template.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&plain).unwrap()).unwrap();
+    let out = Command::new(root().join(".venv-checkov/bin/checkov"))
+        .args(["--framework", "cloudformation", "--skip-download"])
+        .args(["--output", "json", "-f"])
+        .arg(&path)
+        .output()
+        .expect("run checkov (run ./scripts/setup first)");
+    let _ = std::fs::remove_dir_all(&dir);
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "checkov printed no JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    let results = &report["results"];
+    let failed: Vec<String> = results["failed_checks"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|c| format!("{} on {}", c["check_id"], c["resource"]))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(failed.is_empty(), "checkov failed: {failed:?}");
+    let skipped = results["skipped_checks"].as_array().unwrap();
+    assert!(!skipped.is_empty());
+    for c in skipped {
+        let reason = c["check_result"]["suppress_comment"].as_str().unwrap_or("");
+        assert!(
+            reason.len() > 40,
+            "{} on {} is skipped without a reason",
+            c["check_id"],
+            c["resource"]
+        );
+    }
+    assert!(
+        results["passed_checks"].as_array().unwrap().len() >= 18,
+        "{results}"
+    );
+}

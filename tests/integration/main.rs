@@ -8,6 +8,7 @@
 mod cli;
 #[cfg(feature = "devkit")]
 mod demo;
+mod fuzz_corpus;
 #[cfg(feature = "devkit")]
 mod infra;
 #[cfg(feature = "devkit")]
