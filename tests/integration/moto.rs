@@ -483,3 +483,51 @@ async fn a_missing_or_invalid_policy_makes_no_write_and_publishes_an_error_repor
             .all(|(env, _)| env["MessageAttributes"]["severity"]["Value"] == "error")
     );
 }
+
+#[tokio::test]
+async fn an_unreachable_topic_fails_the_run_with_the_full_report_in_the_report_bucket() {
+    let moto = start_moto();
+    let e = seed(&moto, "enforce").await;
+    estate::versioned_bucket(&e.sdk, "reports").await.unwrap();
+    let gone = "arn:aws:sns:us-east-1:123456789012:no-such-topic".to_string();
+    let enf = Enforcer {
+        ec2: SdkEc2::new(&e.sdk),
+        source: AnyPolicySource::new(&e.sdk, &format!("s3://policy/{POLICY_KEY}")),
+        notifier: SnsNotifier::new(&e.sdk, Some(gone), Some("reports".into())),
+    };
+    let err = run(&enf, &config(None), &event("scheduled.json"))
+        .await
+        .expect_err("publishing failed");
+    assert_eq!(err.error_type, "NotifyFailed", "{}", err.message);
+    // The repair itself went ahead and is verified in EC2.
+    assert!(
+        rules_of(&e, &e.web)
+            .await
+            .contains(&"tcp/443 from 0.0.0.0/0".to_string())
+    );
+    // The full report is in the report bucket.
+    let s3 = sgwarden::aws::s3_client(&e.sdk);
+    let listed = s3
+        .list_objects_v2()
+        .bucket("reports")
+        .prefix("reports/")
+        .send()
+        .await
+        .unwrap();
+    let keys: Vec<&str> = listed.contents().iter().filter_map(|o| o.key()).collect();
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    let body = s3
+        .get_object()
+        .bucket("reports")
+        .key(keys[0])
+        .send()
+        .await
+        .unwrap()
+        .body
+        .collect()
+        .await
+        .unwrap()
+        .into_bytes();
+    let report: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(report["summary"]["authorized"], 1, "{report}");
+}
