@@ -531,3 +531,35 @@ async fn an_unreachable_topic_fails_the_run_with_the_full_report_in_the_report_b
     let report: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(report["summary"]["authorized"], 1, "{report}");
 }
+
+#[tokio::test]
+async fn a_run_over_the_change_cap_writes_nothing_and_publishes_why() {
+    let moto = start_moto();
+    let e = seed(&moto, "enforce").await;
+    // The seeded drift needs 3 writes (web: 1 authorize, 1 revoke; db: 1 revoke).
+    let capped =
+        policy("enforce").replace("notify: always", "notify: always, max_changes_per_run: 2");
+    put_policy(&e.sdk, &capped).await;
+    moto.clear_recording();
+    let report = run(&enforcer(&e), &config(None), &event("scheduled.json"))
+        .await
+        .expect("a refused run is not an error");
+    let why = report.refused.clone().expect("refused");
+    assert!(why.contains("max_changes_per_run"), "{why}");
+    let actions = moto.actions();
+    assert!(!actions.iter().any(|a| is_ec2_write(a)), "{actions:?}");
+    assert!(
+        rules_of(&e, &e.web)
+            .await
+            .contains(&"tcp/22 from 0.0.0.0/0".to_string())
+    );
+    let msgs = received(&e).await;
+    assert_eq!(msgs.len(), 1);
+    assert!(
+        msgs[0].1["refused"]
+            .as_str()
+            .is_some_and(|r| r.contains("max_changes_per_run")),
+        "{}",
+        msgs[0].1
+    );
+}
