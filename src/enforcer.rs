@@ -173,6 +173,39 @@ impl<E: Ec2, S: PolicySource, N: Notifier> Enforcer<E, S, N> {
             }
         }
 
+        // A policy written for another account governs nothing here (fail closed).
+        if let Some(want) = &policy.settings.account {
+            let live = inventory
+                .groups
+                .iter()
+                .map(|g| g.owner_id.as_str())
+                .find(|o| !o.is_empty())
+                .or(event.account.as_deref());
+            if let Some(live) = live.filter(|l| l != want) {
+                let mut r = Report::new(
+                    event.info(),
+                    Some(policy),
+                    &read_regions,
+                    &Drift::default(),
+                    &Plan::default(),
+                );
+                r.account = Some(live.to_string());
+                r.errors.push(error(
+                    "policy",
+                    None,
+                    None,
+                    None,
+                    format!(
+                        "the policy is for account {want}, but the groups read belong to {live}"
+                    ),
+                ));
+                r.refused = Some(format!(
+                    "the policy is for account {want}, not {live}; nothing was checked or changed"
+                ));
+                return r;
+            }
+        }
+
         let mut d = drift::drift(policy, &inventory, &read_regions, opts.today);
         scope(&mut d, &event.trigger);
         let mut p = plan::plan(

@@ -82,6 +82,9 @@ pub struct Settings {
     pub compare_descriptions: bool,
     pub max_changes_per_run: u64,
     pub notify: Notify,
+    /// The account the policy is written for (12 digits): groups of any other account are
+    /// neither checked nor changed.
+    pub account: Option<String>,
 }
 
 impl Default for Settings {
@@ -93,6 +96,7 @@ impl Default for Settings {
             compare_descriptions: false,
             max_changes_per_run: 50,
             notify: Notify::Drift,
+            account: None,
         }
     }
 }

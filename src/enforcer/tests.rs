@@ -668,3 +668,43 @@ async fn snapshots_back_the_in_memory_ec2() {
         "excepted rule kept"
     );
 }
+
+#[tokio::test]
+async fn a_policy_for_another_account_changes_nothing_and_reports_why() {
+    let e = enforcer(
+        estate(),
+        &POLICY.replace(
+            "default_mode: enforce",
+            "default_mode: enforce\n  account: \"999999999999\"",
+        ),
+    );
+    let r = e.run(&schedule(), &opts(true)).await;
+    assert!(e.ec2.writes().is_empty(), "{:?}", e.ec2.writes());
+    assert_eq!(r.errors.len(), 1);
+    assert_eq!(r.errors[0].stage, "policy");
+    assert!(
+        r.errors[0].message.contains("999999999999"),
+        "{:?}",
+        r.errors
+    );
+    assert!(
+        r.refused
+            .as_deref()
+            .is_some_and(|w| w.contains("111122223333"))
+    );
+    assert!(r.groups.is_empty());
+    // The error is published whatever `notify` says.
+    assert_eq!(e.notifier.published().len(), 1);
+
+    // The same policy for this account runs as usual.
+    let e = enforcer(
+        estate(),
+        &POLICY.replace(
+            "default_mode: enforce",
+            "default_mode: enforce\n  account: \"111122223333\"",
+        ),
+    );
+    let r = e.run(&schedule(), &opts(true)).await;
+    assert!(r.errors.is_empty(), "{:?}", r.errors);
+    assert!(!e.ec2.writes().is_empty());
+}

@@ -30,6 +30,7 @@ pub(crate) const SETTINGS_KEYS: &[&str] = &[
     "compare_descriptions",
     "max_changes_per_run",
     "notify",
+    "account",
 ];
 pub(crate) const GROUP_KEYS: &[&str] = &[
     "name",
@@ -678,6 +679,27 @@ fn check_settings(ctx: &mut Ctx, at: At<'_>) -> Settings {
             "compare_descriptions" => {
                 if let Some(b) = ctx.boolean(v, &path) {
                     s.compare_descriptions = b;
+                }
+            }
+            "account" => {
+                let text = match &v.node.value {
+                    Value::Str(s) => Some(s.to_string()),
+                    // Unquoted, YAML drops leading zeros: only 12 written digits are taken.
+                    Value::Int(n) if (100_000_000_000..=999_999_999_999).contains(n) => {
+                        Some(n.to_string())
+                    }
+                    _ => None,
+                };
+                match text {
+                    Some(a) if a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()) => {
+                        s.account = Some(a);
+                    }
+                    _ => ctx.issue(
+                        v,
+                        &path,
+                        "expected a 12-digit AWS account id".to_string(),
+                        Some("quote it to keep leading zeros: `account: \"012345678901\"`".into()),
+                    ),
                 }
             }
             "max_changes_per_run" => match v.node.value {

@@ -81,6 +81,9 @@ pub struct SettingsFile {
     pub max_changes_per_run: Option<u64>,
     /// When a report is published (default: drift).
     pub notify: Option<NotifyFile>,
+    /// The 12-digit account the policy is written for: runs against any other account
+    /// change nothing and report an error.
+    pub account: Option<String>,
 }
 
 #[derive(Deserialize, JsonSchema)]

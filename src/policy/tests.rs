@@ -625,3 +625,30 @@ fn provenance_digests_the_text() {
         "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
     );
 }
+
+#[test]
+fn settings_account_takes_twelve_digits_and_says_how_to_keep_leading_zeros() {
+    let p = load_str(
+        "p.yaml",
+        "version: 1\nsettings: {account: \"012345678901\"}\ngroups: {}\n",
+    )
+    .unwrap();
+    assert_eq!(p.settings.account.as_deref(), Some("012345678901"));
+    let p = load_str(
+        "p.yaml",
+        "version: 1\nsettings: {account: 123456789012}\ngroups: {}\n",
+    )
+    .unwrap();
+    assert_eq!(p.settings.account.as_deref(), Some("123456789012"));
+    let e = load_str(
+        "p.yaml",
+        "version: 1\nsettings: {account: 1234}\ngroups: {}\n",
+    )
+    .unwrap_err();
+    let shown = e.issues()[0].to_string();
+    assert!(
+        shown.starts_with("p.yaml:2:21: settings.account: expected a 12-digit"),
+        "{shown}"
+    );
+    assert!(shown.contains("quote it"), "{shown}");
+}
