@@ -302,6 +302,32 @@ impl SdkEc2 {
     }
 }
 
+/// One call taking a group id and IP permissions, to the ingress or the egress operation
+/// (the SDK has a distinct builder type for each, so a function cannot take both).
+macro_rules! ip_permission_call {
+    ($client:expr, $direction:expr, $group:expr, $perms:expr,
+     $ingress:ident / $ingress_name:literal, $egress:ident / $egress_name:literal) => {
+        match $direction {
+            Direction::Ingress => $client
+                .$ingress()
+                .group_id(&$group.group_id)
+                .set_ip_permissions(Some($perms))
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| map_error($ingress_name, &e)),
+            Direction::Egress => $client
+                .$egress()
+                .group_id(&$group.group_id)
+                .set_ip_permissions(Some($perms))
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| map_error($egress_name, &e)),
+        }
+    };
+}
+
 /// What a revoke answered. EC2 reports a revoke it could not match as a success with
 /// `UnknownIpPermissions` (or `Return: false`), not as an error; when it lists the rules it
 /// revoked (`RevokedSecurityGroupRules`), every id asked for must be among them. Some
@@ -395,24 +421,14 @@ impl Ec2 for SdkEc2 {
             .map(|r| rule_permission(&r.rule, r.description.as_deref()))
             .collect::<Result<Vec<_>, _>>()?;
         let client = self.client(&group.region);
-        match direction {
-            Direction::Ingress => client
-                .authorize_security_group_ingress()
-                .group_id(&group.group_id)
-                .set_ip_permissions(Some(perms))
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| map_error("AuthorizeSecurityGroupIngress", &e)),
-            Direction::Egress => client
-                .authorize_security_group_egress()
-                .group_id(&group.group_id)
-                .set_ip_permissions(Some(perms))
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| map_error("AuthorizeSecurityGroupEgress", &e)),
-        }
+        ip_permission_call!(
+            client,
+            direction,
+            group,
+            perms,
+            authorize_security_group_ingress / "AuthorizeSecurityGroupIngress",
+            authorize_security_group_egress / "AuthorizeSecurityGroupEgress"
+        )
     }
 
     async fn revoke(
@@ -467,23 +483,15 @@ impl Ec2 for SdkEc2 {
             .map(|r| rule_permission(&r.rule, Some(r.description.as_deref().unwrap_or(""))))
             .collect::<Result<Vec<_>, _>>()?;
         let client = self.client(&group.region);
-        match direction {
-            Direction::Ingress => client
-                .update_security_group_rule_descriptions_ingress()
-                .group_id(&group.group_id)
-                .set_ip_permissions(Some(perms))
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| map_error("UpdateSecurityGroupRuleDescriptionsIngress", &e)),
-            Direction::Egress => client
-                .update_security_group_rule_descriptions_egress()
-                .group_id(&group.group_id)
-                .set_ip_permissions(Some(perms))
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| map_error("UpdateSecurityGroupRuleDescriptionsEgress", &e)),
-        }
+        ip_permission_call!(
+            client,
+            direction,
+            group,
+            perms,
+            update_security_group_rule_descriptions_ingress
+                / "UpdateSecurityGroupRuleDescriptionsIngress",
+            update_security_group_rule_descriptions_egress
+                / "UpdateSecurityGroupRuleDescriptionsEgress"
+        )
     }
 }
