@@ -563,3 +563,64 @@ async fn a_run_over_the_change_cap_writes_nothing_and_publishes_why() {
         msgs[0].1
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watcher_polling_during_enforce_never_sees_a_wanted_rule_absent() {
+    let moto = start_moto();
+    let e = seed(&moto, "enforce").await;
+    // Narrow SSH is replaced by the policy's wider block: the group must never be without
+    // SSH from the admins, and HTTP must stay throughout.
+    let ec2 = aws_sdk_ec2::Client::new(&e.sdk);
+    estate::authorize(&ec2, &e.web, &["tcp/22 from 10.1.0.0/16"])
+        .await
+        .unwrap();
+    let widened = policy("enforce").replace(
+        "tcp/22 from 10.0.0.0/8",
+        "tcp/22 from 10.0.0.0/8, 10.2.0.0/16",
+    );
+    put_policy(&e.sdk, &widened).await;
+
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watcher = {
+        let (sdk, web, stop) = (e.sdk.clone(), e.web.clone(), stop.clone());
+        tokio::spawn(async move {
+            let reader = SdkEc2::new(&sdk);
+            let mut seen = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let inv = reader
+                    .describe("us-east-1", Some(std::slice::from_ref(&web)))
+                    .await
+                    .unwrap();
+                let rules: Vec<String> = inv.groups[0]
+                    .ingress
+                    .iter()
+                    .map(|r| r.rule.to_string())
+                    .collect();
+                seen.push(rules);
+            }
+            seen
+        })
+    };
+    let report = run(&enforcer(&e), &config(None), &event("scheduled.json"))
+        .await
+        .unwrap();
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let seen = watcher.await.unwrap();
+    assert!(
+        report.summary.authorized >= 2 && report.summary.revoked >= 2,
+        "{:?}",
+        report.summary
+    );
+    assert!(seen.len() >= 2, "the watcher polled {} times", seen.len());
+    for (i, rules) in seen.iter().enumerate() {
+        for wanted in ["tcp/80 from 0.0.0.0/0", "tcp/22 from 10.0.0.0/8"] {
+            assert!(
+                rules.iter().any(|r| r == wanted),
+                "poll {i}: `{wanted}` absent: {rules:?}"
+            );
+        }
+    }
+    let after = rules_of(&e, &e.web).await;
+    assert!(after.contains(&"tcp/22 from 10.2.0.0/16".to_string()));
+    assert!(!after.contains(&"tcp/22 from 10.1.0.0/16".to_string()));
+}
