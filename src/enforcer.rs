@@ -221,8 +221,9 @@ impl<E: Ec2, S: PolicySource, N: Notifier> Enforcer<E, S, N> {
             // The rule ids revokes need, read once per region rather than once per group.
             let mut revoking: BTreeMap<&str, Vec<String>> = BTreeMap::new();
             for gp in p.groups.iter().filter(|gp| {
-                gp.mode == crate::policy::Mode::Enforce
-                    && gp.actions.iter().any(|a| a.op == Op::Revoke)
+                gp.actions
+                    .iter()
+                    .any(|a| a.op == Op::Revoke && a.is_write(gp.mode))
             }) {
                 let g = &d.groups[gp.group];
                 revoking
