@@ -10,6 +10,7 @@ pub mod estate;
 pub mod moto;
 pub mod runtime_api;
 pub mod scale;
+mod server;
 pub mod stub;
 
 /// What went wrong while setting up or driving the local AWS.

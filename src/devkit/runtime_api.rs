@@ -6,8 +6,6 @@
 //! [`Function`] starts the binary pointed at the API and stops it by PID when dropped.
 
 use std::collections::{HashMap, VecDeque};
-use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -16,14 +14,11 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpListener;
 use tokio::sync::{Notify, oneshot};
 
 use super::DevError;
+use super::server::LoopbackServer;
 
 const PREFIX: &str = "/2018-06-01/runtime/";
 
@@ -65,36 +60,19 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// A runtime API on `127.0.0.1`, served by a task of the current tokio runtime.
 pub struct RuntimeApi {
-    addr: SocketAddr,
     state: Arc<State>,
     next_id: Mutex<u64>,
-    server: tokio::task::JoinHandle<()>,
+    server: LoopbackServer,
 }
 
 impl RuntimeApi {
     /// Binds a free loopback port and starts serving.
     pub async fn start() -> Result<RuntimeApi, DevError> {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .map_err(DevError::io("bind the runtime API"))?;
-        let addr = listener
-            .local_addr()
-            .map_err(DevError::io("read the runtime API's port"))?;
         let state = Arc::new(State::default());
         let served = state.clone();
-        let server = tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let state = served.clone();
-                tokio::spawn(async move {
-                    let service = service_fn(move |req| route(state.clone(), req));
-                    let _ = http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
+        let server =
+            LoopbackServer::start("the runtime API", move |req| route(served.clone(), req)).await?;
         Ok(RuntimeApi {
-            addr,
             state,
             next_id: Mutex::new(0),
             server,
@@ -103,7 +81,7 @@ impl RuntimeApi {
 
     /// `127.0.0.1:PORT`, the value of `AWS_LAMBDA_RUNTIME_API`.
     pub fn address(&self) -> String {
-        self.addr.to_string()
+        self.server.addr.to_string()
     }
 
     /// Hands `event` to the function and waits (at most `timeout`) for its answer.
@@ -152,12 +130,6 @@ impl RuntimeApi {
     }
 }
 
-impl Drop for RuntimeApi {
-    fn drop(&mut self) {
-        self.server.abort();
-    }
-}
-
 fn reply(status: StatusCode, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
     let mut r = Response::new(Full::new(body.into()));
     *r.status_mut() = status;
@@ -175,47 +147,44 @@ fn function_error(body: &[u8]) -> FunctionError {
     }
 }
 
-async fn route(
-    state: Arc<State>,
-    req: Request<Incoming>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn route(state: Arc<State>, req: Request<Incoming>) -> Response<Full<Bytes>> {
     let path = req.uri().path().to_string();
     let Some(rest) = path.strip_prefix(PREFIX) else {
-        return Ok(reply(StatusCode::NOT_FOUND, "unknown path"));
+        return reply(StatusCode::NOT_FOUND, "unknown path");
     };
     let method = req.method().clone();
     let body = match req.into_body().collect().await {
         Ok(b) => b.to_bytes(),
-        Err(_) => return Ok(reply(StatusCode::BAD_REQUEST, "unreadable body")),
+        Err(_) => return reply(StatusCode::BAD_REQUEST, "unreadable body"),
     };
     if method == Method::GET && rest == "invocation/next" {
-        return Ok(next(&state).await);
+        return next(&state).await;
     }
     if method != Method::POST {
-        return Ok(reply(StatusCode::METHOD_NOT_ALLOWED, ""));
+        return reply(StatusCode::METHOD_NOT_ALLOWED, "");
     }
     if rest == "init/error" {
         *lock(&state.init_error) = Some(function_error(&body));
         state.init_failed.notify_waiters();
-        return Ok(reply(StatusCode::ACCEPTED, "{}"));
+        return reply(StatusCode::ACCEPTED, "{}");
     }
     let Some((id, what)) = rest
         .strip_prefix("invocation/")
         .and_then(|r| r.rsplit_once('/'))
     else {
-        return Ok(reply(StatusCode::NOT_FOUND, "unknown path"));
+        return reply(StatusCode::NOT_FOUND, "unknown path");
     };
     let Some(pending) = lock(&state.in_flight).remove(id) else {
-        return Ok(reply(StatusCode::BAD_REQUEST, "unknown request id"));
+        return reply(StatusCode::BAD_REQUEST, "unknown request id");
     };
     let outcome = match what {
         "response" => Ok(serde_json::from_slice(&body)
             .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(&body).into()))),
         "error" => Err(function_error(&body)),
-        _ => return Ok(reply(StatusCode::NOT_FOUND, "unknown path")),
+        _ => return reply(StatusCode::NOT_FOUND, "unknown path"),
     };
     let _ = pending.reply.send(outcome);
-    Ok(reply(StatusCode::ACCEPTED, "{}"))
+    reply(StatusCode::ACCEPTED, "{}")
 }
 
 /// Long-polls for the next queued event and hands it out with the runtime's headers.

@@ -2,20 +2,15 @@
 //! throttling, `UnknownIpPermissions`, `RevokedSecurityGroupRules`): the real SDK talks to
 //! it over real HTTP, and every request it receives is kept for assertions.
 
-use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
 use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpListener;
 
 use super::DevError;
+use super::server::LoopbackServer;
 
 /// One request the stub received.
 #[derive(Debug, Clone)]
@@ -76,72 +71,52 @@ type Script = dyn Fn(&StubRequest, usize) -> StubResponse + Send + Sync;
 
 /// The stub: answers each request with `script(request, index)`, `index` counting from 0.
 pub struct Stub {
-    addr: SocketAddr,
     requests: Arc<Mutex<Vec<StubRequest>>>,
-    server: tokio::task::JoinHandle<()>,
+    server: LoopbackServer,
 }
 
 impl Stub {
     pub async fn start(
         script: impl Fn(&StubRequest, usize) -> StubResponse + Send + Sync + 'static,
     ) -> Result<Stub, DevError> {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .map_err(DevError::io("bind the stub"))?;
-        let addr = listener
-            .local_addr()
-            .map_err(DevError::io("read the stub's port"))?;
         let requests = Arc::new(Mutex::new(Vec::new()));
         let script: Arc<Script> = Arc::new(script);
         let seen = requests.clone();
-        let server = tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let (seen, script) = (seen.clone(), script.clone());
-                tokio::spawn(async move {
-                    let service = service_fn(move |req: Request<Incoming>| {
-                        let (seen, script) = (seen.clone(), script.clone());
-                        async move {
-                            let method = req.method().to_string();
-                            let path = req.uri().to_string();
-                            let body = req
-                                .into_body()
-                                .collect()
-                                .await
-                                .map(|b| String::from_utf8_lossy(&b.to_bytes()).into_owned())
-                                .unwrap_or_default();
-                            let request = StubRequest { method, path, body };
-                            let index = {
-                                let mut all = seen.lock().unwrap_or_else(PoisonError::into_inner);
-                                all.push(request.clone());
-                                all.len() - 1
-                            };
-                            let answer = script(&request, index);
-                            let mut r = Response::new(Full::new(Bytes::from(answer.body)));
-                            *r.status_mut() = hyper::StatusCode::from_u16(answer.status)
-                                .unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
-                            r.headers_mut().insert(
-                                "content-type",
-                                hyper::header::HeaderValue::from_static("text/xml;charset=UTF-8"),
-                            );
-                            Ok::<_, Infallible>(r)
-                        }
-                    });
-                    let _ = http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
+        let server = LoopbackServer::start("the stub", move |req: Request<Incoming>| {
+            let (seen, script) = (seen.clone(), script.clone());
+            async move {
+                let method = req.method().to_string();
+                let path = req.uri().to_string();
+                let body = req
+                    .into_body()
+                    .collect()
+                    .await
+                    .map(|b| String::from_utf8_lossy(&b.to_bytes()).into_owned())
+                    .unwrap_or_default();
+                let request = StubRequest { method, path, body };
+                let index = {
+                    let mut all = seen.lock().unwrap_or_else(PoisonError::into_inner);
+                    all.push(request.clone());
+                    all.len() - 1
+                };
+                let answer = script(&request, index);
+                let mut r = Response::new(Full::new(Bytes::from(answer.body)));
+                *r.status_mut() = hyper::StatusCode::from_u16(answer.status)
+                    .unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
+                r.headers_mut().insert(
+                    "content-type",
+                    hyper::header::HeaderValue::from_static("text/xml;charset=UTF-8"),
+                );
+                r
             }
-        });
-        Ok(Stub {
-            addr,
-            requests,
-            server,
         })
+        .await?;
+        Ok(Stub { requests, server })
     }
 
     /// `http://127.0.0.1:PORT`.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("http://{}", self.server.addr)
     }
 
     /// Every request received so far, in order.
@@ -150,11 +125,5 @@ impl Stub {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
-    }
-}
-
-impl Drop for Stub {
-    fn drop(&mut self) {
-        self.server.abort();
     }
 }
