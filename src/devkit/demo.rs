@@ -472,17 +472,14 @@ async fn seed(
 }
 
 async fn revoke_default_egress(ec2: &aws_sdk_ec2::Client, group: &str) -> Result<(), DevError> {
-    let all = aws_sdk_ec2::types::IpPermission::builder()
-        .ip_protocol("-1")
-        .ip_ranges(
-            aws_sdk_ec2::types::IpRange::builder()
-                .cidr_ip("0.0.0.0/0")
-                .build(),
-        )
-        .build();
+    let all: crate::rule::Rule = "all to 0.0.0.0/0"
+        .parse()
+        .map_err(|e| DevError::Setup(format!("the default egress rule: {e}")))?;
+    let permission =
+        crate::aws::ec2::rule_permission(&all, None).map_err(|e| DevError::Setup(e.to_string()))?;
     ec2.revoke_security_group_egress()
         .group_id(group)
-        .ip_permissions(all)
+        .ip_permissions(permission)
         .send()
         .await
         .map_err(DevError::aws("RevokeSecurityGroupEgress"))?;
