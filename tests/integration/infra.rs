@@ -212,11 +212,14 @@ async fn the_event_pattern_lets_through_exactly_the_events_sgwarden_handles() {
         .filter(|n| n.ends_with(".json"))
         .collect();
     files.sort();
-    for name in &files {
-        let e: Value = serde_json::from_str(
-            &std::fs::read_to_string(root().join("events").join(name)).unwrap(),
-        )
-        .unwrap();
+    let samples: Vec<(&String, Value)> = files
+        .iter()
+        .map(|name| {
+            let text = std::fs::read_to_string(root().join("events").join(name)).unwrap();
+            (name, serde_json::from_str(&text).unwrap())
+        })
+        .collect();
+    for (name, e) in &samples {
         let out = events
             .put_events()
             .entries(
@@ -259,9 +262,9 @@ async fn the_event_pattern_lets_through_exactly_the_events_sgwarden_handles() {
                 .unwrap();
         }
     }
-    let want: Vec<(String, String)> = files
+    let want: Vec<(String, String)> = samples
         .iter()
-        .filter(|n| {
+        .filter(|(n, _)| {
             !matches!(
                 n.as_str(),
                 "error-code.json"
@@ -270,11 +273,7 @@ async fn the_event_pattern_lets_through_exactly_the_events_sgwarden_handles() {
                     | "not-a-security-group-event.json"
             )
         })
-        .map(|n| {
-            let e: Value = serde_json::from_str(
-                &std::fs::read_to_string(root().join("events").join(n)).unwrap(),
-            )
-            .unwrap();
+        .map(|(_, e)| {
             (
                 e["detail"]["eventName"].as_str().unwrap().to_string(),
                 e["detail"]["eventID"].as_str().unwrap_or("").to_string(),
