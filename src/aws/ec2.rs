@@ -18,7 +18,7 @@ use aws_sdk_ec2::types::{
 
 use crate::inventory::{self, GroupPair, Inventory, Permission};
 use crate::ports::{Ec2, Ec2Error, GroupRef};
-use crate::rule::{self, DescribedRule, Direction, Peer, Protocol, Rule};
+use crate::rule::{DescribedRule, Direction, Peer, Rule};
 
 #[cfg(test)]
 #[cfg(feature = "devkit")]
@@ -203,34 +203,36 @@ pub fn rule_permission(rule: &Rule, description: Option<&str>) -> Result<IpPermi
     Ok(b.build())
 }
 
-/// The atomic rule an EC2 security group rule stands for (`None` when it cannot be read).
+/// The atomic rule an EC2 security group rule stands for (`None` when it cannot be read):
+/// the rule as one permission with one peer, split by the inventory like every other.
 pub fn rule_of(r: &SecurityGroupRule) -> Option<Rule> {
     let direction = if r.is_egress()? {
         Direction::Egress
     } else {
         Direction::Ingress
     };
-    let protocol = Protocol::from_ec2(r.ip_protocol()?, r.from_port(), r.to_port())?;
-    let peer = if let Some(c) = r.cidr_ipv4().or(r.cidr_ipv6()) {
-        rule::parse_cidr(c, false).ok()?
+    let mut p = Permission {
+        ip_protocol: r.ip_protocol()?.to_string(),
+        from_port: r.from_port(),
+        to_port: r.to_port(),
+        ..Permission::default()
+    };
+    if let Some(c) = r.cidr_ipv4() {
+        p.ipv4.push((c.to_string(), None));
+    } else if let Some(c) = r.cidr_ipv6() {
+        p.ipv6.push((c.to_string(), None));
     } else if let Some(pl) = r.prefix_list_id() {
-        Peer::PrefixList(pl.to_ascii_lowercase())
+        p.prefix_lists.push((pl.to_string(), None));
     } else {
         let g = r.referenced_group_info()?;
-        let account = g
-            .user_id()
-            .filter(|u| Some(*u) != r.group_owner_id())
-            .map(str::to_string);
-        Peer::Group {
-            account,
-            id: g.group_id()?.to_ascii_lowercase(),
-        }
-    };
-    Some(Rule {
-        direction,
-        protocol,
-        peer,
-    })
+        p.groups.push(GroupPair {
+            group_id: Some(g.group_id()?.to_string()),
+            user_id: g.user_id().map(str::to_string),
+            description: None,
+        });
+    }
+    let rules = inventory::split(&[p], direction, r.group_owner_id().unwrap_or("")).ok()?;
+    rules.into_iter().next().map(|d| d.rule)
 }
 
 impl SdkEc2 {

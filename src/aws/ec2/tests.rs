@@ -408,3 +408,38 @@ async fn rule_ids_read_ahead_for_many_groups_take_one_call() {
         .await;
     assert_eq!(stub.requests()[3].action(), "DescribeSecurityGroupRules");
 }
+
+#[test]
+fn a_described_rule_reads_like_the_same_rule_in_a_describe() {
+    use aws_sdk_ec2::types::{ReferencedSecurityGroup, SecurityGroupRule};
+    let pair = |user: Option<&str>| {
+        SecurityGroupRule::builder()
+            .group_id("sg-1")
+            .group_owner_id("123456789012")
+            .is_egress(false)
+            .ip_protocol("tcp")
+            .from_port(5432)
+            .to_port(5432)
+            .referenced_group_info(
+                ReferencedSecurityGroup::builder()
+                    .group_id("sg-0ABC")
+                    .set_user_id(user.map(str::to_string))
+                    .build(),
+            )
+            .build()
+    };
+    let text = |r: SecurityGroupRule| super::rule_of(&r).unwrap().to_string();
+    assert_eq!(text(pair(Some("123456789012"))), "tcp/5432 from sg-0abc");
+    assert_eq!(text(pair(Some(""))), "tcp/5432 from sg-0abc");
+    assert_eq!(text(pair(None)), "tcp/5432 from sg-0abc");
+    assert_eq!(
+        text(pair(Some("111122223333"))),
+        "tcp/5432 from 111122223333/sg-0abc"
+    );
+    let v6 = SecurityGroupRule::builder()
+        .is_egress(true)
+        .ip_protocol("-1")
+        .cidr_ipv6("::/0")
+        .build();
+    assert_eq!(text(v6), "all to ::/0");
+}
