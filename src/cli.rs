@@ -79,6 +79,15 @@ pub struct PlanArgs {
     /// Only these regions (repeatable), within settings.regions.
     #[arg(long)]
     pub region: Vec<String>,
+    #[command(flatten)]
+    pub report: ReportArgs,
+    #[command(flatten)]
+    pub aws: EndpointArgs,
+}
+
+/// How a report is printed, and the clock it is computed at.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
     /// Pin the clock for exception expiry (RFC 3339, e.g. 2026-11-23T00:00:00Z).
     #[arg(long, value_name = "RFC3339")]
     pub now: Option<String>,
@@ -88,7 +97,19 @@ pub struct PlanArgs {
     /// Leave out the header line of tables.
     #[arg(long)]
     pub no_headers: bool,
-    /// Another EC2/S3 endpoint (a local AWS).
+}
+
+impl ReportArgs {
+    /// The report in the chosen format.
+    fn render(&self, report: &Report) -> String {
+        render_report(report, report_format(self.format), !self.no_headers)
+    }
+}
+
+/// Where AWS is.
+#[derive(Debug, Args)]
+pub struct EndpointArgs {
+    /// Another endpoint for every AWS client (a local AWS).
     #[arg(long, env = "AWS_ENDPOINT_URL", value_name = "URL")]
     pub endpoint_url: Option<String>,
 }
@@ -104,16 +125,10 @@ pub struct ApplyArgs {
     /// Only these regions (repeatable), within settings.regions.
     #[arg(long)]
     pub region: Vec<String>,
-    /// Pin the clock for exception expiry (RFC 3339).
-    #[arg(long, value_name = "RFC3339")]
-    pub now: Option<String>,
-    #[arg(long, value_enum)]
-    pub format: Option<ReportFormat>,
-    #[arg(long)]
-    pub no_headers: bool,
-    /// Another EC2/S3 endpoint (a local AWS).
-    #[arg(long, env = "AWS_ENDPOINT_URL", value_name = "URL")]
-    pub endpoint_url: Option<String>,
+    #[command(flatten)]
+    pub report: ReportArgs,
+    #[command(flatten)]
+    pub aws: EndpointArgs,
 }
 
 #[derive(Debug, Args)]
@@ -124,16 +139,10 @@ pub struct InvokeArgs {
     /// Overrides `SGWARDEN_POLICY`.
     #[arg(long)]
     pub policy: Option<String>,
-    /// Pin the clock for exception expiry (RFC 3339).
-    #[arg(long, value_name = "RFC3339")]
-    pub now: Option<String>,
-    #[arg(long, value_enum)]
-    pub format: Option<ReportFormat>,
-    #[arg(long)]
-    pub no_headers: bool,
-    /// Another EC2/S3/SNS endpoint (a local AWS).
-    #[arg(long, env = "AWS_ENDPOINT_URL", value_name = "URL")]
-    pub endpoint_url: Option<String>,
+    #[command(flatten)]
+    pub report: ReportArgs,
+    #[command(flatten)]
+    pub aws: EndpointArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -268,19 +277,17 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Outcome, CliError> {
             Ok(Outcome::Clean)
         }
         Command::Plan(a) => {
-            let today = today(a.now.as_deref())?;
+            let today = today(a.report.now.as_deref())?;
             if a.snapshot.is_empty() {
                 let report = live(
-                    a.endpoint_url.as_deref(),
+                    a.aws.endpoint_url.as_deref(),
                     &a.policy,
                     &a.region,
                     today,
                     false,
                     false,
                 )?;
-                out.write_all(
-                    render_report(&report, report_format(a.format), !a.no_headers).as_bytes(),
-                )?;
+                out.write_all(a.report.render(&report).as_bytes())?;
                 return Ok(report.outcome());
             }
             let policy = load_policy(&a.policy)?;
@@ -300,24 +307,20 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Outcome, CliError> {
                 notify: false,
             };
             let report = block_on(enforcer.run(&manual(), &opts))?;
-            out.write_all(
-                render_report(&report, report_format(a.format), !a.no_headers).as_bytes(),
-            )?;
+            out.write_all(a.report.render(&report).as_bytes())?;
             Ok(report.outcome())
         }
         Command::Apply(a) => {
-            let today = today(a.now.as_deref())?;
+            let today = today(a.report.now.as_deref())?;
             let report = live(
-                a.endpoint_url.as_deref(),
+                a.aws.endpoint_url.as_deref(),
                 &a.policy,
                 &a.region,
                 today,
                 true,
                 a.dry_run,
             )?;
-            out.write_all(
-                render_report(&report, report_format(a.format), !a.no_headers).as_bytes(),
-            )?;
+            out.write_all(a.report.render(&report).as_bytes())?;
             Ok(report.outcome())
         }
         Command::Invoke(a) => invoke(&a, out),
@@ -505,9 +508,9 @@ fn invoke(a: &InvokeArgs, out: &mut dyn Write) -> Result<Outcome, CliError> {
         _ => std::env::var(name).ok(),
     })
     .map_err(|e| CliError::Input(e.to_string()))?;
-    let today = today(a.now.as_deref())?;
+    let today = today(a.report.now.as_deref())?;
     let result = block_on(async {
-        let sdk = sdk_config(None, a.endpoint_url.as_deref()).await;
+        let sdk = sdk_config(None, a.aws.endpoint_url.as_deref()).await;
         let enforcer = Enforcer {
             ec2: SdkEc2::new(&sdk),
             source: AnyPolicySource::new(&sdk, &config.policy),
@@ -521,9 +524,7 @@ fn invoke(a: &InvokeArgs, out: &mut dyn Write) -> Result<Outcome, CliError> {
     })?;
     match result {
         Ok(report) => {
-            out.write_all(
-                render_report(&report, report_format(a.format), !a.no_headers).as_bytes(),
-            )?;
+            out.write_all(a.report.render(&report).as_bytes())?;
             Ok(if report.trigger.ignored.is_some() {
                 Outcome::Clean
             } else {
@@ -532,9 +533,7 @@ fn invoke(a: &InvokeArgs, out: &mut dyn Write) -> Result<Outcome, CliError> {
         }
         Err(e) => match e.report {
             Some(report) => {
-                out.write_all(
-                    render_report(&report, report_format(a.format), !a.no_headers).as_bytes(),
-                )?;
+                out.write_all(a.report.render(&report).as_bytes())?;
                 Ok(Outcome::Error)
             }
             None => Err(CliError::Input(e.message)),
