@@ -50,18 +50,32 @@ pub fn free_port() -> Result<u16, DevError> {
         .port())
 }
 
-/// One HTTP/1.1 request with an empty body; the raw answer, or `None` when nothing answers.
-fn http(host: &str, method: &str, path: &str) -> Option<String> {
-    let mut s = TcpStream::connect(host).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+/// One HTTP/1.1 request (`Connection: close`) with extra header lines and a body; the raw
+/// answer, read to the end.
+fn http(
+    host: &str,
+    method: &str,
+    path: &str,
+    headers: &str,
+    body: &str,
+    timeout: Duration,
+) -> std::io::Result<Vec<u8>> {
+    let mut s = TcpStream::connect(host)?;
+    s.set_read_timeout(Some(timeout))?;
     write!(
         s,
-        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut out = String::new();
-    s.read_to_string(&mut out).ok()?;
-    Some(out)
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\n{headers}Content-Length: {len}\r\nConnection: close\r\n\r\n{body}",
+        len = body.len()
+    )?;
+    let mut out = Vec::new();
+    s.read_to_end(&mut out)?;
+    Ok(out)
+}
+
+/// A moto administration call (no body); the answer, or `None` when nothing answers.
+fn admin(host: &str, method: &str, path: &str) -> Option<String> {
+    let answer = http(host, method, path, "", "", Duration::from_secs(10)).ok()?;
+    Some(String::from_utf8_lossy(&answer).into_owned())
 }
 
 impl Moto {
@@ -96,7 +110,7 @@ impl Moto {
             log,
         };
         let started = Instant::now();
-        while http(&host, "GET", "/moto-api/").is_none() {
+        while admin(&host, "GET", "/moto-api/").is_none() {
             if let Ok(Some(status)) = moto.child.try_wait() {
                 return Err(DevError::Setup(format!(
                     "moto exited with {status} before answering (its log: {})",
@@ -152,7 +166,7 @@ impl Moto {
 
     /// Clears every resource (`POST /moto-api/reset`).
     pub fn reset(&self) -> Result<(), DevError> {
-        match http(self.host(), "POST", "/moto-api/reset") {
+        match admin(self.host(), "POST", "/moto-api/reset") {
             Some(answer) if answer.starts_with("HTTP/1.1 200") => Ok(()),
             other => Err(DevError::Setup(format!(
                 "moto did not reset: {}",
@@ -189,21 +203,19 @@ impl Moto {
     /// the service from the credential scope and does not check the signature.
     pub fn raw_query(&self, service: &str, body: &str) -> Result<(Duration, usize), DevError> {
         let started = Instant::now();
-        let mut s = TcpStream::connect(self.host()).map_err(DevError::io("connect to moto"))?;
-        s.set_read_timeout(Some(Duration::from_secs(300)))
-            .map_err(DevError::io("set a read timeout"))?;
-        write!(
-            s,
-            "POST / HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/x-www-form-urlencoded\r\n\
-             Authorization: AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/{service}/aws4_request, SignedHeaders=host, Signature=0\r\n\
-             Content-Length: {len}\r\nConnection: close\r\n\r\n{body}",
-            host = self.host(),
-            len = body.len()
+        let headers = format!(
+            "Content-Type: application/x-www-form-urlencoded\r\n\
+             Authorization: AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/{service}/aws4_request, SignedHeaders=host, Signature=0\r\n"
+        );
+        let out = http(
+            self.host(),
+            "POST",
+            "/",
+            &headers,
+            body,
+            Duration::from_secs(300),
         )
-        .map_err(DevError::io("send a raw request"))?;
-        let mut out = Vec::new();
-        s.read_to_end(&mut out)
-            .map_err(DevError::io("read a raw answer"))?;
+        .map_err(DevError::io(format!("a raw {service} call")))?;
         let elapsed = started.elapsed();
         if !out.starts_with(b"HTTP/1.1 200") && !out.starts_with(b"HTTP/1.0 200") {
             let head = String::from_utf8_lossy(&out[..out.len().min(200)]).into_owned();

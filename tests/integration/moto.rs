@@ -624,3 +624,37 @@ async fn a_watcher_polling_during_enforce_never_sees_a_wanted_rule_absent() {
     assert!(after.contains(&"tcp/22 from 10.2.0.0/16".to_string()));
     assert!(!after.contains(&"tcp/22 from 10.1.0.0/16".to_string()));
 }
+
+#[tokio::test]
+async fn a_raw_describe_needs_no_client_and_a_reset_clears_the_server() {
+    let moto = start_moto();
+    let e = seed(&moto, "audit").await;
+    let (_, small) = moto
+        .raw_query("ec2", "Action=DescribeSecurityGroups&Version=2016-11-15")
+        .unwrap();
+    let ec2 = aws_sdk_ec2::Client::new(&e.sdk);
+    let vpc = estate::create_vpc(&ec2, "10.9.0.0/16").await.unwrap();
+    for i in 0..5 {
+        estate::create_group(&ec2, &vpc, &format!("more-{i}"), "more")
+            .await
+            .unwrap();
+    }
+    let (_, large) = moto
+        .raw_query("ec2", "Action=DescribeSecurityGroups&Version=2016-11-15")
+        .unwrap();
+    assert!(large > small, "{large} <= {small}");
+    assert!(moto.raw_query("ec2", "Action=NoSuchAction").is_err());
+
+    moto.reset().unwrap();
+    let inv = SdkEc2::new(&e.sdk)
+        .describe("us-east-1", None)
+        .await
+        .unwrap();
+    assert!(
+        inv.groups
+            .iter()
+            .all(|g| !g.group_name.starts_with("more-") && !g.group_name.ends_with("-prod")),
+        "{:?}",
+        inv.groups.iter().map(|g| &g.group_name).collect::<Vec<_>>()
+    );
+}
