@@ -47,11 +47,7 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
-
+/// The `p` quantile (0.5 = the median) by nearest rank.
 fn percentile(mut v: Vec<Duration>, p: f64) -> Duration {
     v.sort();
     let i = ((v.len() as f64 - 1.0) * p).round() as usize;
@@ -131,7 +127,7 @@ async fn run(n: usize, events: usize) {
         .unwrap();
 
     // The floor: every group, raw, three times.
-    let floor = median(
+    let floor = percentile(
         (0..3)
             .map(|_| {
                 moto.raw_query("ec2", "Action=DescribeSecurityGroups&Version=2016-11-15")
@@ -139,6 +135,7 @@ async fn run(n: usize, events: usize) {
                     .0
             })
             .collect(),
+        0.5,
     );
 
     let api = RuntimeApi::start().await.unwrap();
@@ -241,7 +238,7 @@ async fn run(n: usize, events: usize) {
     assert!(published >= 1);
     let cpu = process_cpu_time(function.pid()).unwrap_or_default();
     let rss = process_peak_rss_kib(function.pid()).unwrap_or_default();
-    let event_median = median(times.clone());
+    let event_median = percentile(times.clone(), 0.5);
     let event_p90 = percentile(times.clone(), 0.9);
     let event_max = percentile(times, 1.0);
 
