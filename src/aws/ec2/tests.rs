@@ -44,15 +44,20 @@ fn ssh_from(cidr: &str) -> String {
     )
 }
 
-fn describe_page(groups: &[String], next: Option<&str>) -> StubResponse {
+/// One page of a paginated EC2 answer: `items` in the `list` element, and the token of the
+/// next page.
+fn page(action: &str, list: &str, items: &[String], next: Option<&str>) -> StubResponse {
     let next = next
         .map(|t| format!("<nextToken>{t}</nextToken>"))
         .unwrap_or_default();
     StubResponse::ok(format!(
-        "<DescribeSecurityGroupsResponse {NS}><requestId>r</requestId>\
-         <securityGroupInfo>{}</securityGroupInfo>{next}</DescribeSecurityGroupsResponse>",
-        groups.concat()
+        "<{action}Response {NS}><requestId>r</requestId><{list}>{}</{list}>{next}</{action}Response>",
+        items.concat()
     ))
+}
+
+fn describe_page(groups: &[String], next: Option<&str>) -> StubResponse {
+    page("DescribeSecurityGroups", "securityGroupInfo", groups, next)
 }
 
 fn rule_xml(rule_id: &str, group: &str, cidr: &str) -> String {
@@ -64,14 +69,12 @@ fn rule_xml(rule_id: &str, group: &str, cidr: &str) -> String {
 }
 
 fn rules_page(rules: &[String], next: Option<&str>) -> StubResponse {
-    let next = next
-        .map(|t| format!("<nextToken>{t}</nextToken>"))
-        .unwrap_or_default();
-    StubResponse::ok(format!(
-        "<DescribeSecurityGroupRulesResponse {NS}><requestId>r</requestId>\
-         <securityGroupRuleSet>{}</securityGroupRuleSet>{next}</DescribeSecurityGroupRulesResponse>",
-        rules.concat()
-    ))
+    page(
+        "DescribeSecurityGroupRules",
+        "securityGroupRuleSet",
+        rules,
+        next,
+    )
 }
 
 fn web() -> GroupRef {
