@@ -7,6 +7,7 @@
 pub mod ec2;
 pub mod s3;
 pub mod sns;
+pub mod state;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 
@@ -62,6 +63,35 @@ impl crate::ports::PolicySource for AnyPolicySource {
         match self {
             AnyPolicySource::S3(s) => s.load().await,
             AnyPolicySource::Local(l) => l.load().await,
+        }
+    }
+}
+
+/// The revert ledger: an S3 object (`SGWARDEN_STATE`) or, without one, memory.
+pub enum AnyLedger {
+    S3(Box<state::S3Ledger>),
+    Memory(crate::budget::MemoryLedger),
+}
+
+impl AnyLedger {
+    pub fn new(config: &SdkConfig, location: Option<&str>) -> Self {
+        match location.and_then(|l| state::S3Ledger::new(config, l)) {
+            Some(l) => AnyLedger::S3(Box::new(l)),
+            None => AnyLedger::Memory(crate::budget::MemoryLedger::new()),
+        }
+    }
+}
+
+impl crate::ports::RevertLedger for AnyLedger {
+    async fn reserve(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+        limit: crate::policy::FlapLimit,
+        claims: &[crate::budget::Claim],
+    ) -> Result<Vec<crate::budget::Verdict>, crate::ports::LedgerError> {
+        match self {
+            AnyLedger::S3(l) => l.reserve(now, limit, claims).await,
+            AnyLedger::Memory(m) => m.reserve(now, limit, claims).await,
         }
     }
 }

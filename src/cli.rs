@@ -10,6 +10,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde_json::{Value, json};
 
+use crate::budget::MemoryLedger;
 use crate::drift;
 use crate::enforcer::{Enforcer, RunOptions};
 use crate::inventory::Inventory;
@@ -187,11 +188,12 @@ pub enum CliError {
     Output(#[from] std::io::Error),
 }
 
-fn today(now: Option<&str>) -> Result<NaiveDate, CliError> {
+/// The run's clock: `--now`, or the system's.
+fn now(now: Option<&str>) -> Result<DateTime<Utc>, CliError> {
     match now {
-        None => Ok(Utc::now().date_naive()),
+        None => Ok(Utc::now()),
         Some(text) => DateTime::parse_from_rfc3339(text)
-            .map(|t| t.with_timezone(&Utc).date_naive())
+            .map(|t| t.with_timezone(&Utc))
             .map_err(|e| {
                 CliError::Input(format!(
                     "invalid --now `{text}`: {e} (write RFC 3339, e.g. 2026-11-23T00:00:00Z)"
@@ -277,13 +279,13 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Outcome, CliError> {
             Ok(Outcome::Clean)
         }
         Command::Plan(a) => {
-            let today = today(a.report.now.as_deref())?;
+            let now = now(a.report.now.as_deref())?;
             if a.snapshot.is_empty() {
                 let report = live(
                     a.aws.endpoint_url.as_deref(),
                     &a.policy,
                     &a.region,
-                    today,
+                    now,
                     false,
                     false,
                 )?;
@@ -297,12 +299,14 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Outcome, CliError> {
                 ec2: MemoryEc2::new(inventory),
                 source: LoadedPolicy(policy),
                 notifier: MemoryNotifier::default(),
+                ledger: MemoryLedger::new(),
             };
             let opts = RunOptions {
                 apply: false,
                 force_audit: false,
                 regions: a.region.clone(),
-                today,
+                today: now.date_naive(),
+                now,
                 home_region: local::running_region(),
                 notify: false,
             };
@@ -311,12 +315,12 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Outcome, CliError> {
             Ok(report.outcome())
         }
         Command::Apply(a) => {
-            let today = today(a.report.now.as_deref())?;
+            let now = now(a.report.now.as_deref())?;
             let report = live(
                 a.aws.endpoint_url.as_deref(),
                 &a.policy,
                 &a.region,
-                today,
+                now,
                 true,
                 a.dry_run,
             )?;
@@ -433,7 +437,7 @@ fn live(
     _: Option<&str>,
     _: &str,
     _: &[String],
-    _: NaiveDate,
+    _: DateTime<Utc>,
     _: bool,
     _: bool,
 ) -> Result<Report, CliError> {
@@ -448,7 +452,7 @@ fn live(
     endpoint: Option<&str>,
     location: &str,
     regions: &[String],
-    today: NaiveDate,
+    now: DateTime<Utc>,
     apply: bool,
     dry_run: bool,
 ) -> Result<Report, CliError> {
@@ -466,12 +470,16 @@ fn live(
             ec2: SdkEc2::new(&sdk),
             source: LoadedPolicy(policy),
             notifier: MemoryNotifier::default(),
+            // A person's apply: counted within this run only, never held back by the
+            // Lambda's ledger (docs/operations.md).
+            ledger: MemoryLedger::new(),
         };
         let opts = RunOptions {
             apply,
             force_audit: dry_run,
             regions: regions.to_vec(),
-            today,
+            today: now.date_naive(),
+            now,
             home_region: home_region(&sdk),
             notify: false,
         };
@@ -489,7 +497,9 @@ fn invoke(_: &InvokeArgs, _: &mut dyn Write) -> Result<Outcome, CliError> {
 /// The Lambda's code path on an event file: the same handler, configuration and clients.
 #[cfg(feature = "aws")]
 fn invoke(a: &InvokeArgs, out: &mut dyn Write) -> Result<Outcome, CliError> {
-    use crate::aws::{AnyPolicySource, ec2::SdkEc2, home_region, sdk_config, sns::SnsNotifier};
+    use crate::aws::{
+        AnyLedger, AnyPolicySource, ec2::SdkEc2, home_region, sdk_config, sns::SnsNotifier,
+    };
     use crate::config::LambdaConfig;
     use crate::handler;
     let text = std::fs::read_to_string(&a.event)
@@ -508,7 +518,7 @@ fn invoke(a: &InvokeArgs, out: &mut dyn Write) -> Result<Outcome, CliError> {
         _ => std::env::var(name).ok(),
     })
     .map_err(|e| CliError::Input(e.to_string()))?;
-    let today = today(a.report.now.as_deref())?;
+    let now = now(a.report.now.as_deref())?;
     let result = block_on(async {
         let sdk = sdk_config(None, a.aws.endpoint_url.as_deref()).await;
         let enforcer = Enforcer {
@@ -519,8 +529,9 @@ fn invoke(a: &InvokeArgs, out: &mut dyn Write) -> Result<Outcome, CliError> {
                 config.topic_arn.clone(),
                 config.report_bucket.clone(),
             ),
+            ledger: AnyLedger::new(&sdk, config.state.as_deref()),
         };
-        handler::handle(&enforcer, &config, &home_region(&sdk), today, &event).await
+        handler::handle(&enforcer, &config, &home_region(&sdk), now, &event).await
     })?;
     match result {
         Ok(report) => {

@@ -14,6 +14,9 @@ pub struct LambdaConfig {
     pub self_role_arn: Option<String>,
     /// `SGWARDEN_REPORT_BUCKET`: full reports are also written there.
     pub report_bucket: Option<String>,
+    /// `SGWARDEN_STATE`: `s3://bucket/key` of the revert ledger (`settings.flap_limit`);
+    /// unset, the budget is kept in the memory of one warm container only.
+    pub state: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -80,7 +83,19 @@ impl LambdaConfig {
                 why: "expected the function's IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME)",
             });
         }
+        let state = var("SGWARDEN_STATE");
+        if let Some(st) = &state {
+            let key = st.strip_prefix("s3://").and_then(|r| r.split_once('/'));
+            if !key.is_some_and(|(b, k)| !b.is_empty() && !k.is_empty() && !k.ends_with('/')) {
+                return Err(ConfigError::Invalid {
+                    name: "SGWARDEN_STATE",
+                    value: st.clone(),
+                    why: "expected the revert ledger's object, s3://bucket/key",
+                });
+            }
+        }
         Ok(LambdaConfig {
+            state,
             policy,
             topic_arn,
             dry_run,
@@ -136,6 +151,20 @@ mod tests {
         );
         assert!(cfg(&[("SGWARDEN_POLICY", "p"), ("SGWARDEN_TOPIC_ARN", "reports")]).is_err());
         assert!(cfg(&[("SGWARDEN_POLICY", "p"), ("SGWARDEN_SELF_ROLE_ARN", "me")]).is_err());
+        for bad in [
+            "state.json",
+            "s3://bucket",
+            "s3://bucket/",
+            "s3://b/prefix/",
+        ] {
+            let e = cfg(&[("SGWARDEN_POLICY", "p"), ("SGWARDEN_STATE", bad)]).unwrap_err();
+            assert!(e.to_string().starts_with("`SGWARDEN_STATE`"), "{e}");
+        }
+        let c = cfg(&[
+            ("SGWARDEN_POLICY", "p"),
+            ("SGWARDEN_STATE", "s3://b/ledger.json"),
+        ]);
+        assert_eq!(c.unwrap().state.as_deref(), Some("s3://b/ledger.json"));
         let c = cfg(&[
             ("SGWARDEN_POLICY", "p"),
             ("SGWARDEN_DRY_RUN", "TRUE"),

@@ -7,16 +7,17 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use futures_util::future::join_all;
 use futures_util::{StreamExt, stream};
 
+use crate::budget::{Claim, Verdict};
 use crate::drift::{self, Drift};
 use crate::inventory::{CurrentGroup, Inventory};
 use crate::plan::{self, GroupPlan, Op, Plan, PlanOptions, Status};
-use crate::policy::{Notify, Policy};
-use crate::ports::{Ec2, Ec2Error, GroupRef, Notifier, PolicySource, SourceError};
-use crate::report::{AfterJson, ErrorJson, Report, RuleJson};
+use crate::policy::{FlapLimit, Notify, Policy};
+use crate::ports::{Ec2, Ec2Error, GroupRef, Notifier, PolicySource, RevertLedger, SourceError};
+use crate::report::{AfterJson, ErrorJson, FlappingJson, Report, RuleJson};
 use crate::rule::{DescribedRule, Direction, Rule};
 use crate::trigger::{Trigger, TriggerEvent};
 
@@ -35,17 +36,20 @@ pub struct RunOptions {
     pub regions: Vec<String>,
     /// Today, for exception expiry.
     pub today: NaiveDate,
+    /// Now, for the revert budget's window.
+    pub now: DateTime<Utc>,
     /// The region the program runs in: governed when the policy names none.
     pub home_region: String,
     /// Publish the report through the notifier (as `settings.notify` says).
     pub notify: bool,
 }
 
-/// The enforcer, over an EC2, a policy source and a notifier.
-pub struct Enforcer<E, S, N> {
+/// The enforcer, over an EC2, a policy source, a notifier and a revert ledger.
+pub struct Enforcer<E, S, N, L> {
     pub ec2: E,
     pub source: S,
     pub notifier: N,
+    pub ledger: L,
 }
 
 fn error(
@@ -92,7 +96,58 @@ fn governed(policy: &Policy, opts: &RunOptions, trigger: &Trigger) -> Result<Vec
     Ok(all)
 }
 
-impl<E: Ec2, S: PolicySource, N: Notifier> Enforcer<E, S, N> {
+/// The principal whose change a run reverts, for the revert ledger.
+fn claim_actor(trigger: &Trigger) -> Option<String> {
+    match trigger {
+        Trigger::CloudTrail { actor, .. } if !actor.arn.is_empty() => Some(actor.arn.clone()),
+        _ => None,
+    }
+}
+
+fn claim_trigger(trigger: &Trigger) -> String {
+    match trigger {
+        Trigger::Schedule { .. } => "schedule".into(),
+        Trigger::CloudTrail { event_name, .. } => format!("cloudtrail:{event_name}"),
+        Trigger::Manual => "manual".into(),
+    }
+}
+
+/// Holds back a group's planned writes, with the reason.
+fn hold(gp: &mut GroupPlan, reason: &str) {
+    let mode = gp.mode;
+    for a in gp.actions.iter_mut().filter(|a| a.is_write(mode)) {
+        a.status = Status::Skipped;
+        a.reason = Some(reason.to_string());
+    }
+}
+
+/// What the report says of a group whose budget is spent.
+fn flapping_json(
+    limit: FlapLimit,
+    reverts: &[crate::budget::Revert],
+    until: DateTime<Utc>,
+    now_actor: Option<&str>,
+) -> FlappingJson {
+    let mut actors: Vec<String> = Vec::new();
+    let names = reverts
+        .iter()
+        .map(|r| r.actor.as_deref())
+        .chain(std::iter::once(now_actor));
+    for a in names {
+        let name = a.unwrap_or("unknown (found by a sweep)").to_string();
+        if !actors.contains(&name) {
+            actors.push(name);
+        }
+    }
+    FlappingJson {
+        reverts: reverts.len(),
+        limit: format!("{} per {}", limit.reverts, limit.per_text()),
+        until: until.to_rfc3339_opts(SecondsFormat::Secs, true),
+        actors,
+    }
+}
+
+impl<E: Ec2, S: PolicySource, N: Notifier, L: RevertLedger> Enforcer<E, S, N, L> {
     /// Runs the whole path for one trigger and returns its report (errors included).
     pub async fn run(&self, event: &TriggerEvent, opts: &RunOptions) -> Report {
         if event.ignored.is_some() {
@@ -216,6 +271,65 @@ impl<E: Ec2, S: PolicySource, N: Notifier> Enforcer<E, S, N> {
             },
         );
 
+        // The loop breaker: each group about to be written to spends one revert of its
+        // budget first; a group whose budget is spent is held back and reported flapping.
+        let mut flapping: Vec<(String, String, FlappingJson)> = Vec::new();
+        if let Some(limit) = policy.settings.flap_limit.filter(|_| opts.apply)
+            && p.refused.is_none()
+        {
+            let writing: Vec<usize> = (0..p.groups.len())
+                .filter(|i| {
+                    let gp = &p.groups[*i];
+                    gp.actions.iter().any(|a| a.is_write(gp.mode))
+                })
+                .collect();
+            let actor = claim_actor(&event.trigger);
+            let claims: Vec<Claim> = writing
+                .iter()
+                .map(|i| {
+                    let g = &d.groups[p.groups[*i].group];
+                    Claim {
+                        key: format!("{}/{}", g.region, g.group_id),
+                        actor: actor.clone(),
+                        trigger: claim_trigger(&event.trigger),
+                    }
+                })
+                .collect();
+            if !claims.is_empty() {
+                match self.ledger.reserve(opts.now, limit, &claims).await {
+                    Ok(verdicts) => {
+                        for (i, v) in writing.iter().zip(verdicts) {
+                            let Verdict::Flapping { reverts, until } = v else {
+                                continue;
+                            };
+                            let f = flapping_json(limit, &reverts, until, actor.as_deref());
+                            hold(
+                                &mut p.groups[*i],
+                                &format!(
+                                    "held back: flapping, reverted {} times within {} (limit {}); not reverted before {}",
+                                    f.reverts,
+                                    limit.per_text(),
+                                    limit.reverts,
+                                    f.until
+                                ),
+                            );
+                            let g = &d.groups[p.groups[*i].group];
+                            flapping.push((g.region.clone(), g.group_id.clone(), f));
+                        }
+                    }
+                    Err(e) => {
+                        for i in &writing {
+                            hold(
+                                &mut p.groups[*i],
+                                "held back: the revert budget could not be checked",
+                            );
+                        }
+                        errors.push(error("budget", None, None, None, e.to_string()));
+                    }
+                }
+            }
+        }
+
         let mut changed: Vec<usize> = Vec::new();
         if opts.apply && p.refused.is_none() {
             // The rule ids revokes need, read once per region rather than once per group.
@@ -272,6 +386,15 @@ impl<E: Ec2, S: PolicySource, N: Notifier> Enforcer<E, S, N> {
 
         let mut report = Report::new(event.info(), Some(policy), &read_regions, &d, &p);
         report.errors.extend(errors);
+        for (region, id, f) in flapping {
+            if let Some(g) = report
+                .groups
+                .iter_mut()
+                .find(|g| g.region == region && g.group_id.as_deref() == Some(id.as_str()))
+            {
+                g.flapping = Some(f);
+            }
+        }
         for gp in &p.groups {
             for a in &gp.actions {
                 if a.status == Status::Failed {
@@ -531,13 +654,14 @@ impl<E: Ec2, S: PolicySource, N: Notifier> Enforcer<E, S, N> {
     }
 }
 
-/// Whether a report is published under `settings.notify`. Errors always are. `drift`
+/// Whether a report is published under `settings.notify`. Errors and flapping groups
+/// always are. `drift`
 /// means drift was found in this run, repaired or not: a revert is news too.
 fn should_publish(report: &Report, notify: Notify) -> bool {
-    if !report.errors.is_empty() {
+    let s = &report.summary;
+    if !report.errors.is_empty() || s.groups_flapping > 0 {
         return true;
     }
-    let s = &report.summary;
     let changed = s.authorized + s.revoked + s.descriptions_updated + s.failed > 0;
     let found = s.groups_with_drift + s.missing_groups > 0;
     match notify {

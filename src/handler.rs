@@ -6,12 +6,12 @@
 //! has errors, are handler errors, so that Lambda's asynchronous retries and on-failure
 //! destination see them; the report itself has been published and logged by then.
 
-use chrono::NaiveDate;
+use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use crate::config::LambdaConfig;
 use crate::enforcer::{Enforcer, RunOptions};
-use crate::ports::{Ec2, Notifier, PolicySource};
+use crate::ports::{Ec2, Notifier, PolicySource, RevertLedger};
 use crate::report::Report;
 use crate::trigger;
 
@@ -51,6 +51,7 @@ fn error_type(report: &Report) -> &'static str {
         Some("policy") => "PolicyInvalid",
         Some("inventory") | Some("verify") => "AwsUnavailable",
         Some("apply") => "ApplyFailed",
+        Some("budget") => "BudgetUnavailable",
         Some("notify") => "NotifyFailed",
         _ => "RunFailed",
     }
@@ -58,11 +59,11 @@ fn error_type(report: &Report) -> &'static str {
 
 /// Handles one invocation: reads the event, runs the enforcer, and returns the report
 /// (`Ok` when it has no error).
-pub async fn handle<E: Ec2, S: PolicySource, N: Notifier>(
-    enforcer: &Enforcer<E, S, N>,
+pub async fn handle<E: Ec2, S: PolicySource, N: Notifier, L: RevertLedger>(
+    enforcer: &Enforcer<E, S, N, L>,
     config: &LambdaConfig,
     home_region: &str,
-    today: NaiveDate,
+    now: DateTime<Utc>,
     event: &Value,
 ) -> Result<Report, HandlerError> {
     let trigger =
@@ -75,7 +76,8 @@ pub async fn handle<E: Ec2, S: PolicySource, N: Notifier>(
         apply: true,
         force_audit: config.dry_run,
         regions: Vec::new(),
-        today,
+        today: now.date_naive(),
+        now,
         home_region: home_region.to_string(),
         notify: true,
     };

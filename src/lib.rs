@@ -29,6 +29,7 @@
 
 #[cfg(feature = "aws")]
 pub mod aws;
+pub mod budget;
 pub mod cli;
 pub mod config;
 #[cfg(feature = "devkit")]

@@ -85,6 +85,35 @@ pub struct Settings {
     /// The account the policy is written for (12 digits): groups of any other account are
     /// neither checked nor changed.
     pub account: Option<String>,
+    /// The per-group revert budget (the loop breaker); `None` when turned off.
+    pub flap_limit: Option<FlapLimit>,
+}
+
+/// `settings.flap_limit`: a group reverted `reverts` times within `per_seconds` is not
+/// reverted again until the oldest of those reverts is older than the window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct FlapLimit {
+    pub reverts: u32,
+    pub per_seconds: u64,
+}
+
+impl FlapLimit {
+    /// The default: three reverts an hour.
+    pub const DEFAULT: FlapLimit = FlapLimit {
+        reverts: 3,
+        per_seconds: 3600,
+    };
+
+    /// The window as written in policies (`1h`, `30m`, `90s`, `1d`).
+    pub fn per_text(&self) -> String {
+        let s = self.per_seconds;
+        match s {
+            _ if s.is_multiple_of(86_400) => format!("{}d", s / 86_400),
+            _ if s.is_multiple_of(3600) => format!("{}h", s / 3600),
+            _ if s.is_multiple_of(60) => format!("{}m", s / 60),
+            _ => format!("{s}s"),
+        }
+    }
 }
 
 impl Default for Settings {
@@ -97,6 +126,7 @@ impl Default for Settings {
             max_changes_per_run: 50,
             notify: Notify::Drift,
             account: None,
+            flap_limit: Some(FlapLimit::DEFAULT),
         }
     }
 }

@@ -129,3 +129,23 @@ pub struct NotifyError {
 pub trait Notifier: Sync {
     fn publish(&self, report: &Report) -> impl Future<Output = Result<(), NotifyError>> + Send;
 }
+
+/// Why the revert budget could not be consulted.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot keep the revert budget in `{location}`: {message}")]
+pub struct LedgerError {
+    pub location: String,
+    pub message: String,
+}
+
+/// Where the per-group revert budget is kept (`settings.flap_limit`).
+pub trait RevertLedger: Sync {
+    /// Answers each claim (one per group about to be written to) and records the granted
+    /// ones, atomically with respect to other runs sharing the ledger.
+    fn reserve(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+        limit: crate::policy::FlapLimit,
+        claims: &[crate::budget::Claim],
+    ) -> impl Future<Output = Result<Vec<crate::budget::Verdict>, LedgerError>> + Send;
+}

@@ -179,6 +179,24 @@ pub struct GroupReport {
     pub actions: Vec<ActionJson>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub after: Option<AfterJson>,
+    /// Set when the group's revert budget is spent and its writes were held back.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flapping: Option<FlappingJson>,
+}
+
+/// A group reverted `settings.flap_limit.reverts` times within the window: sgwarden
+/// stopped reverting it until `until`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FlappingJson {
+    /// Reverts within the window (at least the limit).
+    pub reverts: usize,
+    /// The limit and its window, as in the policy (`3 per 1h`).
+    pub limit: String,
+    /// When the group may be reverted again (RFC 3339).
+    pub until: String,
+    /// Whose changes were reverted in the window, and whose change stands now, first
+    /// seen first; `unknown (found by a sweep)` where a sweep found the drift.
+    pub actors: Vec<String>,
 }
 
 impl GroupReport {
@@ -248,6 +266,8 @@ pub struct Summary {
     pub descriptions_updated: usize,
     pub failed: usize,
     pub skipped: usize,
+    /// Groups whose revert budget is spent (`settings.flap_limit`): not reverted.
+    pub groups_flapping: usize,
 }
 
 /// The whole report of a run.
@@ -343,6 +363,7 @@ fn group_report(g: &GroupDrift, mode: Mode, actions: Vec<ActionJson>) -> GroupRe
         descriptions,
         actions,
         after: None,
+        flapping: None,
     }
 }
 
@@ -459,6 +480,7 @@ impl Report {
         s.descriptions_updated = count(Some(Op::UpdateDescription), Status::Done);
         s.failed = count(None, Status::Failed);
         s.skipped = count(None, Status::Skipped);
+        s.groups_flapping = self.groups.iter().filter(|g| g.flapping.is_some()).count();
     }
 
     /// Whether any drift is reported (remaining, after a run that re-described groups).

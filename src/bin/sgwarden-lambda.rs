@@ -4,7 +4,9 @@
 
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use serde_json::Value;
-use sgwarden::aws::{AnyPolicySource, ec2::SdkEc2, home_region, sdk_config, sns::SnsNotifier};
+use sgwarden::aws::{
+    AnyLedger, AnyPolicySource, ec2::SdkEc2, home_region, sdk_config, sns::SnsNotifier,
+};
 use sgwarden::config::LambdaConfig;
 use sgwarden::enforcer::Enforcer;
 use sgwarden::handler::{self, HandlerError};
@@ -49,15 +51,21 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             config.as_ref().ok().and_then(|c| c.topic_arn.clone()),
             config.as_ref().ok().and_then(|c| c.report_bucket.clone()),
         ),
+        ledger: AnyLedger::new(&sdk, config.as_ref().ok().and_then(|c| c.state.as_deref())),
     };
+    if config.as_ref().is_ok_and(|c| c.state.is_none()) {
+        tracing::warn!(
+            "SGWARDEN_STATE is not set: the per-group revert budget (settings.flap_limit) is kept in this container's memory only"
+        );
+    }
     let (enforcer, config, home) = (&enforcer, &config, home.as_str());
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let config = config.as_ref().map_err(|message| Diagnostic {
             error_type: "ConfigInvalid".to_string(),
             error_message: message.clone(),
         })?;
-        let today = chrono::Utc::now().date_naive();
-        match handler::handle(enforcer, config, home, today, &event.payload).await {
+        let now = chrono::Utc::now();
+        match handler::handle(enforcer, config, home, now, &event.payload).await {
             Ok(report) => {
                 tracing::info!(summary = %handler::summary(&report), "run done");
                 Ok(handler::summary(&report))

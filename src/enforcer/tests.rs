@@ -4,6 +4,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::*;
+use crate::budget::MemoryLedger;
 use crate::inventory::{self, Inventory};
 use crate::local::{Fault, MemoryEc2, MemoryNotifier};
 use crate::policy::{self, Mode};
@@ -95,6 +96,7 @@ fn opts(apply: bool) -> RunOptions {
         force_audit: false,
         regions: vec![],
         today: NaiveDate::from_ymd_opt(2026, 11, 23).unwrap(),
+        now: "2026-11-23T12:00:00Z".parse().unwrap(),
         home_region: "us-east-1".into(),
         notify: true,
     }
@@ -118,11 +120,12 @@ fn sample(name: &str, self_role: Option<&str>) -> TriggerEvent {
     trigger::parse(&v, self_role).unwrap()
 }
 
-fn enforcer<E: Ec2>(ec2: E, policy: &str) -> Enforcer<E, TextSource, MemoryNotifier> {
+fn enforcer<E: Ec2>(ec2: E, policy: &str) -> Enforcer<E, TextSource, MemoryNotifier, MemoryLedger> {
     Enforcer {
         ec2,
         source: TextSource::new(policy),
         notifier: MemoryNotifier::default(),
+        ledger: MemoryLedger::new(),
     }
 }
 
@@ -707,4 +710,181 @@ async fn a_policy_for_another_account_changes_nothing_and_reports_why() {
     let r = e.run(&schedule(), &opts(true)).await;
     assert!(r.errors.is_empty(), "{:?}", r.errors);
     assert!(!e.ec2.writes().is_empty());
+}
+
+/// A CloudTrail event about `group` made by `who`.
+fn console_edit(group: &str, who: &str) -> TriggerEvent {
+    let mut ev = sample("authorize-ingress.json", None);
+    if let Trigger::CloudTrail {
+        group_ids, actor, ..
+    } = &mut ev.trigger
+    {
+        *group_ids = vec![group.to_string()];
+        actor.arn = who.to_string();
+    }
+    ev
+}
+
+const FLAPPY: &str = "version: 1
+settings:
+  regions: [us-east-1]
+  default_mode: enforce
+  flap_limit: {reverts: 2, per: 1h}
+groups:
+  web:
+    ingress: [tcp/443 from 0.0.0.0/0, tcp/22 from 10.0.0.0/8]
+    egress: [all to 0.0.0.0/0]
+";
+
+/// Someone opens RDP to the world on web.
+fn open_rdp(ec2: &MemoryEc2) {
+    ec2.edit("sg-0e1", |g| {
+        g.ingress.push(DescribedRule {
+            rule: "tcp/3389 from 0.0.0.0/0".parse().unwrap(),
+            description: None,
+        });
+        g.ingress.sort();
+    });
+}
+
+fn rdp_open(ec2: &MemoryEc2) -> bool {
+    find(ec2, "sg-0e1")
+        .ingress
+        .iter()
+        .any(|r| r.rule.to_string() == "tcp/3389 from 0.0.0.0/0")
+}
+
+const BOT: &str = "arn:aws:sts::123456789012:assumed-role/other-tool/bot";
+
+#[tokio::test]
+async fn a_group_reverted_k_times_in_the_window_is_left_alone_and_reported_flapping() {
+    let e = enforcer(estate(), FLAPPY);
+    let mut o = opts(true);
+    for minute in [0, 10] {
+        open_rdp(&e.ec2);
+        o.now = "2026-11-23T12:00:00Z".parse::<DateTime<Utc>>().unwrap()
+            + chrono::Duration::minutes(minute);
+        let r = e.run(&console_edit("sg-0e1", BOT), &o).await;
+        assert!(r.summary.revoked >= 1, "revert at minute {minute}");
+        assert!(!rdp_open(&e.ec2));
+        assert_eq!(r.summary.groups_flapping, 0);
+    }
+    // The third edit within the hour stands: no write, the group is flapping, the other
+    // actor is named, and the report is published.
+    let writes = e.ec2.writes().len();
+    open_rdp(&e.ec2);
+    o.now = "2026-11-23T12:20:00Z".parse().unwrap();
+    let r = e.run(&console_edit("sg-0e1", BOT), &o).await;
+    assert_eq!(e.ec2.writes().len(), writes, "no write while flapping");
+    assert!(rdp_open(&e.ec2));
+    assert_eq!(r.summary.groups_flapping, 1);
+    assert_eq!(r.summary.revoked, 0);
+    let f = r.groups[0].flapping.as_ref().expect("flapping");
+    assert_eq!(f.reverts, 2);
+    assert_eq!(f.limit, "2 per 1h");
+    assert_eq!(f.until, "2026-11-23T13:00:00Z");
+    assert_eq!(f.actors, [BOT]);
+    assert!(
+        r.groups[0].actions[0]
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("flapping")
+    );
+    assert!(r.errors.is_empty());
+    assert_eq!(e.notifier.published().len(), 3);
+    let text = crate::report::render::text(&r);
+    assert!(text.contains("flapping") && text.contains(BOT), "{text}");
+
+    // A sweep within the window holds back too; once the first revert is an hour old,
+    // the group is reverted again.
+    o.now = "2026-11-23T12:59:00Z".parse().unwrap();
+    assert_eq!(e.run(&schedule(), &o).await.summary.groups_flapping, 1);
+    o.now = "2026-11-23T13:00:01Z".parse().unwrap();
+    let r = e.run(&schedule(), &o).await;
+    assert_eq!((r.summary.groups_flapping, r.summary.revoked), (0, 1));
+    assert!(
+        find(&e.ec2, "sg-0e1")
+            .ingress
+            .iter()
+            .all(|r| r.rule.to_string() != "tcp/3389 from 0.0.0.0/0")
+    );
+    // Only web was written to; only web is in the ledger.
+    assert_eq!(
+        e.ledger.snapshot().groups.keys().collect::<Vec<_>>(),
+        ["us-east-1/sg-0e1"]
+    );
+}
+
+#[tokio::test]
+async fn audit_runs_and_plans_spend_no_budget_and_off_turns_it_off() {
+    let e = enforcer(
+        estate(),
+        &FLAPPY.replace("default_mode: enforce", "default_mode: audit"),
+    );
+    open_rdp(&e.ec2);
+    for _ in 0..3 {
+        e.run(&schedule(), &opts(true)).await;
+        e.run(&schedule(), &opts(false)).await;
+    }
+    assert!(e.ledger.snapshot().groups.is_empty());
+
+    let e = enforcer(estate(), &FLAPPY.replace("{reverts: 2, per: 1h}", "off"));
+    for _ in 0..4 {
+        open_rdp(&e.ec2);
+        let r = e.run(&console_edit("sg-0e1", BOT), &opts(true)).await;
+        assert_eq!(r.summary.groups_flapping, 0);
+        assert!(!rdp_open(&e.ec2));
+    }
+}
+
+/// A ledger that cannot be reached.
+struct DownLedger;
+
+impl RevertLedger for DownLedger {
+    async fn reserve(
+        &self,
+        _: DateTime<Utc>,
+        _: FlapLimit,
+        _: &[Claim],
+    ) -> Result<Vec<Verdict>, crate::ports::LedgerError> {
+        Err(crate::ports::LedgerError {
+            location: "s3://state/ledger.json".into(),
+            message: "cannot read it: AccessDenied".into(),
+        })
+    }
+}
+
+#[tokio::test]
+async fn an_unreachable_ledger_holds_every_write_back_and_is_an_error() {
+    let ec2 = estate();
+    open_rdp(&ec2);
+    let e = Enforcer {
+        ec2,
+        source: TextSource::new(FLAPPY),
+        notifier: MemoryNotifier::default(),
+        ledger: DownLedger,
+    };
+    let r = e.run(&schedule(), &opts(true)).await;
+    assert!(
+        e.ec2.writes().is_empty(),
+        "fail closed: {:?}",
+        e.ec2.writes()
+    );
+    assert_eq!(r.errors[0].stage, "budget");
+    assert!(
+        r.errors[0].message.contains("s3://state/ledger.json"),
+        "{:?}",
+        r.errors
+    );
+    assert!(r.summary.skipped > 0);
+    assert_eq!(r.outcome(), Outcome::Error);
+    // Nothing to write, nothing to ask: an audit run never reads the ledger.
+    let e = Enforcer {
+        ec2: estate(),
+        source: TextSource::new(&FLAPPY.replace("default_mode: enforce", "default_mode: audit")),
+        notifier: MemoryNotifier::default(),
+        ledger: DownLedger,
+    };
+    assert!(e.run(&schedule(), &opts(true)).await.errors.is_empty());
 }

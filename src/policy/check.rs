@@ -9,8 +9,8 @@ use chrono::NaiveDate;
 
 use super::yaml::{self, Node, Value};
 use super::{
-    DesiredRule, Document, Exception, GroupPolicy, Issue, Mode, Notify, Policy, Provenance,
-    Settings, UnmanagedGroups,
+    DesiredRule, Document, Exception, FlapLimit, GroupPolicy, Issue, Mode, Notify, Policy,
+    Provenance, Settings, UnmanagedGroups,
 };
 use crate::rule::{self, Direction, Peer, Rule, SyntaxError};
 use crate::suggest;
@@ -31,7 +31,9 @@ pub(crate) const SETTINGS_KEYS: &[&str] = &[
     "max_changes_per_run",
     "notify",
     "account",
+    "flap_limit",
 ];
+pub(crate) const FLAP_LIMIT_KEYS: &[&str] = &["reverts", "per"];
 pub(crate) const GROUP_KEYS: &[&str] = &[
     "name",
     "id",
@@ -702,6 +704,7 @@ fn check_settings(ctx: &mut Ctx, at: At<'_>) -> Settings {
                     ),
                 }
             }
+            "flap_limit" => s.flap_limit = check_flap_limit(ctx, v, &path),
             "max_changes_per_run" => match v.node.value {
                 Value::Int(n) if n >= 0 => s.max_changes_per_run = n.unsigned_abs(),
                 _ => ctx.issue(
@@ -715,6 +718,90 @@ fn check_settings(ctx: &mut Ctx, at: At<'_>) -> Settings {
         }
     }
     s
+}
+
+/// `flap_limit: {reverts: N, per: DURATION}` or `off`. On an error the default stays.
+fn check_flap_limit(ctx: &mut Ctx, at: At<'_>, path: &str) -> Option<FlapLimit> {
+    const HELP: &str = "write `flap_limit: {reverts: 3, per: 1h}`, or `flap_limit: off`";
+    match &at.node.value {
+        Value::Str(t) if t == "off" => return None,
+        Value::Bool(false) => return None,
+        Value::Map(_) => {}
+        _ => {
+            ctx.issue(
+                at,
+                path,
+                format!("expected a mapping or `off`, found {}", at.node.kind()),
+                Some(HELP.into()),
+            );
+            return Some(FlapLimit::DEFAULT);
+        }
+    }
+    let mut limit = FlapLimit::DEFAULT;
+    let Some(fields) = ctx.fields(at, path, FLAP_LIMIT_KEYS) else {
+        return Some(limit);
+    };
+    let (mut reverts, mut per) = (false, false);
+    for (key, v) in fields {
+        let p = join(path, key);
+        match key {
+            "reverts" => {
+                reverts = true;
+                match v.node.value {
+                    Value::Int(n) if (1..=1000).contains(&n) => limit.reverts = n as u32,
+                    _ => ctx.issue(
+                        v,
+                        &p,
+                        match v.node.value {
+                            Value::Int(n) => {
+                                format!("expected an integer from 1 to 1000, found {n}")
+                            }
+                            _ => format!(
+                                "expected an integer from 1 to 1000, found {}",
+                                v.node.kind()
+                            ),
+                        },
+                        Some("to stop counting reverts, write `flap_limit: off`".into()),
+                    ),
+                }
+            }
+            "per" => {
+                per = true;
+                let text = v.node.scalar_text().unwrap_or_default();
+                match parse_window(&text) {
+                    Some(secs) if (60..=7 * 86_400).contains(&secs) => limit.per_seconds = secs,
+                    Some(_) => ctx.issue(v, &p, format!("`{text}` is outside 1m to 7d"), None),
+                    None => ctx.issue(
+                        v,
+                        &p,
+                        format!("`{text}` is not a duration"),
+                        Some("write a number and a unit: `90s`, `30m`, `1h`, `1d`".into()),
+                    ),
+                }
+            }
+            _ => {}
+        }
+    }
+    for (given, key) in [(reverts, "reverts"), (per, "per")] {
+        if !given {
+            ctx.issue(at, path, format!("`{key}` is missing"), Some(HELP.into()));
+        }
+    }
+    Some(limit)
+}
+
+/// `90s`, `30m`, `1h`, `1d` → seconds.
+fn parse_window(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let unit = match text.chars().last()? {
+        's' => 1,
+        'm' => 60,
+        'h' => 3600,
+        'd' => 86_400,
+        _ => return None,
+    };
+    let n: u64 = text[..text.len() - 1].parse().ok()?;
+    n.checked_mul(unit)
 }
 
 fn check_regions(ctx: &mut Ctx, at: At<'_>, path: &str) -> Vec<String> {

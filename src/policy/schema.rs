@@ -84,6 +84,27 @@ pub struct SettingsFile {
     /// The 12-digit account the policy is written for: runs against any other account
     /// change nothing and report an error.
     pub account: Option<String>,
+    /// The loop breaker: a group reverted `reverts` times within `per` is not reverted
+    /// again until the window has passed, and is reported as flapping (default:
+    /// `{reverts: 3, per: 1h}`; `off` turns it off).
+    pub flap_limit: Option<FlapLimitFile>,
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum FlapLimitFile {
+    /// `off`
+    Off(String),
+    Limit(FlapLimitFields),
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FlapLimitFields {
+    /// Reverts allowed within the window (at least 1).
+    pub reverts: u32,
+    /// The window: `90s`, `30m`, `1h`, `1d` (1 minute to 7 days).
+    pub per: String,
 }
 
 #[derive(Deserialize, JsonSchema)]

@@ -652,3 +652,51 @@ fn settings_account_takes_twelve_digits_and_says_how_to_keep_leading_zeros() {
     );
     assert!(shown.contains("quote it"), "{shown}");
 }
+
+#[test]
+fn settings_flap_limit_defaults_to_three_an_hour_and_is_checked() {
+    let p = ok("version: 1\ngroups: {}\n");
+    assert_eq!(p.settings.flap_limit, Some(FlapLimit::DEFAULT));
+    let p = ok("version: 1\nsettings: {flap_limit: {reverts: 5, per: 30m}}\ngroups: {}\n");
+    assert_eq!(
+        p.settings.flap_limit,
+        Some(FlapLimit {
+            reverts: 5,
+            per_seconds: 1800
+        })
+    );
+    assert_eq!(p.settings.flap_limit.unwrap().per_text(), "30m");
+    let p = ok("version: 1\nsettings: {flap_limit: off}\ngroups: {}\n");
+    assert_eq!(p.settings.flap_limit, None);
+
+    let all = issues(
+        "version: 1
+settings:
+  flap_limit: {reverts: 0, per: 1 hour, revert: 2}
+groups: {}
+",
+    );
+    let shown: Vec<String> = all.iter().map(ToString::to_string).collect();
+    assert_eq!(shown.len(), 3, "{shown:?}");
+    let find = |needle: &str| {
+        shown
+            .iter()
+            .find(|s| s.contains(needle))
+            .cloned()
+            .unwrap_or_else(|| panic!("no `{needle}` in {shown:?}"))
+    };
+    find("settings.flap_limit.reverts: expected an integer from 1 to 1000, found 0");
+    assert!(find("settings.flap_limit.per: `1 hour` is not a duration").contains("`30m`"));
+    find("settings.flap_limit.revert: unknown key `revert` (help: did you mean `reverts`?)");
+    let all = issues("version: 1\nsettings: {flap_limit: {reverts: 3, per: 30d}}\ngroups: {}\n");
+    assert!(all[0].to_string().contains("outside 1m to 7d"), "{all:?}");
+    let all = issues("version: 1\nsettings: {flap_limit: {reverts: 3}}\ngroups: {}\n");
+    assert!(all[0].to_string().contains("`per` is missing"), "{all:?}");
+    let all = issues("version: 1\nsettings: {flap_limit: 3}\ngroups: {}\n");
+    assert!(
+        all[0]
+            .to_string()
+            .contains("flap_limit: {reverts: 3, per: 1h}"),
+        "{all:?}"
+    );
+}

@@ -89,6 +89,13 @@ pub fn headline(r: &Report) -> String {
     if !done.is_empty() {
         let _ = write!(out, "; {}", done.join(", "));
     }
+    if s.groups_flapping > 0 {
+        let _ = write!(
+            out,
+            "; {} FLAPPING (left alone)",
+            plural(s.groups_flapping, "group", "groups")
+        );
+    }
     if r.refused.is_some() {
         out.push_str("; REFUSED (nothing changed)");
     }
@@ -125,6 +132,17 @@ fn no_action(g: &GroupReport, extra: bool) -> &'static str {
     } else {
         "—"
     }
+}
+
+/// `reverted 3 times (limit 3 per 1h); left alone until …; changed by A, B`.
+fn flapping_line(f: &super::FlappingJson) -> String {
+    format!(
+        "reverted {} times (limit {}); left alone until {}; changed by {}",
+        f.reverts,
+        f.limit,
+        f.until,
+        f.actors.join(", ")
+    )
 }
 
 fn trigger_line(r: &Report) -> String {
@@ -186,6 +204,9 @@ pub fn text(r: &Report) -> String {
     }
     for g in &r.groups {
         let _ = writeln!(o, "\n{}", group_title(g));
+        if let Some(f) = &g.flapping {
+            let _ = writeln!(o, "  FLAPPING  {}", flapping_line(f));
+        }
         for m in &g.missing {
             let _ = writeln!(o, "  missing   {}", m.text);
         }
@@ -348,6 +369,9 @@ pub fn markdown(r: &Report) -> String {
             md_escape(&group_ids(g)),
             g.mode.as_str()
         );
+        if let Some(f) = &g.flapping {
+            let _ = writeln!(o, "> **Flapping:** {}\n", md_escape(&flapping_line(f)));
+        }
         o.push_str("| finding | rule | action |\n|---|---|---|\n");
         let action_of = |text: &str| {
             g.actions
@@ -511,6 +535,13 @@ pub fn table(r: &Report, headers: bool) -> String {
         }
         for d in &g.descriptions {
             rows.push(base("description", &d.rule.text, action_of(&d.rule.text)));
+        }
+        if let Some(f) = &g.flapping {
+            rows.push(base(
+                "flapping",
+                &f.actors.join(","),
+                format!("held until {}", f.until),
+            ));
         }
     }
     for m in &r.missing_groups {

@@ -98,6 +98,9 @@ pub fn subject(r: &Report) -> String {
         _ => "no drift".into(),
     };
     let mut counts = Vec::new();
+    if s.groups_flapping > 0 {
+        counts.push(format!("{} FLAPPING", s.groups_flapping));
+    }
     if s.missing_rules > 0 {
         counts.push(format!("{} missing", s.missing_rules));
     }
@@ -130,6 +133,15 @@ pub fn chat(r: &Report) -> serde_json::Value {
             g.region,
             g.mode.as_str()
         ));
+        if let Some(f) = &g.flapping {
+            lines.push(format!(
+                "• :warning: FLAPPING: reverted {} times ({}), left alone until {}; changed by {}",
+                f.reverts,
+                f.limit,
+                f.until,
+                f.actors.join(", ")
+            ));
+        }
         for m in &g.missing {
             lines.push(format!("• missing `{}`", m.text));
         }

@@ -2,11 +2,10 @@
 //! real SDK: every behaviour is checked by reading state back, or in moto's request
 //! recorder, never from the report alone.
 
-use chrono::NaiveDate;
 use serde_json::Value;
-use sgwarden::aws::AnyPolicySource;
 use sgwarden::aws::ec2::SdkEc2;
 use sgwarden::aws::sns::SnsNotifier;
+use sgwarden::aws::{AnyLedger, AnyPolicySource};
 use sgwarden::config::LambdaConfig;
 use sgwarden::enforcer::Enforcer;
 use sgwarden::handler;
@@ -91,13 +90,14 @@ async fn put_policy(sdk: &aws_config::SdkConfig, text: &str) -> String {
         .unwrap()
 }
 
-type SdkEnforcer = Enforcer<SdkEc2, AnyPolicySource, SnsNotifier>;
+type SdkEnforcer = Enforcer<SdkEc2, AnyPolicySource, SnsNotifier, AnyLedger>;
 
 fn enforcer(e: &Estate) -> SdkEnforcer {
     Enforcer {
         ec2: SdkEc2::new(&e.sdk),
         source: AnyPolicySource::new(&e.sdk, &format!("s3://policy/{POLICY_KEY}")),
         notifier: SnsNotifier::new(&e.sdk, Some(e.topic.clone()), None),
+        ledger: AnyLedger::new(&e.sdk, None),
     }
 }
 
@@ -108,6 +108,7 @@ fn config(self_role: Option<&str>) -> LambdaConfig {
         dry_run: false,
         self_role_arn: self_role.map(str::to_string),
         report_bucket: None,
+        state: None,
     }
 }
 
@@ -130,7 +131,7 @@ async fn run(
         enf,
         cfg,
         "us-east-1",
-        NaiveDate::from_ymd_opt(2026, 11, 23).unwrap(),
+        "2026-11-23T12:00:00Z".parse().unwrap(),
         ev,
     )
     .await
@@ -494,6 +495,7 @@ async fn an_unreachable_topic_fails_the_run_with_the_full_report_in_the_report_b
         ec2: SdkEc2::new(&e.sdk),
         source: AnyPolicySource::new(&e.sdk, &format!("s3://policy/{POLICY_KEY}")),
         notifier: SnsNotifier::new(&e.sdk, Some(gone), Some("reports".into())),
+        ledger: AnyLedger::new(&e.sdk, None),
     };
     let err = run(&enf, &config(None), &event("scheduled.json"))
         .await
