@@ -86,6 +86,7 @@ fn the_stack_has_what_a_deployment_needs_and_grants_no_more() {
         "SGWARDEN_DRY_RUN",
         "SGWARDEN_SELF_ROLE_ARN",
         "SGWARDEN_REPORT_BUCKET",
+        "SGWARDEN_STATE",
     ] {
         assert!(vars.contains_key(v), "{v} is not set");
     }
@@ -121,6 +122,7 @@ fn the_stack_has_what_a_deployment_needs_and_grants_no_more() {
         })
         .collect();
     actions.sort();
+    actions.dedup();
     assert_eq!(
         actions,
         [
@@ -140,6 +142,23 @@ fn the_stack_has_what_a_deployment_needs_and_grants_no_more() {
             "sns:Publish",
             "sqs:SendMessage",
         ]
+    );
+    // The only S3 object the function may write besides reports is the revert ledger,
+    // and that in its own bucket, not the policy's.
+    let statements = role["Policies"][0]["PolicyDocument"]["Statement"]
+        .as_array()
+        .unwrap();
+    let ledger = statements
+        .iter()
+        .find(|s| s["Sid"] == "KeepRevertLedger")
+        .expect("the ledger statement");
+    assert_eq!(
+        ledger["Resource"]["Fn::Sub"],
+        "${StateBucket.Arn}/sgwarden/revert-ledger.json"
+    );
+    assert_eq!(
+        f["Environment"]["Variables"]["SGWARDEN_STATE"]["Fn::Sub"],
+        "s3://${StateBucket}/sgwarden/revert-ledger.json"
     );
     let text = role.to_string();
     assert!(

@@ -5,6 +5,8 @@
     reason = "test helpers fail loudly on a broken fixture"
 )]
 
+#[cfg(feature = "devkit")]
+mod budget;
 mod cli;
 #[cfg(feature = "devkit")]
 mod demo;

@@ -1,0 +1,249 @@
+//! The revert budget kept in S3 on moto: conditional writes, concurrent invocations
+//! for one group, and a ledger that is not one.
+
+use futures_util::future::join_all;
+use serde_json::Value;
+use sgwarden::aws::ec2::SdkEc2;
+use sgwarden::aws::sns::SnsNotifier;
+use sgwarden::aws::state::S3Ledger;
+use sgwarden::aws::{AnyLedger, AnyPolicySource};
+use sgwarden::budget::{Claim, Ledger, Verdict};
+use sgwarden::config::LambdaConfig;
+use sgwarden::enforcer::Enforcer;
+use sgwarden::handler;
+use sgwarden::policy::FlapLimit;
+use sgwarden::ports::RevertLedger;
+
+use crate::moto::{POLICY_KEY, event_for, rules_of, seed};
+use crate::moto_support::{is_ec2_write, start_moto};
+use sgwarden::devkit::estate;
+
+const STATE: &str = "s3://state/sgwarden/revert-ledger.json";
+const BOT: &str = "arn:aws:sts::123456789012:assumed-role/other-tool/bot";
+
+async fn ledger_object(sdk: &aws_config::SdkConfig) -> Option<Ledger> {
+    let s3 = sgwarden::aws::s3_client(sdk);
+    let got = s3
+        .get_object()
+        .bucket("state")
+        .key("sgwarden/revert-ledger.json")
+        .send()
+        .await
+        .ok()?;
+    let body = got.body.collect().await.unwrap().into_bytes();
+    Some(serde_json::from_slice(&body).unwrap())
+}
+
+#[tokio::test]
+async fn concurrent_reservations_never_spend_more_than_the_budget() {
+    let moto = start_moto();
+    let sdk = moto.sdk().await;
+    estate::versioned_bucket(&sdk, "state").await.unwrap();
+    let ledger = S3Ledger::new(&sdk, STATE).unwrap();
+    let limit = FlapLimit {
+        reverts: 3,
+        per_seconds: 3600,
+    };
+    let now = "2026-11-23T12:00:00Z".parse().unwrap();
+    let claim = |who: usize| Claim {
+        key: "us-east-1/sg-0123".into(),
+        actor: Some(format!("{BOT}-{who}")),
+        trigger: "cloudtrail:AuthorizeSecurityGroupIngress".into(),
+    };
+    // Eight invocations at the same moment, each with its own client, all for one group.
+    let ledgers: Vec<S3Ledger> = (0..8)
+        .map(|_| S3Ledger::new(&sdk, STATE).unwrap())
+        .collect();
+    let claims: Vec<Vec<Claim>> = (0..8).map(|i| vec![claim(i)]).collect();
+    let verdicts = join_all(
+        ledgers
+            .iter()
+            .zip(&claims)
+            .map(|(l, c)| l.reserve(now, limit, c)),
+    )
+    .await;
+    let granted = verdicts
+        .iter()
+        .filter(|v| v.as_ref().unwrap()[0] == Verdict::Granted)
+        .count();
+    assert_eq!(granted, 3, "{verdicts:?}");
+    let kept = ledger_object(&sdk).await.expect("the ledger object");
+    assert_eq!(kept.groups["us-east-1/sg-0123"].len(), 3);
+    // Some writes lost the race and were retried: the object has more than one version
+    // but the conditional writes kept every granted reservation.
+    let puts = moto
+        .requests()
+        .iter()
+        .filter(|r| r.method == "PUT" && r.path.contains("revert-ledger"))
+        .count();
+    assert!(puts >= 3, "{puts} PUTs");
+
+    // A stale ETag is refused by S3 itself (412): the precondition the ledger relies on.
+    let s3 = sgwarden::aws::s3_client(&sdk);
+    let stale = s3
+        .put_object()
+        .bucket("state")
+        .key("sgwarden/revert-ledger.json")
+        .if_match("\"0123456789abcdef0123456789abcdef\"")
+        .body(aws_sdk_s3::primitives::ByteStream::from_static(b"{}"))
+        .send()
+        .await
+        .expect_err("a stale ETag");
+    assert_eq!(stale.raw_response().unwrap().status().as_u16(), 412);
+    let none_match = s3
+        .put_object()
+        .bucket("state")
+        .key("sgwarden/revert-ledger.json")
+        .if_none_match("*")
+        .body(aws_sdk_s3::primitives::ByteStream::from_static(b"{}"))
+        .send()
+        .await
+        .expect_err("the object exists");
+    assert_eq!(none_match.raw_response().unwrap().status().as_u16(), 412);
+    // The ledger itself still answers.
+    assert!(matches!(
+        ledger.reserve(now, limit, &[claim(9)]).await.unwrap()[0],
+        Verdict::Flapping { .. }
+    ));
+}
+
+fn flappy_policy() -> String {
+    "version: 1
+settings: {regions: [us-east-1], default_mode: enforce, notify: always, flap_limit: {reverts: 1, per: 1h}}
+groups:
+  web: {name: web-prod, ingress: ['tcp/80,443 from 0.0.0.0/0', 'tcp/22 from 10.0.0.0/8']}
+  app: {name: app-prod, ingress: ['tcp/8080 from sg:web']}
+  db: {name: db-prod, ingress: ['tcp/5432 from sg:app'], egress: []}
+"
+    .to_string()
+}
+
+fn config() -> LambdaConfig {
+    LambdaConfig {
+        policy: format!("s3://policy/{POLICY_KEY}"),
+        topic_arn: None,
+        dry_run: false,
+        self_role_arn: None,
+        report_bucket: None,
+        state: Some(STATE.into()),
+    }
+}
+
+#[tokio::test]
+async fn two_events_for_one_group_at_the_same_moment_revert_it_once_and_report_it_flapping_once() {
+    let moto = start_moto();
+    let e = seed(&moto, "enforce").await;
+    estate::put_object(&e.sdk, "policy", POLICY_KEY, &flappy_policy())
+        .await
+        .unwrap();
+    estate::versioned_bucket(&e.sdk, "state").await.unwrap();
+    // Two warm functions, as Lambda runs concurrent events in separate environments.
+    let make = || Enforcer {
+        ec2: SdkEc2::new(&e.sdk),
+        source: AnyPolicySource::new(&e.sdk, &format!("s3://policy/{POLICY_KEY}")),
+        notifier: SnsNotifier::new(&e.sdk, Some(e.topic.clone()), None),
+        ledger: AnyLedger::new(&e.sdk, Some(STATE)),
+    };
+    let (a, b) = (make(), make());
+    let mut ev = event_for("authorize-ingress.json", &e.web);
+    ev["detail"]["userIdentity"]["arn"] = Value::String(BOT.into());
+    let now = "2026-11-23T12:00:00Z".parse().unwrap();
+    let cfg = config();
+    let (ra, rb) = tokio::join!(
+        handler::handle(&a, &cfg, "us-east-1", now, &ev),
+        handler::handle(&b, &cfg, "us-east-1", now, &ev),
+    );
+    let reports = [ra.expect("no error"), rb.expect("no error")];
+    let flapping: Vec<_> = reports
+        .iter()
+        .filter(|r| r.summary.groups_flapping == 1)
+        .collect();
+    assert_eq!(flapping.len(), 1, "exactly one of the two is refused");
+    let f = flapping[0].groups[0].flapping.as_ref().unwrap();
+    assert_eq!(f.actors, [BOT]);
+    assert_eq!(f.until, "2026-11-23T13:00:00Z");
+    let reverted = reports
+        .iter()
+        .find(|r| r.summary.groups_flapping == 0)
+        .unwrap();
+    assert!(reverted.summary.revoked + reverted.summary.authorized > 0);
+    assert!(
+        !rules_of(&e, &e.web)
+            .await
+            .contains(&"tcp/22 from 0.0.0.0/0".to_string())
+    );
+    let kept = ledger_object(&e.sdk).await.unwrap();
+    let reverts = &kept.groups[&format!("us-east-1/{}", e.web)];
+    assert_eq!(reverts.len(), 1);
+    assert_eq!(reverts[0].actor.as_deref(), Some(BOT));
+
+    // The same change made again within the hour stands, and the refusal is published.
+    let ec2 = aws_sdk_ec2::Client::new(&e.sdk);
+    estate::authorize(&ec2, &e.web, &["tcp/22 from 0.0.0.0/0"])
+        .await
+        .unwrap();
+    moto.clear_recording();
+    let r = handler::handle(
+        &a,
+        &cfg,
+        "us-east-1",
+        now + chrono::Duration::minutes(5),
+        &ev,
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.summary.groups_flapping, 1);
+    assert!(
+        !moto.actions().iter().any(|x| is_ec2_write(x)),
+        "{:?}",
+        moto.actions()
+    );
+    assert!(
+        rules_of(&e, &e.web)
+            .await
+            .contains(&"tcp/22 from 0.0.0.0/0".to_string())
+    );
+    let msgs = crate::moto::received(&e).await;
+    let flapping: Vec<&Value> = msgs
+        .iter()
+        .map(|(_, report)| report)
+        .filter(|r| r["summary"]["groups_flapping"] == 1)
+        .collect();
+    assert_eq!((msgs.len(), flapping.len()), (3, 2), "{msgs:?}");
+    assert_eq!(flapping[0]["groups"][0]["flapping"]["actors"][0], BOT);
+}
+
+#[tokio::test]
+async fn a_ledger_that_is_not_one_fails_closed_with_budget_unavailable() {
+    let moto = start_moto();
+    let e = seed(&moto, "enforce").await;
+    estate::versioned_bucket(&e.sdk, "state").await.unwrap();
+    estate::put_object(&e.sdk, "state", "sgwarden/revert-ledger.json", "not json")
+        .await
+        .unwrap();
+    let enf = Enforcer {
+        ec2: SdkEc2::new(&e.sdk),
+        source: AnyPolicySource::new(&e.sdk, &format!("s3://policy/{POLICY_KEY}")),
+        notifier: SnsNotifier::new(&e.sdk, Some(e.topic.clone()), None),
+        ledger: AnyLedger::new(&e.sdk, Some(STATE)),
+    };
+    moto.clear_recording();
+    let err = handler::handle(
+        &enf,
+        &config(),
+        "us-east-1",
+        "2026-11-23T12:00:00Z".parse().unwrap(),
+        &crate::moto::event("scheduled.json"),
+    )
+    .await
+    .expect_err("the budget cannot be checked");
+    assert_eq!(err.error_type, "BudgetUnavailable", "{}", err.message);
+    assert!(err.message.contains("delete the object"), "{}", err.message);
+    assert!(
+        !moto.actions().iter().any(|x| is_ec2_write(x)),
+        "{:?}",
+        moto.actions()
+    );
+    // The error report was still published.
+    assert_eq!(crate::moto::received(&e).await.len(), 1);
+}
