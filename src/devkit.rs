@@ -5,6 +5,7 @@
 //!
 //! Built with the `devkit` feature (on by default); the deployed function does not link it.
 
+pub mod chaos;
 pub mod demo;
 pub mod estate;
 pub mod moto;

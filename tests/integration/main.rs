@@ -10,6 +10,8 @@ mod budget;
 mod cli;
 #[cfg(feature = "devkit")]
 mod demo;
+#[cfg(feature = "devkit")]
+mod faults;
 mod fuzz_corpus;
 #[cfg(feature = "devkit")]
 mod infra;
