@@ -157,7 +157,8 @@ fn resolve_rule(
     }
 }
 
-fn entry_matches(entry: &GroupPolicy, g: &CurrentGroup) -> bool {
+/// Whether a policy entry governs a live group (by id or name, VPC and region).
+pub fn entry_matches(entry: &GroupPolicy, g: &CurrentGroup) -> bool {
     let by_identity = match &entry.id {
         Some(id) => *id == g.group_id,
         None => entry.name == g.group_name,

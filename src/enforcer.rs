@@ -207,7 +207,12 @@ impl<E: Ec2, S: PolicySource, N: Notifier, L: RevertLedger> Enforcer<E, S, N, L>
 
         // Inventory: every governed region at once. A region that cannot be read is an
         // error and is left out (its groups are not reported missing).
-        let reads = join_all(regions.iter().map(|r| self.ec2.describe(r, None))).await;
+        let reads = join_all(
+            regions
+                .iter()
+                .map(|r| self.read_region(policy, r, &event.trigger)),
+        )
+        .await;
         let mut inventory = Inventory::default();
         let mut read_regions = Vec::new();
         let mut errors = Vec::new();
@@ -431,6 +436,54 @@ impl<E: Ec2, S: PolicySource, N: Notifier, L: RevertLedger> Enforcer<E, S, N, L>
         report
     }
 
+    /// The groups a run needs from one region. For a CloudTrail event about known group
+    /// ids: those groups, plus the groups their policy entries and exceptions name with
+    /// `sg:NAME` (so references resolve), a few small reads instead of the whole region.
+    /// Otherwise (a sweep, a delete, an event that names groups without ids): every group.
+    async fn read_region(
+        &self,
+        policy: &Policy,
+        region: &str,
+        trigger: &Trigger,
+    ) -> Result<Inventory, Ec2Error> {
+        let ids = match trigger {
+            Trigger::CloudTrail {
+                event_name,
+                group_ids,
+                group_names,
+                ..
+            } if event_name != "DeleteSecurityGroup"
+                && !group_ids.is_empty()
+                && group_names.is_empty() =>
+            {
+                group_ids
+            }
+            _ => return self.ec2.describe(region, None).await,
+        };
+        let mut inv = self.ec2.describe(region, Some(ids)).await?;
+        let (by_id, by_name) = referenced(policy, &inv);
+        let by_id: Vec<String> = by_id
+            .into_iter()
+            .filter(|id| !inv.groups.iter().any(|g| g.group_id == *id))
+            .collect();
+        let mut more = Vec::new();
+        if !by_id.is_empty() {
+            more.push(self.ec2.describe(region, Some(&by_id)).await?);
+        }
+        if !by_name.is_empty() {
+            more.push(self.ec2.describe_named(region, &by_name).await?);
+        }
+        for m in more {
+            for g in m.groups {
+                if !inv.groups.iter().any(|h| h.group_id == g.group_id) {
+                    inv.groups.push(g);
+                }
+            }
+            inv.unreadable.extend(m.unreadable);
+        }
+        Ok(inv)
+    }
+
     /// Makes one group's writes, batch by batch, authorize first. Returns whether any
     /// write was attempted (the group is then re-described).
     async fn apply_group(&self, group: &GroupRef, gp: &mut GroupPlan) -> bool {
@@ -652,6 +705,46 @@ impl<E: Ec2, S: PolicySource, N: Notifier, L: RevertLedger> Enforcer<E, S, N, L>
             });
         }
     }
+}
+
+/// The groups that the entries governing `inv`'s groups name with `sg:NAME`, in their
+/// rules or their exceptions: (ids, names) of the named entries.
+fn referenced(policy: &Policy, inv: &Inventory) -> (BTreeSet<String>, Vec<String>) {
+    let mut ids = BTreeSet::new();
+    let mut names = BTreeSet::new();
+    for g in &inv.groups {
+        for e in policy
+            .groups
+            .values()
+            .filter(|e| drift::entry_matches(e, g))
+        {
+            let rules = e
+                .ingress
+                .iter()
+                .chain(&e.egress)
+                .flatten()
+                .map(|r| &r.rule)
+                .chain(
+                    policy
+                        .exceptions
+                        .iter()
+                        .filter(|x| x.group == e.key)
+                        .flat_map(|x| &x.rules),
+                );
+            for r in rules {
+                let crate::rule::Peer::Named(key) = &r.peer else {
+                    continue;
+                };
+                if let Some(t) = policy.groups.get(key) {
+                    match &t.id {
+                        Some(id) => ids.insert(id.clone()),
+                        None => names.insert(t.name.clone()),
+                    };
+                }
+            }
+        }
+    }
+    (ids, names.into_iter().collect())
 }
 
 /// Whether a report is published under `settings.notify`. Errors and flapping groups

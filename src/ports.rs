@@ -67,6 +67,23 @@ pub trait Ec2: Sync {
         group_ids: Option<&[String]>,
     ) -> impl Future<Output = Result<Inventory, Ec2Error>> + Send;
 
+    /// The groups of a region named `names` (EC2 `GroupName`), in any VPC. The default
+    /// reads the whole region and keeps those; adapters filter at the source.
+    fn describe_named(
+        &self,
+        region: &str,
+        names: &[String],
+    ) -> impl Future<Output = Result<Inventory, Ec2Error>> + Send {
+        async move {
+            let mut inv = self.describe(region, None).await?;
+            inv.groups.retain(|g| names.contains(&g.group_name));
+            let kept: Vec<&str> = inv.groups.iter().map(|g| g.group_id.as_str()).collect();
+            inv.unreadable
+                .retain(|u| kept.contains(&u.group_id.as_str()));
+            Ok(inv)
+        }
+    }
+
     /// Authorizes rules in one call for one group and direction.
     fn authorize(
         &self,

@@ -412,6 +412,28 @@ impl Ec2 for SdkEc2 {
         Ok(inv)
     }
 
+    async fn describe_named(&self, region: &str, names: &[String]) -> Result<Inventory, Ec2Error> {
+        let op = "DescribeSecurityGroups";
+        let mut inv = Inventory::default();
+        let mut stream = self
+            .client(region)
+            .describe_security_groups()
+            .filters(
+                Filter::builder()
+                    .name("group-name")
+                    .set_values(Some(names.to_vec()))
+                    .build(),
+            )
+            .into_paginator()
+            .items()
+            .send();
+        while let Some(item) = stream.next().await {
+            let g = item.map_err(|e| map_error(op, &e))?;
+            add_group(region, &g, &mut inv);
+        }
+        Ok(inv)
+    }
+
     async fn authorize(
         &self,
         group: &GroupRef,

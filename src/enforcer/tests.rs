@@ -888,3 +888,31 @@ async fn an_unreachable_ledger_holds_every_write_back_and_is_an_error() {
     };
     assert!(e.run(&schedule(), &opts(true)).await.errors.is_empty());
 }
+
+#[tokio::test]
+async fn an_event_run_reads_the_groups_an_exception_names_so_the_exception_still_holds() {
+    // web carries a temporary rule from app, allowed by an exception written with sg:app.
+    let ec2 = estate();
+    ec2.edit("sg-0e1", |g| {
+        g.ingress.push(DescribedRule {
+            rule: "tcp/5432 from sg-0a1".parse().unwrap(),
+            description: None,
+        });
+        g.ingress.sort();
+    });
+    let policy = format!(
+        "{POLICY}exceptions:\n  - {{group: web, rule: tcp/5432 from sg:app, expires: 2027-01-31, owner: dba@example.com}}\n"
+    );
+    let e = enforcer(ec2, &policy);
+    let r = e.run(&console_edit("sg-0e1", BOT), &opts(true)).await;
+    let web = &r.groups[0];
+    let excepted: Vec<&str> = web.excepted.iter().map(|x| x.text.as_str()).collect();
+    assert_eq!(excepted, ["tcp/5432 from sg-0a1"], "{:?}", web.extra);
+    assert!(
+        find(&e.ec2, "sg-0e1")
+            .ingress
+            .iter()
+            .any(|r| r.rule.to_string() == "tcp/5432 from sg-0a1"),
+        "the excepted rule stays"
+    );
+}

@@ -371,6 +371,66 @@ async fn a_cloudtrail_event_for_one_group_touches_only_that_group() {
 }
 
 #[tokio::test]
+async fn a_cloudtrail_event_reads_its_group_and_the_groups_its_policy_names_not_the_region() {
+    let moto = start_moto();
+    let e = seed(&moto, "enforce").await;
+    let ec2 = aws_sdk_ec2::Client::new(&e.sdk);
+    estate::authorize(&ec2, &e.app, &["tcp/9999 from 0.0.0.0/0"])
+        .await
+        .unwrap();
+    moto.clear_recording();
+    let report = run(
+        &enforcer(&e),
+        &config(None),
+        &event_for("authorize-ingress.json", &e.app),
+    )
+    .await
+    .unwrap();
+    // app's policy says `tcp/8080 from sg:web`: it resolved (nothing missing), so web
+    // was read too; only the console edit is extra, and it is gone.
+    let app = &report.groups[0];
+    assert_eq!(app.key, "app");
+    assert!(app.missing.is_empty(), "{:?}", app.missing);
+    let extra: Vec<&str> = app.extra.iter().map(|r| r.text.as_str()).collect();
+    assert_eq!(extra, ["tcp/9999 from 0.0.0.0/0"]);
+    assert_eq!(report.summary.revoked, 1);
+    assert_eq!(
+        rules_of(&e, &e.app).await,
+        [
+            format!("tcp/8080 from {}", e.web),
+            "all to 0.0.0.0/0".into()
+        ]
+    );
+    // Every describe was narrowed: the event's group by id, web by name, then the
+    // re-describes of app (the verify, and moto's revoke answer that names no revoked
+    // rule, which sgwarden re-checks).
+    let describes: Vec<(String, String)> = moto
+        .requests()
+        .into_iter()
+        .filter(|r| r.action.as_deref() == Some("DescribeSecurityGroups"))
+        .map(|r| {
+            (
+                r.param("Filter.1.Name").unwrap_or("NONE").to_string(),
+                r.param("Filter.1.Value.1").unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        describes[..2],
+        [
+            ("group-id".to_string(), e.app.clone()),
+            ("group-name".to_string(), "web-prod".to_string()),
+        ]
+    );
+    assert!(
+        describes[2..]
+            .iter()
+            .all(|d| *d == ("group-id".to_string(), e.app.clone())),
+        "{describes:?}"
+    );
+}
+
+#[tokio::test]
 async fn the_own_role_and_error_code_events_change_nothing_and_read_nothing() {
     let moto = start_moto();
     let e = seed(&moto, "enforce").await;
