@@ -40,6 +40,33 @@ type RegionGroup = (String, String);
 const GROUPS_PER_FILTER: usize = 100;
 
 impl SdkEc2 {
+    /// Every page of DescribeSecurityGroups, optionally with one filter (name, values).
+    async fn describe_where(
+        &self,
+        region: &str,
+        filter: Option<(&str, &[String])>,
+    ) -> Result<Inventory, Ec2Error> {
+        let op = "DescribeSecurityGroups";
+        let mut inv = Inventory::default();
+        let request = self
+            .client(region)
+            .describe_security_groups()
+            .set_filters(filter.map(|(name, values)| {
+                vec![
+                    Filter::builder()
+                        .name(name)
+                        .set_values(Some(values.to_vec()))
+                        .build(),
+                ]
+            }));
+        let mut stream = request.into_paginator().items().send();
+        while let Some(item) = stream.next().await {
+            let g = item.map_err(|e| map_error(op, &e))?;
+            add_group(region, &g, &mut inv);
+        }
+        Ok(inv)
+    }
+
     pub fn new(config: &SdkConfig) -> Self {
         SdkEc2 {
             config: config.clone(),
@@ -390,48 +417,15 @@ impl Ec2 for SdkEc2 {
         region: &str,
         group_ids: Option<&[String]>,
     ) -> Result<Inventory, Ec2Error> {
-        let op = "DescribeSecurityGroups";
-        let mut inv = Inventory::default();
-        let request = self.client(region).describe_security_groups();
-        let request = match group_ids {
-            // A filter, not GroupIds: an id that no longer exists is then simply absent
-            // instead of failing the whole call.
-            Some(ids) => request.filters(
-                Filter::builder()
-                    .name("group-id")
-                    .set_values(Some(ids.to_vec()))
-                    .build(),
-            ),
-            None => request,
-        };
-        let mut stream = request.into_paginator().items().send();
-        while let Some(item) = stream.next().await {
-            let g = item.map_err(|e| map_error(op, &e))?;
-            add_group(region, &g, &mut inv);
-        }
-        Ok(inv)
+        // A filter, not GroupIds: an id that no longer exists is then simply absent
+        // instead of failing the whole call.
+        self.describe_where(region, group_ids.map(|ids| ("group-id", ids)))
+            .await
     }
 
     async fn describe_named(&self, region: &str, names: &[String]) -> Result<Inventory, Ec2Error> {
-        let op = "DescribeSecurityGroups";
-        let mut inv = Inventory::default();
-        let mut stream = self
-            .client(region)
-            .describe_security_groups()
-            .filters(
-                Filter::builder()
-                    .name("group-name")
-                    .set_values(Some(names.to_vec()))
-                    .build(),
-            )
-            .into_paginator()
-            .items()
-            .send();
-        while let Some(item) = stream.next().await {
-            let g = item.map_err(|e| map_error(op, &e))?;
-            add_group(region, &g, &mut inv);
-        }
-        Ok(inv)
+        self.describe_where(region, Some(("group-name", names)))
+            .await
     }
 
     async fn authorize(
