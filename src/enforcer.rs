@@ -34,9 +34,7 @@ pub struct RunOptions {
     pub force_audit: bool,
     /// Only these regions (`--region`), within the policy's; empty means all of them.
     pub regions: Vec<String>,
-    /// Today, for exception expiry.
-    pub today: NaiveDate,
-    /// Now, for the revert budget's window.
+    /// Now: the revert budget's clock; its UTC date decides exception expiry.
     pub now: DateTime<Utc>,
     /// The region the program runs in: governed when the policy names none.
     pub home_region: String,
@@ -266,7 +264,7 @@ impl<E: Ec2, S: PolicySource, N: Notifier, L: RevertLedger> Enforcer<E, S, N, L>
             }
         }
 
-        let mut d = drift::drift(policy, &inventory, &read_regions, opts.today);
+        let mut d = drift::drift(policy, &inventory, &read_regions, opts.now.date_naive());
         scope(&mut d, &event.trigger);
         let mut p = plan::plan(
             &d,
@@ -425,7 +423,7 @@ impl<E: Ec2, S: PolicySource, N: Notifier, L: RevertLedger> Enforcer<E, S, N, L>
                 policy,
                 &inventory,
                 &read_regions,
-                opts.today,
+                opts.now.date_naive(),
                 &d,
                 &changed,
                 &mut report,

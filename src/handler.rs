@@ -76,7 +76,6 @@ pub async fn handle<E: Ec2, S: PolicySource, N: Notifier, L: RevertLedger>(
         apply: true,
         force_audit: config.dry_run,
         regions: Vec::new(),
-        today: now.date_naive(),
         now,
         home_region: home_region.to_string(),
         notify: true,

@@ -95,7 +95,6 @@ fn opts(apply: bool) -> RunOptions {
         apply,
         force_audit: false,
         regions: vec![],
-        today: NaiveDate::from_ymd_opt(2026, 11, 23).unwrap(),
         now: "2026-11-23T12:00:00Z".parse().unwrap(),
         home_region: "us-east-1".into(),
         notify: true,
