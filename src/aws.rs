@@ -74,9 +74,9 @@ pub enum AnyLedger {
 }
 
 impl AnyLedger {
-    pub fn new(config: &SdkConfig, location: Option<&str>) -> Self {
-        match location.and_then(|l| state::S3Ledger::new(config, l)) {
-            Some(l) => AnyLedger::S3(Box::new(l)),
+    pub fn new(config: &SdkConfig, location: Option<&s3::S3Location>) -> Self {
+        match location {
+            Some(l) => AnyLedger::S3(Box::new(state::S3Ledger::new(config, l.clone()))),
             None => AnyLedger::Memory(crate::budget::MemoryLedger::new()),
         }
     }

@@ -527,7 +527,7 @@ fn invoke(a: &InvokeArgs, out: &mut dyn Write) -> Result<Outcome, CliError> {
                 config.topic_arn.clone(),
                 config.report_bucket.clone(),
             ),
-            ledger: AnyLedger::new(&sdk, config.state.as_deref()),
+            ledger: AnyLedger::new(&sdk, config.state.as_ref()),
         };
         handler::handle(&enforcer, &config, &home_region(&sdk), now, &event).await
     })?;

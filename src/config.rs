@@ -1,6 +1,37 @@
 //! The Lambda's configuration from `SGWARDEN_*` environment variables (architecture.md,
 //! "Lambda contract"). Errors name the variable and say what it takes.
 
+/// An S3 location: a policy object or prefix, the revert ledger's object.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct S3Location {
+    pub bucket: String,
+    /// An object key, or a prefix ending in `/` (empty: the whole bucket).
+    pub key: String,
+}
+
+impl S3Location {
+    /// Parses `s3://bucket/key` or `s3://bucket/prefix/`.
+    pub fn parse(text: &str) -> Option<S3Location> {
+        let rest = text.strip_prefix("s3://")?;
+        let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
+        if bucket.is_empty() {
+            return None;
+        }
+        Some(S3Location {
+            bucket: bucket.to_string(),
+            key: key.to_string(),
+        })
+    }
+
+    pub fn is_prefix(&self) -> bool {
+        self.key.is_empty() || self.key.ends_with('/')
+    }
+
+    pub fn url(&self) -> String {
+        format!("s3://{}/{}", self.bucket, self.key)
+    }
+}
+
 /// What the function is told by its environment.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LambdaConfig {
@@ -16,7 +47,7 @@ pub struct LambdaConfig {
     pub report_bucket: Option<String>,
     /// `SGWARDEN_STATE`: `s3://bucket/key` of the revert ledger (`settings.flap_limit`);
     /// unset, the budget is kept in the memory of one warm container only.
-    pub state: Option<String>,
+    pub state: Option<S3Location>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -83,17 +114,16 @@ impl LambdaConfig {
                 why: "expected the function's IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME)",
             });
         }
-        let state = var("SGWARDEN_STATE");
-        if let Some(st) = &state {
-            let key = st.strip_prefix("s3://").and_then(|r| r.split_once('/'));
-            if !key.is_some_and(|(b, k)| !b.is_empty() && !k.is_empty() && !k.ends_with('/')) {
-                return Err(ConfigError::Invalid {
+        let state = match var("SGWARDEN_STATE") {
+            None => None,
+            Some(st) => Some(S3Location::parse(&st).filter(|l| !l.is_prefix()).ok_or(
+                ConfigError::Invalid {
                     name: "SGWARDEN_STATE",
-                    value: st.clone(),
+                    value: st,
                     why: "expected the revert ledger's object, s3://bucket/key",
-                });
-            }
-        }
+                },
+            )?),
+        };
         Ok(LambdaConfig {
             state,
             policy,
@@ -164,7 +194,10 @@ mod tests {
             ("SGWARDEN_POLICY", "p"),
             ("SGWARDEN_STATE", "s3://b/ledger.json"),
         ]);
-        assert_eq!(c.unwrap().state.as_deref(), Some("s3://b/ledger.json"));
+        assert_eq!(
+            c.unwrap().state.map(|l| l.url()).as_deref(),
+            Some("s3://b/ledger.json")
+        );
         let c = cfg(&[
             ("SGWARDEN_POLICY", "p"),
             ("SGWARDEN_DRY_RUN", "TRUE"),

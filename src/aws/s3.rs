@@ -11,39 +11,9 @@ use aws_sdk_s3::Client;
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata};
 use tokio::sync::Mutex;
 
+pub use crate::config::S3Location;
 use crate::policy::{self, Document, Policy};
 use crate::ports::{PolicySource, SourceError};
-
-/// Where a policy lives in S3.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct S3Location {
-    pub bucket: String,
-    /// An object key, or a prefix ending in `/` (empty: the whole bucket).
-    pub key: String,
-}
-
-impl S3Location {
-    /// Parses `s3://bucket/key` or `s3://bucket/prefix/`.
-    pub fn parse(text: &str) -> Option<S3Location> {
-        let rest = text.strip_prefix("s3://")?;
-        let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
-        if bucket.is_empty() {
-            return None;
-        }
-        Some(S3Location {
-            bucket: bucket.to_string(),
-            key: key.to_string(),
-        })
-    }
-
-    pub fn is_prefix(&self) -> bool {
-        self.key.is_empty() || self.key.ends_with('/')
-    }
-
-    pub fn url(&self) -> String {
-        format!("s3://{}/{}", self.bucket, self.key)
-    }
-}
 
 struct Cached {
     documents: Vec<Document>,

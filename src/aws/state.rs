@@ -49,13 +49,12 @@ where
 }
 
 impl S3Ledger {
-    /// A ledger at `s3://bucket/key`; `None` when `location` is not such a URL.
-    pub fn new(config: &SdkConfig, location: &str) -> Option<Self> {
-        let location = S3Location::parse(location).filter(|l| !l.is_prefix())?;
-        Some(S3Ledger {
+    /// A ledger in the object at `location` (`SGWARDEN_STATE`, checked by the config).
+    pub fn new(config: &SdkConfig, location: S3Location) -> Self {
+        S3Ledger {
             client: super::s3_client(config),
             location,
-        })
+        }
     }
 
     pub fn url(&self) -> String {

@@ -51,7 +51,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             config.as_ref().ok().and_then(|c| c.topic_arn.clone()),
             config.as_ref().ok().and_then(|c| c.report_bucket.clone()),
         ),
-        ledger: AnyLedger::new(&sdk, config.as_ref().ok().and_then(|c| c.state.as_deref())),
+        ledger: AnyLedger::new(&sdk, config.as_ref().ok().and_then(|c| c.state.as_ref())),
     };
     if config.as_ref().is_ok_and(|c| c.state.is_none()) {
         tracing::warn!(

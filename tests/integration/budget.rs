@@ -8,7 +8,7 @@ use sgwarden::aws::sns::SnsNotifier;
 use sgwarden::aws::state::S3Ledger;
 use sgwarden::aws::{AnyLedger, AnyPolicySource};
 use sgwarden::budget::{Claim, Ledger, Verdict};
-use sgwarden::config::LambdaConfig;
+use sgwarden::config::{LambdaConfig, S3Location};
 use sgwarden::enforcer::Enforcer;
 use sgwarden::handler;
 use sgwarden::policy::FlapLimit;
@@ -18,7 +18,12 @@ use crate::moto::{POLICY_KEY, event_for, rules_of, seed};
 use crate::moto_support::{is_ec2_write, start_moto};
 use sgwarden::devkit::estate;
 
-const STATE: &str = "s3://state/sgwarden/revert-ledger.json";
+pub(crate) const STATE: &str = "s3://state/sgwarden/revert-ledger.json";
+
+/// The revert ledger's object, as `SGWARDEN_STATE` names it.
+pub(crate) fn state() -> S3Location {
+    S3Location::parse(STATE).unwrap()
+}
 const BOT: &str = "arn:aws:sts::123456789012:assumed-role/other-tool/bot";
 
 async fn ledger_object(sdk: &aws_config::SdkConfig) -> Option<Ledger> {
@@ -39,7 +44,7 @@ async fn concurrent_reservations_never_spend_more_than_the_budget() {
     let moto = start_moto();
     let sdk = moto.sdk().await;
     estate::versioned_bucket(&sdk, "state").await.unwrap();
-    let ledger = S3Ledger::new(&sdk, STATE).unwrap();
+    let ledger = S3Ledger::new(&sdk, state());
     let limit = FlapLimit {
         reverts: 3,
         per_seconds: 3600,
@@ -51,9 +56,7 @@ async fn concurrent_reservations_never_spend_more_than_the_budget() {
         trigger: "cloudtrail:AuthorizeSecurityGroupIngress".into(),
     };
     // Eight invocations at the same moment, each with its own client, all for one group.
-    let ledgers: Vec<S3Ledger> = (0..8)
-        .map(|_| S3Ledger::new(&sdk, STATE).unwrap())
-        .collect();
+    let ledgers: Vec<S3Ledger> = (0..8).map(|_| S3Ledger::new(&sdk, state())).collect();
     let claims: Vec<Vec<Claim>> = (0..8).map(|i| vec![claim(i)]).collect();
     let verdicts = join_all(
         ledgers
@@ -125,7 +128,7 @@ fn config() -> LambdaConfig {
         dry_run: false,
         self_role_arn: None,
         report_bucket: None,
-        state: Some(STATE.into()),
+        state: Some(state()),
     }
 }
 
@@ -142,7 +145,7 @@ async fn two_events_for_one_group_at_the_same_moment_revert_it_once_and_report_i
         ec2: SdkEc2::new(&e.sdk),
         source: AnyPolicySource::new(&e.sdk, &format!("s3://policy/{POLICY_KEY}")),
         notifier: SnsNotifier::new(&e.sdk, Some(e.topic.clone()), None),
-        ledger: AnyLedger::new(&e.sdk, Some(STATE)),
+        ledger: AnyLedger::new(&e.sdk, Some(&state())),
     };
     let (a, b) = (make(), make());
     let mut ev = event_for("authorize-ingress.json", &e.web);
@@ -225,7 +228,7 @@ async fn a_ledger_that_is_not_one_fails_closed_with_budget_unavailable() {
         ec2: SdkEc2::new(&e.sdk),
         source: AnyPolicySource::new(&e.sdk, &format!("s3://policy/{POLICY_KEY}")),
         notifier: SnsNotifier::new(&e.sdk, Some(e.topic.clone()), None),
-        ledger: AnyLedger::new(&e.sdk, Some(STATE)),
+        ledger: AnyLedger::new(&e.sdk, Some(&state())),
     };
     moto.clear_recording();
     let err = handler::handle(

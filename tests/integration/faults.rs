@@ -22,12 +22,12 @@ use sgwarden::plan::{Op, Status};
 use sgwarden::ports::{Ec2, RevertLedger};
 use sgwarden::report::Report;
 
+use crate::budget::state;
 use crate::moto::event;
 use crate::moto_support::{Moto, start_moto};
 
 const N: usize = 24;
 const POLICY: &str = "s3://policy/sgwarden/policy.yaml";
-const STATE: &str = "s3://state/sgwarden/revert-ledger.json";
 const SEED: u64 = 0x5a_fe_20;
 
 /// The wanted rule every second group lacks, and the console edit every third one has.
@@ -78,7 +78,7 @@ fn config() -> LambdaConfig {
         dry_run: false,
         self_role_arn: None,
         report_bucket: None,
-        state: Some(STATE.into()),
+        state: Some(state()),
     }
 }
 
@@ -188,7 +188,7 @@ async fn at_20_percent_faults_a_sweep_converges_reports_nothing_false_and_never_
         ec2: SdkEc2::new(&sdk),
         source: AnyPolicySource::new(&sdk, POLICY),
         notifier: SnsNotifier::new(&sdk, Some(topic.arn.clone()), None),
-        ledger: AnyLedger::new(&sdk, Some(STATE)),
+        ledger: AnyLedger::new(&sdk, Some(&state())),
     };
 
     // The watcher reads straight from the local AWS, without faults, as fast as it can:
@@ -254,7 +254,7 @@ async fn at_20_percent_faults_a_sweep_converges_reports_nothing_false_and_never_
     assert!(injected * 100 >= requests * 10, "{injected} of {requests}");
     assert!(kinds.len() >= 4, "{kinds:?}");
     // The ledger survived the faults: every group written to is in it.
-    let ledger = AnyLedger::new(&s.direct, Some(STATE));
+    let ledger = AnyLedger::new(&s.direct, Some(&state()));
     let probe = sgwarden::budget::Claim {
         key: format!("us-east-1/{}", s.ids[0]),
         actor: None,
