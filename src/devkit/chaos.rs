@@ -105,8 +105,9 @@ fn fnv(text: &str) -> u64 {
     })
 }
 
-/// The call's name: the query protocol's `Action`, else the method and path.
-fn call_name(method: &str, path: &str, body: &[u8], auth: &str) -> String {
+/// The call's name (the query protocol's `Action`, else the method and path), and whether
+/// it speaks the query protocol (EC2, SNS) rather than REST (S3).
+fn call_name(method: &str, path: &str, body: &[u8], auth: &str) -> (String, bool) {
     let service = auth
         .split("Credential=")
         .nth(1)
@@ -116,10 +117,13 @@ fn call_name(method: &str, path: &str, body: &[u8], auth: &str) -> String {
         .find(|(k, _)| k == "Action")
         .map(|(_, v)| v.into_owned());
     match action {
-        Some(a) => format!("{service}:{a}"),
-        None => format!(
-            "{service}:{method} {}",
-            path.split('?').next().unwrap_or(path)
+        Some(a) => (format!("{service}:{a}"), true),
+        None => (
+            format!(
+                "{service}:{method} {}",
+                path.split('?').next().unwrap_or(path)
+            ),
+            false,
         ),
     }
 }
@@ -189,8 +193,7 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Fu
         .path_and_query()
         .map_or("/", |p| p.as_str())
         .to_string();
-    let call = call_name(parts.method.as_str(), &path, &body, &auth);
-    let query_protocol = call.contains(':') && !call.contains(' ');
+    let (call, query_protocol) = call_name(parts.method.as_str(), &path, &body, &auth);
     let n = {
         let mut seen = state
             .seen
@@ -220,29 +223,28 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Fu
         });
     match fault {
         None => forward(&state.upstream, parts, body).await,
-        Some(Fault::Throttle) => Ok(error_answer(
-            StatusCode::SERVICE_UNAVAILABLE,
-            if query_protocol {
-                "RequestLimitExceeded"
-            } else {
-                "SlowDown"
-            },
-            query_protocol,
-        )),
-        Some(Fault::Internal) => Ok(error_answer(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "InternalError",
-            query_protocol,
-        )),
-        Some(Fault::Unavailable) => Ok(error_answer(
-            StatusCode::SERVICE_UNAVAILABLE,
-            if query_protocol {
-                "Unavailable"
-            } else {
-                "ServiceUnavailable"
-            },
-            query_protocol,
-        )),
+        Some(f @ (Fault::Throttle | Fault::Internal | Fault::Unavailable)) => {
+            // (status, the query protocol's code, S3's code)
+            let (status, query, rest) = match f {
+                Fault::Throttle => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "RequestLimitExceeded",
+                    "SlowDown",
+                ),
+                Fault::Internal => (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "InternalError",
+                    "InternalError",
+                ),
+                _ => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Unavailable",
+                    "ServiceUnavailable",
+                ),
+            };
+            let code = if query_protocol { query } else { rest };
+            Ok(error_answer(status, code, query_protocol))
+        }
         Some(Fault::Slow) => {
             tokio::time::sleep(Duration::from_millis(300 + (roll >> 40) % 700)).await;
             forward(&state.upstream, parts, body).await
@@ -361,12 +363,12 @@ mod tests {
                 b"Action=DescribeSecurityGroups&Version=2016-11-15",
                 auth
             ),
-            "ec2:DescribeSecurityGroups"
+            ("ec2:DescribeSecurityGroups".to_string(), true)
         );
         let s3 = auth.replace("/ec2/", "/s3/");
         assert_eq!(
             call_name("GET", "/policy/p.yaml?x-id=GetObject", b"", &s3),
-            "s3:GET /policy/p.yaml"
+            ("s3:GET /policy/p.yaml".to_string(), false)
         );
     }
 
