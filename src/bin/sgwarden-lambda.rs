@@ -42,18 +42,18 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     });
     let sdk = sdk_config(None, None).await;
     let home = home_region(&sdk);
-    let policy = config.as_ref().map(|c| c.policy.as_str()).unwrap_or("");
+    let valid = config.as_ref().ok();
     let enforcer = Enforcer {
         ec2: SdkEc2::new(&sdk),
-        source: AnyPolicySource::new(&sdk, policy),
+        source: AnyPolicySource::new(&sdk, valid.map_or("", |c| c.policy.as_str())),
         notifier: SnsNotifier::new(
             &sdk,
-            config.as_ref().ok().and_then(|c| c.topic_arn.clone()),
-            config.as_ref().ok().and_then(|c| c.report_bucket.clone()),
+            valid.and_then(|c| c.topic_arn.clone()),
+            valid.and_then(|c| c.report_bucket.clone()),
         ),
-        ledger: AnyLedger::new(&sdk, config.as_ref().ok().and_then(|c| c.state.as_ref())),
+        ledger: AnyLedger::new(&sdk, valid.and_then(|c| c.state.as_ref())),
     };
-    if config.as_ref().is_ok_and(|c| c.state.is_none()) {
+    if valid.is_some_and(|c| c.state.is_none()) {
         tracing::warn!(
             "SGWARDEN_STATE is not set: the per-group revert budget (settings.flap_limit) is kept in this container's memory only"
         );
