@@ -122,6 +122,30 @@ pub async fn put_object(
     Ok(out.version_id().unwrap_or_default().to_string())
 }
 
+/// Reads an object whole; `None` when there is no such key.
+pub async fn get_object(
+    sdk: &SdkConfig,
+    bucket: &str,
+    key: &str,
+) -> Result<Option<Vec<u8>>, DevError> {
+    let got = s3_client(sdk)
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await;
+    let out = match got {
+        Ok(out) => out,
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Ok(None),
+        Err(e) => return Err(DevError::aws("GetObject")(e)),
+    };
+    let body = out.body.collect().await.map_err(|e| DevError::Aws {
+        call: "GetObject",
+        message: e.to_string(),
+    })?;
+    Ok(Some(body.into_bytes().to_vec()))
+}
+
 /// A topic with an SQS queue subscribed to it.
 pub struct Topic {
     pub arn: String,

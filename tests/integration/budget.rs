@@ -27,15 +27,10 @@ pub(crate) fn state() -> S3Location {
 const BOT: &str = "arn:aws:sts::123456789012:assumed-role/other-tool/bot";
 
 async fn ledger_object(sdk: &aws_config::SdkConfig) -> Option<Ledger> {
-    let s3 = sgwarden::aws::s3_client(sdk);
-    let got = s3
-        .get_object()
-        .bucket("state")
-        .key("sgwarden/revert-ledger.json")
-        .send()
+    let at = state();
+    let body = estate::get_object(sdk, &at.bucket, &at.key)
         .await
-        .ok()?;
-    let body = got.body.collect().await.unwrap().into_bytes();
+        .unwrap()?;
     Some(serde_json::from_slice(&body).unwrap())
 }
 
@@ -83,22 +78,21 @@ async fn concurrent_reservations_never_spend_more_than_the_budget() {
 
     // A stale ETag is refused by S3 itself (412): the precondition the ledger relies on.
     let s3 = sgwarden::aws::s3_client(&sdk);
-    let stale = s3
-        .put_object()
-        .bucket("state")
-        .key("sgwarden/revert-ledger.json")
+    let at = state();
+    let put = || {
+        s3.put_object()
+            .bucket(&at.bucket)
+            .key(&at.key)
+            .body(aws_sdk_s3::primitives::ByteStream::from_static(b"{}"))
+    };
+    let stale = put()
         .if_match("\"0123456789abcdef0123456789abcdef\"")
-        .body(aws_sdk_s3::primitives::ByteStream::from_static(b"{}"))
         .send()
         .await
         .expect_err("a stale ETag");
     assert_eq!(stale.raw_response().unwrap().status().as_u16(), 412);
-    let none_match = s3
-        .put_object()
-        .bucket("state")
-        .key("sgwarden/revert-ledger.json")
+    let none_match = put()
         .if_none_match("*")
-        .body(aws_sdk_s3::primitives::ByteStream::from_static(b"{}"))
         .send()
         .await
         .expect_err("the object exists");
@@ -221,7 +215,8 @@ async fn a_ledger_that_is_not_one_fails_closed_with_budget_unavailable() {
     let moto = start_moto();
     let e = seed(&moto, "enforce").await;
     estate::versioned_bucket(&e.sdk, "state").await.unwrap();
-    estate::put_object(&e.sdk, "state", "sgwarden/revert-ledger.json", "not json")
+    let at = state();
+    estate::put_object(&e.sdk, &at.bucket, &at.key, "not json")
         .await
         .unwrap();
     let enf = Enforcer {

@@ -578,18 +578,10 @@ async fn an_unreachable_topic_fails_the_run_with_the_full_report_in_the_report_b
         .unwrap();
     let keys: Vec<&str> = listed.contents().iter().filter_map(|o| o.key()).collect();
     assert_eq!(keys.len(), 1, "{keys:?}");
-    let body = s3
-        .get_object()
-        .bucket("reports")
-        .key(keys[0])
-        .send()
+    let body = estate::get_object(&e.sdk, "reports", keys[0])
         .await
         .unwrap()
-        .body
-        .collect()
-        .await
-        .unwrap()
-        .into_bytes();
+        .expect("the stored report");
     let report: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(report["summary"]["authorized"], 1, "{report}");
 }
