@@ -11,6 +11,19 @@ pub mod state;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 
+/// An SDK error as one line: `CODE: message` when the service answered, else the whole
+/// error chain (a connection failure, a timeout).
+pub(crate) fn error_text<E>(e: &E) -> String
+where
+    E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    match (e.code(), e.message()) {
+        (Some(code), Some(m)) => format!("{code}: {m}"),
+        (Some(code), None) => code.to_string(),
+        _ => aws_sdk_s3::error::DisplayErrorContext(e).to_string(),
+    }
+}
+
 /// Loads the SDK configuration once. `region` overrides the chain's region (the home
 /// region); `endpoint_url` points every client at another endpoint (a local AWS).
 pub async fn sdk_config(region: Option<&str>, endpoint_url: Option<&str>) -> SdkConfig {

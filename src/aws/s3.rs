@@ -8,7 +8,7 @@
 
 use aws_config::SdkConfig;
 use aws_sdk_s3::Client;
-use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_s3::error::ProvideErrorMetadata;
 use tokio::sync::Mutex;
 
 pub use crate::config::S3Location;
@@ -31,14 +31,9 @@ fn unavailable<E>(location: &str, what: &str, e: &E) -> SourceError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
-    let message = match (e.code(), e.message()) {
-        (Some(code), Some(m)) => format!("{what}: {code}: {m}"),
-        (Some(code), None) => format!("{what}: {code}"),
-        _ => format!("{what}: {}", DisplayErrorContext(e)),
-    };
     SourceError::Unavailable {
         location: location.to_string(),
-        message,
+        message: format!("{what}: {}", super::error_text(e)),
     }
 }
 

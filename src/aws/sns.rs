@@ -4,7 +4,6 @@
 //! then names.
 
 use aws_config::SdkConfig;
-use aws_sdk_sns::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_sns::types::MessageAttributeValue;
 
 use crate::ports::{Notifier, NotifyError};
@@ -17,14 +16,6 @@ pub struct SnsNotifier {
     s3: aws_sdk_s3::Client,
     topic_arn: Option<String>,
     report_bucket: Option<String>,
-}
-
-fn describe<E: ProvideErrorMetadata + std::error::Error + 'static>(e: &E) -> String {
-    match (e.code(), e.message()) {
-        (Some(c), Some(m)) => format!("{c}: {m}"),
-        (Some(c), None) => c.to_string(),
-        _ => DisplayErrorContext(e).to_string(),
-    }
 }
 
 impl SnsNotifier {
@@ -64,7 +55,7 @@ impl SnsNotifier {
             .map_err(|e| NotifyError {
                 message: format!(
                     "cannot write the full report to s3://{bucket}/{key}: {}",
-                    describe(&e)
+                    super::error_text(&e)
                 ),
             })?;
         Ok(format!("s3://{bucket}/{key}"))
@@ -101,7 +92,7 @@ impl Notifier for SnsNotifier {
             req = req.message_attributes(name, v);
         }
         req.send().await.map_err(|e| NotifyError {
-            message: format!("cannot publish to {topic}: {}", describe(&e)),
+            message: format!("cannot publish to {topic}: {}", super::error_text(&e)),
         })?;
         Ok(())
     }

@@ -11,7 +11,7 @@
 
 use aws_config::SdkConfig;
 use aws_sdk_s3::Client;
-use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::primitives::ByteStream;
 use chrono::{DateTime, Utc};
 
@@ -34,18 +34,6 @@ enum Put {
     Written,
     /// Someone else wrote first (412, 409, or the object vanished under `If-Match`).
     Lost,
-}
-
-fn describe<E, R>(e: &SdkError<E, R>) -> String
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
-{
-    match (e.code(), e.message()) {
-        (Some(code), Some(m)) => format!("{code}: {m}"),
-        (Some(code), None) => code.to_string(),
-        _ => DisplayErrorContext(e).to_string(),
-    }
 }
 
 impl S3Ledger {
@@ -82,7 +70,7 @@ impl S3Ledger {
             Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => {
                 return Ok((Ledger::default(), None));
             }
-            Err(e) => return Err(self.error(format!("cannot read it: {}", describe(&e)))),
+            Err(e) => return Err(self.error(format!("cannot read it: {}", super::error_text(&e)))),
         };
         let etag = out.e_tag().map(str::to_string);
         let body = out
@@ -127,7 +115,7 @@ impl S3Ledger {
                 {
                     Ok(Put::Lost)
                 } else {
-                    Err(self.error(format!("cannot write it: {}", describe(&e))))
+                    Err(self.error(format!("cannot write it: {}", super::error_text(&e))))
                 }
             }
         }
