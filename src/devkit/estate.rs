@@ -51,19 +51,7 @@ pub async fn authorize(
     group: &str,
     rules: &[&str],
 ) -> Result<(), DevError> {
-    let mut ingress: Vec<IpPermission> = Vec::new();
-    let mut egress: Vec<IpPermission> = Vec::new();
-    for text in rules {
-        let rule: Rule = text
-            .parse()
-            .map_err(|e| DevError::Setup(format!("seed rule `{text}`: {e}")))?;
-        let perm = rule_permission(&rule, None)
-            .map_err(|e| DevError::Setup(format!("seed rule `{text}`: {e}")))?;
-        match rule.direction {
-            Direction::Ingress => ingress.push(perm),
-            Direction::Egress => egress.push(perm),
-        }
-    }
+    let (ingress, egress) = permissions(rules)?;
     if !ingress.is_empty() {
         ec2.authorize_security_group_ingress()
             .group_id(group)
@@ -81,6 +69,51 @@ pub async fn authorize(
             .map_err(DevError::aws("AuthorizeSecurityGroupEgress"))?;
     }
     Ok(())
+}
+
+/// Revokes compact rules from a group by their permissions (as a console user or an older
+/// tool does), ingress and egress in one call each.
+pub async fn revoke(
+    ec2: &aws_sdk_ec2::Client,
+    group: &str,
+    rules: &[&str],
+) -> Result<(), DevError> {
+    let (ingress, egress) = permissions(rules)?;
+    if !ingress.is_empty() {
+        ec2.revoke_security_group_ingress()
+            .group_id(group)
+            .set_ip_permissions(Some(ingress))
+            .send()
+            .await
+            .map_err(DevError::aws("RevokeSecurityGroupIngress"))?;
+    }
+    if !egress.is_empty() {
+        ec2.revoke_security_group_egress()
+            .group_id(group)
+            .set_ip_permissions(Some(egress))
+            .send()
+            .await
+            .map_err(DevError::aws("RevokeSecurityGroupEgress"))?;
+    }
+    Ok(())
+}
+
+/// Compact rules as EC2 permissions, split by direction.
+fn permissions(rules: &[&str]) -> Result<(Vec<IpPermission>, Vec<IpPermission>), DevError> {
+    let mut ingress: Vec<IpPermission> = Vec::new();
+    let mut egress: Vec<IpPermission> = Vec::new();
+    for text in rules {
+        let rule: Rule = text
+            .parse()
+            .map_err(|e| DevError::Setup(format!("seed rule `{text}`: {e}")))?;
+        let perm = rule_permission(&rule, None)
+            .map_err(|e| DevError::Setup(format!("seed rule `{text}`: {e}")))?;
+        match rule.direction {
+            Direction::Ingress => ingress.push(perm),
+            Direction::Egress => egress.push(perm),
+        }
+    }
+    Ok((ingress, egress))
 }
 
 /// Creates a versioned bucket.
