@@ -20,6 +20,7 @@ use crate::policy::{self, Policy, PolicyError};
 use crate::report::{Outcome, Report, TriggerInfo, render};
 use crate::rule::{DescribedRule, Direction};
 use crate::trigger::{Trigger, TriggerEvent};
+use crate::{export, import};
 
 /// Keeps EC2 security groups equal to a declared policy.
 #[derive(Debug, Parser)]
@@ -44,6 +45,78 @@ pub enum Command {
     Show(ShowCommand),
     /// Print the JSON Schema (draft 2020-12) of the policy file, for editor completion.
     Schema,
+    /// Print an sgwarden policy from an older tool's files, or from today's groups.
+    #[command(subcommand)]
+    Import(ImportCommand),
+    /// Print the policy's groups in another tool's format.
+    #[command(subcommand)]
+    Export(ExportCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImportCommand {
+    /// A pysecurity-groups configuration (ini): its groups, variables and global rules.
+    Ini(ImportIniArgs),
+    /// pysec-aws rules files (`ADDRESS/PREFIX:FROM[-TO]^PROTO`) as one group.
+    Pysec(ImportPysecArgs),
+    /// Today's groups (live, or `--snapshot`) as a starting policy with no drift.
+    Current(ImportCurrentArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ImportIniArgs {
+    /// The pysecurity-groups configuration file.
+    pub file: std::path::PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportPysecArgs {
+    /// Rules files, or folders of them (their non-hidden files).
+    #[arg(required = true)]
+    pub paths: Vec<std::path::PathBuf>,
+    /// The group the rules belong to (pysec's --group-name).
+    #[arg(long)]
+    pub group: String,
+    /// Only the group of that name in this VPC (else every group of that name).
+    #[arg(long)]
+    pub vpc: Option<String>,
+    /// The policy's regions (repeatable; else the region sgwarden runs in).
+    #[arg(long)]
+    pub region: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportCurrentArgs {
+    /// `aws ec2 describe-security-groups` output for one region, as [REGION=]FILE
+    /// (repeatable). Without it, the groups are read from EC2.
+    #[arg(long, value_name = "[REGION=]FILE")]
+    pub snapshot: Vec<String>,
+    /// Regions to read (repeatable; else the region sgwarden runs in).
+    #[arg(long)]
+    pub region: Vec<String>,
+    #[command(flatten)]
+    pub aws: EndpointArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ExportCommand {
+    /// `AWS::EC2::SecurityGroup` resources with their ingress and egress.
+    Cloudformation(ExportCloudFormationArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TemplateFormat {
+    Yaml,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportCloudFormationArgs {
+    /// Policy file or directory.
+    #[arg(long, env = "SGWARDEN_POLICY")]
+    pub policy: String,
+    #[arg(long, value_enum, default_value = "yaml")]
+    pub format: TemplateFormat,
 }
 
 #[derive(Debug, Args)]
@@ -412,6 +485,57 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Outcome, CliError> {
             writeln!(out, "{}", policy::schema::json_schema())?;
             Ok(Outcome::Clean)
         }
+        Command::Import(c) => {
+            let imported = match c {
+                ImportCommand::Ini(a) => {
+                    let name = a.file.display().to_string();
+                    let text = std::fs::read_to_string(&a.file)
+                        .map_err(|e| CliError::Input(format!("cannot read `{name}`: {e}")))?;
+                    import::ini::import(&name, &text)
+                }
+                ImportCommand::Pysec(a) => import::pysec::read_paths(&a.paths).and_then(|files| {
+                    import::pysec::import(&files, &a.group, a.vpc.as_deref(), &a.region)
+                }),
+                ImportCommand::Current(a) => {
+                    let (inventory, source) = if a.snapshot.is_empty() {
+                        let regions = if a.region.is_empty() {
+                            vec![local::running_region()]
+                        } else {
+                            a.region.clone()
+                        };
+                        let inv = live_inventory(a.aws.endpoint_url.as_deref(), &regions)?;
+                        (inv, format!("EC2 ({})", regions.join(", ")))
+                    } else {
+                        let mut inv =
+                            local::read_snapshots(&a.snapshot).map_err(CliError::Input)?;
+                        if !a.region.is_empty() {
+                            inv.groups.retain(|g| a.region.contains(&g.region));
+                        }
+                        (inv, a.snapshot.join(", "))
+                    };
+                    import::current::import(&inventory, &source)
+                }
+            }
+            .map_err(|e| CliError::Input(e.to_string()))?;
+            for w in &imported.warnings {
+                eprintln!("warning: {w}");
+            }
+            out.write_all(imported.yaml.as_bytes())?;
+            Ok(Outcome::Clean)
+        }
+        Command::Export(ExportCommand::Cloudformation(a)) => {
+            let policy = load_policy(&a.policy)?;
+            let t = export::cloudformation(&policy, &a.policy);
+            for w in &t.warnings {
+                eprintln!("warning: {w}");
+            }
+            let text = match a.format {
+                TemplateFormat::Yaml => to_yaml(&t.template),
+                TemplateFormat::Json => pretty(&t.template),
+            };
+            out.write_all(text.as_bytes())?;
+            Ok(Outcome::Clean)
+        }
     }
 }
 
@@ -482,6 +606,34 @@ fn live(
             notify: false,
         };
         Ok(enforcer.run(&manual(), &opts).await)
+    })?
+}
+
+#[cfg(not(feature = "aws"))]
+fn live_inventory(_: Option<&str>, _: &[String]) -> Result<Inventory, CliError> {
+    Err(CliError::Input(
+        "this sgwarden was built without AWS support (feature `aws`): pass --snapshot".into(),
+    ))
+}
+
+/// Every group of the regions, read from EC2 (or the endpoint given).
+#[cfg(feature = "aws")]
+fn live_inventory(endpoint: Option<&str>, regions: &[String]) -> Result<Inventory, CliError> {
+    use crate::aws::{ec2::SdkEc2, sdk_config};
+    use crate::ports::Ec2;
+    block_on(async {
+        let sdk = sdk_config(None, endpoint).await;
+        let ec2 = SdkEc2::new(&sdk);
+        let mut all = Inventory::default();
+        for region in regions {
+            let inv = ec2
+                .describe(region, None)
+                .await
+                .map_err(|e| CliError::Input(format!("cannot read the groups of {region}: {e}")))?;
+            all.groups.extend(inv.groups);
+            all.unreadable.extend(inv.unreadable);
+        }
+        Ok(all)
     })?
 }
 

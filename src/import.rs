@@ -1,0 +1,205 @@
+//! Imports from the tools sgwarden replaces: each prints an sgwarden policy (YAML) that
+//! means exactly the rules the old tool wrote to EC2, so an estate it managed shows no
+//! drift on day one.
+//!
+//! - [`ini`]: a pysecurity-groups configuration (`sgwarden import ini FILE`);
+//! - [`pysec`]: pysec-aws rules files (`sgwarden import pysec FILE|DIR… --group NAME`);
+//! - [`current`]: today's groups, live or from a snapshot (`sgwarden import current`).
+//!
+//! The printed policy is parsed back by sgwarden's own checker before it is returned, so
+//! an import never prints a policy sgwarden would reject.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+
+pub mod current;
+pub mod ini;
+pub mod pysec;
+
+#[cfg(test)]
+mod tests;
+
+/// Why an import failed: the file, the line (1-based, when known), the offending word and
+/// what was wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}{}: {message}{}", line.map(|l| format!(":{l}")).unwrap_or_default(), word.as_ref().map(|w| format!(" (at `{w}`)")).unwrap_or_default())]
+pub struct ImportError {
+    pub file: String,
+    pub line: Option<usize>,
+    pub word: Option<String>,
+    pub message: String,
+}
+
+/// A printed policy and the warnings met on the way (for stderr).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Imported {
+    pub yaml: String,
+    pub warnings: Vec<String>,
+}
+
+/// One group of the printed policy.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct OutGroup {
+    /// The EC2 GroupName, when it differs from the key.
+    pub name: Option<String>,
+    pub id: Option<String>,
+    pub vpc: Option<String>,
+    pub regions: Vec<String>,
+    pub description: Option<String>,
+    /// `global: false` (a group only referenced, or one that must not take the globals).
+    pub no_global: bool,
+    /// A comment line above the entry.
+    pub comment: Option<String>,
+    /// Ingress rules (compact or flow-style structured text); `None` leaves it unmanaged.
+    pub ingress: Option<Vec<String>>,
+    pub egress: Option<Vec<String>>,
+}
+
+/// The whole printed policy.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct OutPolicy {
+    pub header: Vec<String>,
+    pub regions: Vec<String>,
+    pub global_ingress: Vec<String>,
+    pub groups: BTreeMap<String, OutGroup>,
+}
+
+impl OutPolicy {
+    /// The YAML text, checked by sgwarden's own policy reader.
+    pub(crate) fn render(&self, source: &str) -> Result<String, ImportError> {
+        let mut out = String::new();
+        for h in &self.header {
+            let _ = writeln!(out, "# {h}");
+        }
+        out.push_str("version: 1\nsettings:\n");
+        if !self.regions.is_empty() {
+            let _ = writeln!(out, "  regions: [{}]", self.regions.join(", "));
+        }
+        out.push_str(
+            "  # audit reports drift and changes nothing; add-only restores missing rules;\n  \
+             # enforce also revokes extra ones.\n  default_mode: audit\n",
+        );
+        if !self.global_ingress.is_empty() {
+            out.push_str("global:\n  ingress:\n");
+            for r in &self.global_ingress {
+                let _ = writeln!(out, "    - {}", quote(r));
+            }
+        }
+        if self.groups.is_empty() {
+            out.push_str("groups: {}\n");
+        } else {
+            out.push_str("groups:\n");
+        }
+        for (key, g) in &self.groups {
+            if let Some(c) = &g.comment {
+                let _ = writeln!(out, "  # {c}");
+            }
+            let _ = writeln!(out, "  {}:", quote(key));
+            let fields = [
+                ("name", g.name.as_deref()),
+                ("id", g.id.as_deref()),
+                ("vpc", g.vpc.as_deref()),
+                ("description", g.description.as_deref()),
+            ];
+            let mut any = false;
+            for (k, v) in fields {
+                if let Some(v) = v {
+                    let _ = writeln!(out, "    {k}: {}", quote(v));
+                    any = true;
+                }
+            }
+            if !g.regions.is_empty() {
+                let _ = writeln!(out, "    regions: [{}]", g.regions.join(", "));
+                any = true;
+            }
+            if g.no_global {
+                out.push_str("    global: false\n");
+                any = true;
+            }
+            for (k, rules) in [("ingress", &g.ingress), ("egress", &g.egress)] {
+                let Some(rules) = rules else { continue };
+                any = true;
+                if rules.is_empty() {
+                    let _ = writeln!(out, "    {k}: []");
+                    continue;
+                }
+                let _ = writeln!(out, "    {k}:");
+                for r in rules {
+                    let _ = writeln!(
+                        out,
+                        "      - {}",
+                        if r.starts_with('{') {
+                            r.clone()
+                        } else {
+                            quote(r)
+                        }
+                    );
+                }
+            }
+            if !any {
+                out.push_str("    {}\n");
+            }
+        }
+        let docs = [crate::policy::Document::new(source, out.clone())];
+        crate::policy::load(source, &docs).map_err(|e| ImportError {
+            file: source.to_string(),
+            line: None,
+            word: None,
+            message: format!("the imported policy does not check ({e}); please report this"),
+        })?;
+        Ok(out)
+    }
+}
+
+/// A YAML scalar: plain when that reads back as the same string, else double-quoted.
+pub(crate) fn quote(s: &str) -> String {
+    let plain = !s.is_empty()
+        && !s.starts_with(|c: char| "@*&!|>'\"%`{}[],#?-: ".contains(c))
+        && !s.ends_with([' ', ':'])
+        && !s.contains(": ")
+        && !s.contains(" #")
+        && !matches!(
+            s,
+            "true" | "false" | "null" | "yes" | "no" | "on" | "off" | "~"
+        )
+        && s.parse::<f64>().is_err();
+    if plain {
+        s.to_string()
+    } else {
+        serde_json::Value::String(s.to_string()).to_string()
+    }
+}
+
+/// An address or CIDR as EC2 stores it: a bare address is /32 (/128), host bits are
+/// cleared (EC2 masks them; a note says so). `None` when the text is not an address.
+pub(crate) fn cidr(
+    text: &str,
+    warnings: &mut Vec<String>,
+    at: &str,
+) -> Option<Result<String, String>> {
+    if let Ok(ip) = text.parse::<IpAddr>() {
+        return Some(Ok(IpNet::from(ip).to_string()));
+    }
+    let (addr, prefix) = text.split_once('/')?;
+    if addr.parse::<IpAddr>().is_err() {
+        return None;
+    }
+    let net: IpNet = match text.parse() {
+        Ok(n) => n,
+        Err(_) => {
+            return Some(Err(format!(
+                "`/{prefix}` is not a valid prefix length for {addr}"
+            )));
+        }
+    };
+    let masked = net.trunc();
+    if masked != net {
+        warnings.push(format!(
+            "{at}: `{text}` has host bits set; EC2 stores it as {masked}, and so does the policy"
+        ));
+    }
+    Some(Ok(masked.to_string()))
+}
