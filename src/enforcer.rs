@@ -15,9 +15,9 @@ use crate::budget::{Claim, Verdict};
 use crate::drift::{self, Drift};
 use crate::inventory::{CurrentGroup, Inventory};
 use crate::plan::{self, GroupPlan, Op, Plan, PlanOptions, Status};
-use crate::policy::{FlapLimit, Notify, Policy};
+use crate::policy::{FlapLimit, Mode, Notify, Policy};
 use crate::ports::{Ec2, Ec2Error, GroupRef, Notifier, PolicySource, RevertLedger, SourceError};
-use crate::report::{AfterJson, ErrorJson, FlappingJson, Report, RuleJson};
+use crate::report::{AfterJson, CreatedGroupJson, ErrorJson, FlappingJson, Report, RuleJson};
 use crate::rule::{DescribedRule, Direction, Rule};
 use crate::trigger::{Trigger, TriggerEvent};
 
@@ -187,6 +187,98 @@ impl<E: Ec2, S: PolicySource, N: Notifier, L: RevertLedger> Enforcer<E, S, N, L>
         report
     }
 
+    /// Creates the missing groups whose entry says `create` (or `settings.create_missing`)
+    /// and whose mode writes, within the change cap, and adds them to the inventory.
+    async fn create_missing(
+        &self,
+        policy: &Policy,
+        d: &Drift,
+        opts: &RunOptions,
+        inventory: &mut Inventory,
+        errors: &mut Vec<ErrorJson>,
+    ) -> Vec<CreatedGroupJson> {
+        if !opts.apply || opts.force_audit {
+            return Vec::new();
+        }
+        let wanted: Vec<_> = d
+            .missing_groups
+            .iter()
+            .filter(|m| {
+                policy
+                    .groups
+                    .get(&m.key)
+                    .is_some_and(|g| g.create && g.mode != Mode::Audit)
+            })
+            .collect();
+        if wanted.is_empty() {
+            return Vec::new();
+        }
+        if wanted.len() as u64 > policy.settings.max_changes_per_run {
+            errors.push(error(
+                "create",
+                None,
+                None,
+                None,
+                format!(
+                    "{} groups to create is over max_changes_per_run ({}): none created",
+                    wanted.len(),
+                    policy.settings.max_changes_per_run
+                ),
+            ));
+            return Vec::new();
+        }
+        let mut created = Vec::new();
+        for m in wanted {
+            let Some(g) = policy.groups.get(&m.key) else {
+                continue;
+            };
+            let description = g
+                .description
+                .clone()
+                .unwrap_or_else(|| format!("{} (managed by sgwarden)", g.name));
+            let vpc = m.vpc_id.as_deref().or(g.vpc.as_deref());
+            match self
+                .ec2
+                .create_group(&m.region, &g.name, &description, vpc)
+                .await
+            {
+                Ok(id) => match self.ec2.describe(&m.region, Some(std::slice::from_ref(&id))).await {
+                    Ok(inv) if !inv.groups.is_empty() => {
+                        inventory.groups.extend(inv.groups);
+                        created.push(CreatedGroupJson {
+                            key: m.key.clone(),
+                            region: m.region.clone(),
+                            group_id: id,
+                            vpc_id: vpc.map(str::to_string),
+                        });
+                    }
+                    Ok(_) => errors.push(error(
+                        "create",
+                        Some(&id),
+                        Some(&m.region),
+                        None,
+                        format!("created group `{}` but could not read it back; it is filled on the next run", g.name),
+                    )),
+                    Err(e) => errors.push(error(
+                        "create",
+                        Some(&id),
+                        Some(&m.region),
+                        Some(e.code()),
+                        format!("created group `{}` but could not read it back: {e}", g.name),
+                    )),
+                },
+                Err(e) => errors.push(error(
+                    "create",
+                    None,
+                    Some(&m.region),
+                    Some(e.code()),
+                    format!("cannot create group `{}` (groups.{}): {e}", g.name, m.key),
+                )),
+            }
+        }
+        created
+    }
+
     async fn run_with(&self, policy: &Policy, event: &TriggerEvent, opts: &RunOptions) -> Report {
         let regions = match governed(policy, opts, &event.trigger) {
             Ok(r) => r,
@@ -266,6 +358,17 @@ impl<E: Ec2, S: PolicySource, N: Notifier, L: RevertLedger> Enforcer<E, S, N, L>
 
         let mut d = drift::drift(policy, &inventory, &read_regions, opts.now.date_naive());
         scope(&mut d, &event.trigger);
+
+        // Missing groups the policy asks to create (add-only and enforce only; never in
+        // audit, a dry run or a plan): created, read back, then compared and filled like
+        // any other group.
+        let created = self
+            .create_missing(policy, &d, opts, &mut inventory, &mut errors)
+            .await;
+        if !created.is_empty() {
+            d = drift::drift(policy, &inventory, &read_regions, opts.now.date_naive());
+            scope(&mut d, &event.trigger);
+        }
         let mut p = plan::plan(
             &d,
             PlanOptions {
@@ -389,6 +492,8 @@ impl<E: Ec2, S: PolicySource, N: Notifier, L: RevertLedger> Enforcer<E, S, N, L>
 
         let mut report = Report::new(event.info(), Some(policy), &read_regions, &d, &p);
         report.errors.extend(errors);
+        report.created_groups = created;
+        report.recount();
         for (region, id, f) in flapping {
             if let Some(g) = report
                 .groups

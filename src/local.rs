@@ -320,6 +320,53 @@ impl Ec2 for MemoryEc2 {
         })
     }
 
+    async fn create_group(
+        &self,
+        region: &str,
+        name: &str,
+        description: &str,
+        vpc: Option<&str>,
+    ) -> Result<String, Ec2Error> {
+        self.with(|s| {
+            let vpc_id = vpc
+                .map(str::to_string)
+                .or_else(|| Some("vpc-default".into()));
+            if s.groups
+                .iter()
+                .any(|g| g.region == region && g.group_name == name && g.vpc_id == vpc_id)
+            {
+                return Err(Ec2Error::api(
+                    "CreateSecurityGroup",
+                    "InvalidGroup.Duplicate",
+                    &format!("the group `{name}` already exists"),
+                ));
+            }
+            let group_id = format!("sg-{:017x}", 0xc0ffee_u64 + s.groups.len() as u64);
+            let owner_id = s
+                .groups
+                .first()
+                .map(|g| g.owner_id.clone())
+                .unwrap_or_default();
+            let all: Rule = "all to 0.0.0.0/0"
+                .parse()
+                .map_err(|_| Ec2Error::api("CreateSecurityGroup", "Internal", "default egress"))?;
+            s.groups.push(CurrentGroup {
+                region: region.to_string(),
+                group_id: group_id.clone(),
+                group_name: name.to_string(),
+                vpc_id,
+                owner_id,
+                description: description.to_string(),
+                ingress: Vec::new(),
+                egress: vec![DescribedRule {
+                    rule: all,
+                    description: None,
+                }],
+            });
+            Ok(group_id)
+        })
+    }
+
     async fn authorize(
         &self,
         group: &GroupRef,

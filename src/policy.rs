@@ -87,6 +87,8 @@ pub struct Settings {
     pub account: Option<String>,
     /// The per-group revert budget (the loop breaker); `None` when turned off.
     pub flap_limit: Option<FlapLimit>,
+    /// Create policy groups that exist nowhere (add-only and enforce modes only).
+    pub create_missing: bool,
 }
 
 /// `settings.flap_limit`: a group reverted `reverts` times within `per_seconds` is not
@@ -127,6 +129,7 @@ impl Default for Settings {
             notify: Notify::Drift,
             account: None,
             flap_limit: Some(FlapLimit::DEFAULT),
+            create_missing: false,
         }
     }
 }
@@ -148,6 +151,8 @@ pub struct GroupPolicy {
     pub mode: Mode,
     pub takes_global: bool,
     pub description: Option<String>,
+    /// Create the group when it exists nowhere (add-only and enforce modes only).
+    pub create: bool,
     /// `None`: the direction is not managed. Sorted, without duplicates.
     pub ingress: Option<Vec<DesiredRule>>,
     pub egress: Option<Vec<DesiredRule>>,

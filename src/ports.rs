@@ -84,6 +84,25 @@ pub trait Ec2: Sync {
         }
     }
 
+    /// Creates a group (EC2's default VPC when `vpc` is `None`) and returns its id. EC2
+    /// gives a new VPC group its default `all to 0.0.0.0/0` egress rule. The default
+    /// refuses: an adapter that cannot create groups never does.
+    fn create_group(
+        &self,
+        _region: &str,
+        _name: &str,
+        _description: &str,
+        _vpc: Option<&str>,
+    ) -> impl Future<Output = Result<String, Ec2Error>> + Send {
+        async {
+            Err(Ec2Error::api(
+                "CreateSecurityGroup",
+                "Unsupported",
+                "this EC2 adapter cannot create groups",
+            ))
+        }
+    }
+
     /// Authorizes rules in one call for one group and direction.
     fn authorize(
         &self,

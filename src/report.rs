@@ -224,6 +224,16 @@ pub struct MissingGroupJson {
     pub vpc_id: Option<String>,
 }
 
+/// A policy group sgwarden created because it existed nowhere (`create: true`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CreatedGroupJson {
+    pub key: String,
+    pub region: String,
+    pub group_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vpc_id: Option<String>,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct UnmanagedJson {
     pub group_id: String,
@@ -268,6 +278,9 @@ pub struct Summary {
     pub skipped: usize,
     /// Groups whose revert budget is spent (`settings.flap_limit`): not reverted.
     pub groups_flapping: usize,
+    /// Groups created because the policy asks for them and they existed nowhere.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub groups_created: usize,
 }
 
 /// The whole report of a run.
@@ -283,6 +296,9 @@ pub struct Report {
     pub regions: Vec<String>,
     pub groups: Vec<GroupReport>,
     pub missing_groups: Vec<MissingGroupJson>,
+    /// Groups created in this run (then filled like any other group).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub created_groups: Vec<CreatedGroupJson>,
     pub unmanaged_groups: Vec<UnmanagedJson>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refused: Option<String>,
@@ -425,6 +441,7 @@ impl Report {
                     vpc_id: m.vpc_id.clone(),
                 })
                 .collect(),
+            created_groups: Vec::new(),
             unmanaged_groups: drift
                 .unmanaged_groups
                 .iter()
@@ -468,6 +485,7 @@ impl Report {
         s.extra_rules = self.groups.iter().map(|g| g.extra.len()).sum();
         s.excepted_rules = self.groups.iter().map(|g| g.excepted.len()).sum();
         s.missing_groups = self.missing_groups.len();
+        s.groups_created = self.created_groups.len();
         let actions = || self.groups.iter().flat_map(|g| g.actions.iter());
         let count = |op: Option<Op>, st: Status| {
             actions()
@@ -503,4 +521,8 @@ impl Report {
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
     }
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }

@@ -428,6 +428,31 @@ impl Ec2 for SdkEc2 {
             .await
     }
 
+    async fn create_group(
+        &self,
+        region: &str,
+        name: &str,
+        description: &str,
+        vpc: Option<&str>,
+    ) -> Result<String, Ec2Error> {
+        let out = self
+            .client(region)
+            .create_security_group()
+            .group_name(name)
+            .description(description)
+            .set_vpc_id(vpc.map(str::to_string))
+            .send()
+            .await
+            .map_err(|e| map_error("CreateSecurityGroup", &e))?;
+        out.group_id().map(str::to_string).ok_or_else(|| {
+            Ec2Error::api(
+                "CreateSecurityGroup",
+                "NoGroupId",
+                "EC2 returned no group id",
+            )
+        })
+    }
+
     async fn authorize(
         &self,
         group: &GroupRef,

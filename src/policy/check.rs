@@ -32,6 +32,7 @@ pub(crate) const SETTINGS_KEYS: &[&str] = &[
     "notify",
     "account",
     "flap_limit",
+    "create_missing",
 ];
 pub(crate) const FLAP_LIMIT_KEYS: &[&str] = &["reverts", "per"];
 pub(crate) const GROUP_KEYS: &[&str] = &[
@@ -42,6 +43,7 @@ pub(crate) const GROUP_KEYS: &[&str] = &[
     "mode",
     "global",
     "description",
+    "create",
     "ingress",
     "egress",
 ];
@@ -683,6 +685,11 @@ fn check_settings(ctx: &mut Ctx, at: At<'_>) -> Settings {
                     s.compare_descriptions = b;
                 }
             }
+            "create_missing" => {
+                if let Some(b) = ctx.boolean(v, &path) {
+                    s.create_missing = b;
+                }
+            }
             "account" => {
                 let text = match &v.node.value {
                     Value::Str(s) => Some(s.to_string()),
@@ -1118,6 +1125,7 @@ fn check_group<'a>(
         mode: settings.default_mode,
         takes_global: true,
         description: None,
+        create: settings.create_missing,
         ingress: None,
         egress: None,
     };
@@ -1192,6 +1200,11 @@ fn check_group<'a>(
                 }
             }
             "description" => g.description = ctx.string(v, &p),
+            "create" => {
+                if let Some(b) = ctx.boolean(v, &p) {
+                    g.create = b;
+                }
+            }
             "ingress" => own_ingress = Some(check_rules(ctx, vars, v, &p, Direction::Ingress)),
             "egress" => own_egress = Some(check_rules(ctx, vars, v, &p, Direction::Egress)),
             _ => {}

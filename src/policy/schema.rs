@@ -88,6 +88,9 @@ pub struct SettingsFile {
     /// again until the window has passed, and is reported as flapping (default:
     /// `{reverts: 3, per: 1h}`; `off` turns it off).
     pub flap_limit: Option<FlapLimitFile>,
+    /// Create policy groups that exist nowhere, in add-only and enforce modes (default:
+    /// false; a group's own `create` wins).
+    pub create_missing: Option<bool>,
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -152,6 +155,9 @@ pub struct GroupFile {
     pub global: Option<bool>,
     /// The GroupDescription (used only to create).
     pub description: Option<String>,
+    /// Create the group when it exists nowhere, in add-only and enforce modes (default:
+    /// settings.create_missing). sgwarden never deletes a group.
+    pub create: Option<bool>,
     /// Absent: ingress is not compared. `[]`: the group must have no ingress rules.
     pub ingress: Option<Vec<RuleFile>>,
     /// Absent: egress is not compared. `[]`: the group must have no egress rules.

@@ -264,6 +264,22 @@ pub fn text(r: &Report) -> String {
             }
         }
     }
+    if !r.created_groups.is_empty() {
+        o.push_str("\nCreated groups (in the policy, found nowhere, `create: true`):\n");
+        for c in &r.created_groups {
+            let _ = writeln!(
+                o,
+                "  {} in {}{}: {}",
+                c.key,
+                c.region,
+                c.vpc_id
+                    .as_deref()
+                    .map(|v| format!(" {v}"))
+                    .unwrap_or_default(),
+                c.group_id
+            );
+        }
+    }
     if !r.missing_groups.is_empty() {
         o.push_str("\nMissing groups (in the policy, not found):\n");
         for m in &r.missing_groups {

@@ -712,3 +712,112 @@ async fn a_raw_describe_needs_no_client_and_a_reset_clears_the_server() {
         inv.groups.iter().map(|g| &g.group_name).collect::<Vec<_>>()
     );
 }
+
+/// A policy group that exists nowhere and says `create: true` is created (name,
+/// description, VPC from the policy) in enforce mode and filled; in audit it is only
+/// reported missing; a group without `create` is never created.
+#[tokio::test]
+async fn a_missing_group_with_create_is_created_in_its_vpc_and_filled_never_in_audit() {
+    let moto = start_moto();
+    let e = seed(&moto, "enforce").await;
+    let ec2 = aws_sdk_ec2::Client::new(&e.sdk);
+    let vpc = ec2
+        .describe_security_groups()
+        .group_ids(&e.web)
+        .send()
+        .await
+        .unwrap()
+        .security_groups()[0]
+        .vpc_id()
+        .unwrap()
+        .to_string();
+    let text = |mode: &str| {
+        format!(
+            "version: 1
+settings: {{regions: [us-east-1], default_mode: {mode}, notify: always}}
+groups:
+  web: {{name: web-prod, ingress: ['tcp/80,443 from 0.0.0.0/0', 'tcp/22 from 10.0.0.0/8']}}
+  cache:
+    name: cache-prod
+    vpc: {vpc}
+    description: Redis for the web tier
+    create: true
+    ingress: ['tcp/6379 from sg:web']
+  batch: {{name: batch-prod, vpc: {vpc}, ingress: ['tcp/9000 from 10.0.0.0/8']}}
+"
+        )
+    };
+    let named = |name: &'static str| {
+        let ec2 = ec2.clone();
+        async move {
+            ec2.describe_security_groups()
+                .filters(
+                    aws_sdk_ec2::types::Filter::builder()
+                        .name("group-name")
+                        .values(name)
+                        .build(),
+                )
+                .send()
+                .await
+                .unwrap()
+                .security_groups()
+                .to_vec()
+        }
+    };
+
+    // Audit: reported missing, nothing created.
+    put_policy(&e.sdk, &text("audit")).await;
+    let report = run(&enforcer(&e), &config(None), &event("scheduled.json"))
+        .await
+        .unwrap();
+    assert_eq!(report.summary.missing_groups, 2, "{report:?}");
+    assert!(report.created_groups.is_empty());
+    assert!(named("cache-prod").await.is_empty());
+    assert!(!moto.actions().iter().any(|a| a == "CreateSecurityGroup"));
+
+    // Enforce: cache is created and filled; batch (no `create`) stays missing.
+    put_policy(&e.sdk, &text("enforce")).await;
+    moto.clear_recording();
+    let report = run(&enforcer(&e), &config(None), &event("scheduled.json"))
+        .await
+        .unwrap();
+    let created = named("cache-prod").await;
+    assert_eq!(created.len(), 1, "one group created");
+    let g = &created[0];
+    assert_eq!(g.vpc_id(), Some(vpc.as_str()));
+    assert_eq!(g.description(), Some("Redis for the web tier"));
+    let id = g.group_id().unwrap().to_string();
+    assert_eq!(report.created_groups.len(), 1, "{report:?}");
+    assert_eq!(report.created_groups[0].group_id, id);
+    assert_eq!(report.summary.groups_created, 1);
+    assert_eq!(report.summary.missing_groups, 1, "batch stays missing");
+    assert_eq!(report.missing_groups[0].key, "batch");
+    assert!(named("batch-prod").await.is_empty());
+    assert_eq!(
+        rules_of(&e, &id).await,
+        vec![
+            format!("tcp/6379 from {}", e.web),
+            "all to 0.0.0.0/0".to_string()
+        ],
+        "filled from sg:web, with EC2's default egress (egress is unmanaged)"
+    );
+    let creates = moto
+        .actions()
+        .iter()
+        .filter(|a| *a == "CreateSecurityGroup")
+        .count();
+    assert_eq!(creates, 1);
+    assert!(
+        !moto.actions().iter().any(|a| a == "DeleteSecurityGroup"),
+        "sgwarden never deletes a group"
+    );
+
+    // The next run finds it and changes nothing for it.
+    moto.clear_recording();
+    let report = run(&enforcer(&e), &config(None), &event("scheduled.json"))
+        .await
+        .unwrap();
+    assert!(report.created_groups.is_empty());
+    assert!(!moto.actions().iter().any(|a| a == "CreateSecurityGroup"));
+    assert_eq!(named("cache-prod").await.len(), 1);
+}
