@@ -5,7 +5,7 @@
 //! neither re-implements a step. A failing group or region is report data, never an
 //! early return: one group's failure does not stop the others.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use futures_util::future::join_all;
@@ -438,25 +438,6 @@ impl<E: Ec2, S: PolicySource, N: Notifier, L: RevertLedger> Enforcer<E, S, N, L>
 
         let mut changed: Vec<usize> = Vec::new();
         if opts.apply && p.refused.is_none() {
-            // The rule ids revokes need, read once per region rather than once per group.
-            let mut revoking: BTreeMap<&str, Vec<String>> = BTreeMap::new();
-            for gp in p.groups.iter().filter(|gp| {
-                gp.actions
-                    .iter()
-                    .any(|a| a.op == Op::Revoke && a.is_write(gp.mode))
-            }) {
-                let g = &d.groups[gp.group];
-                revoking
-                    .entry(g.region.as_str())
-                    .or_default()
-                    .push(g.group_id.clone());
-            }
-            join_all(
-                revoking
-                    .iter()
-                    .map(|(region, ids)| self.ec2.prepare_revokes(region, ids)),
-            )
-            .await;
             // Groups are independent: their writes run a few at a time, each group's own
             // writes in order (authorize, descriptions, revoke).
             let done: Vec<Option<usize>> = stream::iter(p.groups.iter_mut())

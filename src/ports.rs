@@ -111,18 +111,6 @@ pub trait Ec2: Sync {
         rules: &[DescribedRule],
     ) -> impl Future<Output = Result<(), Ec2Error>> + Send;
 
-    /// Called once per region before the writes of a run, with the groups that will have
-    /// rules revoked: an adapter that needs extra reads to revoke (EC2 revokes by rule id)
-    /// can make them for all the groups at once. Nothing depends on it: `revoke` must work
-    /// without it.
-    fn prepare_revokes(
-        &self,
-        _region: &str,
-        _group_ids: &[String],
-    ) -> impl Future<Output = ()> + Send {
-        async {}
-    }
-
     /// Revokes rules in one call for one group and direction.
     fn revoke(
         &self,

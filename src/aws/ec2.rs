@@ -1,5 +1,5 @@
-//! [`Ec2`] on the AWS SDK: describe with pagination, authorize by permission, revoke by
-//! security group rule id, description updates; EC2's error codes turned into
+//! [`Ec2`] on the AWS SDK: describe with pagination, authorize and revoke by permission
+//! (one atomic rule is one exact permission), description updates; EC2's error codes turned into
 //! [`Ec2Error`] variants (EC2 has no modelled errors: `.code()` is the only handle).
 //!
 //! One client per region, built from one shared configuration; the SDK's standard retry
@@ -12,8 +12,7 @@ use aws_config::{Region, SdkConfig};
 use aws_sdk_ec2::Client;
 use aws_sdk_ec2::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_ec2::types::{
-    Filter, IpPermission, IpRange, Ipv6Range, PrefixListId, SecurityGroup, SecurityGroupRule,
-    UserIdGroupPair,
+    Filter, IpPermission, IpRange, Ipv6Range, PrefixListId, SecurityGroup, UserIdGroupPair,
 };
 
 use crate::inventory::{self, GroupPair, Inventory, Permission};
@@ -28,16 +27,7 @@ mod tests;
 pub struct SdkEc2 {
     config: SdkConfig,
     clients: Mutex<HashMap<String, Client>>,
-    /// Rule ids read ahead for the groups a run will revoke from: (region, group id) →
-    /// (rule, `sgr-…`). Each entry is used once; a revoke without one reads its own.
-    rule_ids: Mutex<HashMap<RegionGroup, Vec<(Rule, String)>>>,
 }
-
-/// (region, group id).
-type RegionGroup = (String, String);
-
-/// Group ids per DescribeSecurityGroupRules filter (EC2 caps the values of one filter).
-const GROUPS_PER_FILTER: usize = 100;
 
 impl SdkEc2 {
     /// Every page of DescribeSecurityGroups, optionally with one filter (name, values).
@@ -71,7 +61,6 @@ impl SdkEc2 {
         SdkEc2 {
             config: config.clone(),
             clients: Mutex::new(HashMap::new()),
-            rule_ids: Mutex::new(HashMap::new()),
         }
     }
 
@@ -230,107 +219,6 @@ pub fn rule_permission(rule: &Rule, description: Option<&str>) -> Result<IpPermi
     Ok(b.build())
 }
 
-/// The atomic rule an EC2 security group rule stands for (`None` when it cannot be read):
-/// the rule as one permission with one peer, split by the inventory like every other.
-pub fn rule_of(r: &SecurityGroupRule) -> Option<Rule> {
-    let direction = if r.is_egress()? {
-        Direction::Egress
-    } else {
-        Direction::Ingress
-    };
-    let mut p = Permission {
-        ip_protocol: r.ip_protocol()?.to_string(),
-        from_port: r.from_port(),
-        to_port: r.to_port(),
-        ..Permission::default()
-    };
-    if let Some(c) = r.cidr_ipv4() {
-        p.ipv4.push((c.to_string(), None));
-    } else if let Some(c) = r.cidr_ipv6() {
-        p.ipv6.push((c.to_string(), None));
-    } else if let Some(pl) = r.prefix_list_id() {
-        p.prefix_lists.push((pl.to_string(), None));
-    } else {
-        let g = r.referenced_group_info()?;
-        p.groups.push(GroupPair {
-            group_id: Some(g.group_id()?.to_string()),
-            user_id: g.user_id().map(str::to_string),
-            description: None,
-        });
-    }
-    let rules = inventory::split(&[p], direction, r.group_owner_id().unwrap_or("")).ok()?;
-    rules.into_iter().next().map(|d| d.rule)
-}
-
-impl SdkEc2 {
-    /// Every rule of the groups (one paginated DescribeSecurityGroupRules per chunk of
-    /// groups), as (group id, rule, `sgr-…`).
-    async fn read_rule_ids(
-        &self,
-        region: &str,
-        group_ids: &[String],
-    ) -> Result<Vec<(String, Rule, String)>, Ec2Error> {
-        let op = "DescribeSecurityGroupRules";
-        let mut out = Vec::new();
-        for chunk in group_ids.chunks(GROUPS_PER_FILTER) {
-            let mut stream = self
-                .client(region)
-                .describe_security_group_rules()
-                .filters(
-                    Filter::builder()
-                        .name("group-id")
-                        .set_values(Some(chunk.to_vec()))
-                        .build(),
-                )
-                .into_paginator()
-                .items()
-                .send();
-            while let Some(item) = stream.next().await {
-                let r = item.map_err(|e| map_error(op, &e))?;
-                if let (Some(group), Some(id), Some(rule)) =
-                    (r.group_id(), r.security_group_rule_id(), rule_of(&r))
-                {
-                    out.push((group.to_string(), rule, id.to_string()));
-                }
-            }
-        }
-        Ok(out)
-    }
-
-    /// The ids (`sgr-…`) of a group's rules, for the rules asked for: from the read-ahead
-    /// when it has them all, else read now.
-    async fn rule_ids(&self, group: &GroupRef, rules: &[Rule]) -> Result<Vec<String>, Ec2Error> {
-        let ahead = self
-            .rule_ids
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .remove(&(group.region.clone(), group.group_id.clone()));
-        let known: Vec<(Rule, String)> = match ahead {
-            Some(known) => known,
-            None => self
-                .read_rule_ids(&group.region, std::slice::from_ref(&group.group_id))
-                .await?
-                .into_iter()
-                .filter(|(g, _, _)| *g == group.group_id)
-                .map(|(_, rule, id)| (rule, id))
-                .collect(),
-        };
-        let ids: Option<Vec<String>> = rules
-            .iter()
-            .map(|want| {
-                known
-                    .iter()
-                    .find(|(rule, _)| rule == want)
-                    .map(|(_, id)| id.clone())
-            })
-            .collect();
-        // A rule with no id is not there: EC2 would answer NotFound for the batch.
-        ids.ok_or(Ec2Error::NotFound {
-            code: "InvalidPermission.NotFound".into(),
-        })
-    }
-}
-
 /// One call taking a group id and IP permissions, to the ingress or the egress operation
 /// (the SDK has a distinct builder type for each, so a function cannot take both).
 macro_rules! ip_permission_call {
@@ -359,30 +247,23 @@ macro_rules! ip_permission_call {
 
 /// What a revoke answered. EC2 reports a revoke it could not match as a success with
 /// `UnknownIpPermissions` (or `Return: false`), not as an error; when it lists the rules it
-/// revoked (`RevokedSecurityGroupRules`), every id asked for must be among them. Some
+/// revoked (`RevokedSecurityGroupRules`), there must be one for every rule asked for. Some
 /// endpoints (local emulators) leave that list out: then it is not checked.
 #[derive(Debug, Default)]
 struct RevokeAnswer {
     returned: Option<bool>,
     unknown: usize,
-    revoked: Vec<String>,
-}
-
-fn revoked_ids(rules: &[aws_sdk_ec2::types::RevokedSecurityGroupRule]) -> Vec<String> {
-    rules
-        .iter()
-        .filter_map(|r| r.security_group_rule_id().map(str::to_string))
-        .collect()
+    revoked: usize,
 }
 
 impl RevokeAnswer {
-    fn check(&self, asked: &[String]) -> Result<(), Ec2Error> {
+    fn check(&self, asked: usize) -> Result<(), Ec2Error> {
         if self.returned == Some(false) || self.unknown > 0 {
             return Err(Ec2Error::NotFound {
                 code: "UnknownIpPermissions".into(),
             });
         }
-        if !self.revoked.is_empty() && asked.iter().any(|id| !self.revoked.contains(id)) {
+        if self.revoked > 0 && self.revoked < asked {
             return Err(Ec2Error::NotFound {
                 code: "RevokedSecurityGroupRules".into(),
             });
@@ -392,26 +273,6 @@ impl RevokeAnswer {
 }
 
 impl Ec2 for SdkEc2 {
-    async fn prepare_revokes(&self, region: &str, group_ids: &[String]) {
-        // A failed read-ahead costs nothing but speed: each revoke then reads its own ids.
-        let Ok(rules) = self.read_rule_ids(region, group_ids).await else {
-            return;
-        };
-        let mut ahead = self
-            .rule_ids
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        for id in group_ids {
-            ahead.insert((region.to_string(), id.clone()), Vec::new());
-        }
-        for (group, rule, id) in rules {
-            ahead
-                .entry((region.to_string(), group))
-                .or_default()
-                .push((rule, id));
-        }
-    }
-
     async fn describe(
         &self,
         region: &str,
@@ -480,39 +341,45 @@ impl Ec2 for SdkEc2 {
         direction: Direction,
         rules: &[Rule],
     ) -> Result<(), Ec2Error> {
-        let ids = self.rule_ids(group, rules).await?;
+        // By permission, not by rule id: an atomic rule is exactly one permission with one
+        // peer, and EC2 matches it exactly (descriptions aside). This needs no read of the
+        // rule ids first; what was really revoked is checked below and by the re-read.
+        let perms = rules
+            .iter()
+            .map(|r| rule_permission(r, None))
+            .collect::<Result<Vec<_>, _>>()?;
         let client = self.client(&group.region);
         let answer = match direction {
             Direction::Ingress => {
                 let out = client
                     .revoke_security_group_ingress()
                     .group_id(&group.group_id)
-                    .set_security_group_rule_ids(Some(ids.clone()))
+                    .set_ip_permissions(Some(perms))
                     .send()
                     .await
                     .map_err(|e| map_error("RevokeSecurityGroupIngress", &e))?;
                 RevokeAnswer {
                     returned: out.r#return(),
                     unknown: out.unknown_ip_permissions().len(),
-                    revoked: revoked_ids(out.revoked_security_group_rules()),
+                    revoked: out.revoked_security_group_rules().len(),
                 }
             }
             Direction::Egress => {
                 let out = client
                     .revoke_security_group_egress()
                     .group_id(&group.group_id)
-                    .set_security_group_rule_ids(Some(ids.clone()))
+                    .set_ip_permissions(Some(perms))
                     .send()
                     .await
                     .map_err(|e| map_error("RevokeSecurityGroupEgress", &e))?;
                 RevokeAnswer {
                     returned: out.r#return(),
                     unknown: out.unknown_ip_permissions().len(),
-                    revoked: revoked_ids(out.revoked_security_group_rules()),
+                    revoked: out.revoked_security_group_rules().len(),
                 }
             }
         };
-        answer.check(&ids)
+        answer.check(rules.len())
     }
 
     async fn update_descriptions(

@@ -60,23 +60,6 @@ fn describe_page(groups: &[String], next: Option<&str>) -> StubResponse {
     page("DescribeSecurityGroups", "securityGroupInfo", groups, next)
 }
 
-fn rule_xml(rule_id: &str, group: &str, cidr: &str) -> String {
-    format!(
-        "<item><securityGroupRuleId>{rule_id}</securityGroupRuleId><groupId>{group}</groupId>\
-         <groupOwnerId>123456789012</groupOwnerId><isEgress>false</isEgress><ipProtocol>tcp</ipProtocol>\
-         <fromPort>22</fromPort><toPort>22</toPort><cidrIpv4>{cidr}</cidrIpv4></item>"
-    )
-}
-
-fn rules_page(rules: &[String], next: Option<&str>) -> StubResponse {
-    page(
-        "DescribeSecurityGroupRules",
-        "securityGroupRuleSet",
-        rules,
-        next,
-    )
-}
-
 fn web() -> GroupRef {
     GroupRef {
         region: "us-east-1".into(),
@@ -88,24 +71,13 @@ fn ssh(cidr: &str) -> Rule {
     format!("tcp/22 from {cidr}").parse().unwrap()
 }
 
-/// Answers DescribeSecurityGroupRules with two pages (the world rule on the second) and
-/// every revoke with `revoke`.
+/// Answers every revoke with `revoke`; any other call is an error.
 fn revoke_script(revoke: String) -> impl Fn(&StubRequest, usize) -> StubResponse {
-    move |req, _| match (req.action().as_str(), req.param("NextToken")) {
-        ("DescribeSecurityGroupRules", None) => {
-            rules_page(&[rule_xml("sgr-a", "sg-1", "10.0.0.0/8")], Some("page-2"))
-        }
-        ("DescribeSecurityGroupRules", Some(_)) => rules_page(
-            &[
-                rule_xml("sgr-b", "sg-1", "0.0.0.0/0"),
-                rule_xml("sgr-c", "sg-2", "0.0.0.0/0"),
-            ],
-            None,
-        ),
-        ("RevokeSecurityGroupIngress", _) => StubResponse::ok(format!(
+    move |req, _| match req.action().as_str() {
+        "RevokeSecurityGroupIngress" => StubResponse::ok(format!(
             "<RevokeSecurityGroupIngressResponse {NS}><requestId>r</requestId>{revoke}</RevokeSecurityGroupIngressResponse>"
         )),
-        (other, _) => StubResponse::ec2_error(400, "InvalidAction", other),
+        other => StubResponse::ec2_error(400, "InvalidAction", other),
     }
 }
 
@@ -135,30 +107,44 @@ async fn describe_follows_next_tokens_over_every_page() {
 }
 
 #[tokio::test]
-async fn revoke_finds_rule_ids_across_pages_and_revokes_by_id() {
-    let revoked = "<return>true</return><revokedSecurityGroupRuleSet><item>\
-        <securityGroupRuleId>sgr-b</securityGroupRuleId><groupId>sg-1</groupId>\
-        <isEgress>false</isEgress></item></revokedSecurityGroupRuleSet>";
+async fn revoke_sends_each_rule_as_its_exact_permission_in_one_call_and_reads_nothing_first() {
+    let revoked = "<return>true</return><revokedSecurityGroupRuleSet>\
+        <item><securityGroupRuleId>sgr-a</securityGroupRuleId></item>\
+        <item><securityGroupRuleId>sgr-b</securityGroupRuleId></item></revokedSecurityGroupRuleSet>";
     let stub = Stub::start(revoke_script(revoked.into())).await.unwrap();
     let ec2 = SdkEc2::new(&sdk(&stub).await);
-    ec2.revoke(&web(), Direction::Ingress, &[ssh("0.0.0.0/0")])
+    let pg: Rule = "tcp/5432 from 111122223333/sg-0abc".parse().unwrap();
+    ec2.revoke(&web(), Direction::Ingress, &[ssh("0.0.0.0/0"), pg])
         .await
         .unwrap();
     let calls = stub.requests();
-    let revoke = calls
-        .iter()
-        .find(|r| r.action() == "RevokeSecurityGroupIngress")
-        .unwrap();
+    assert_eq!(calls.len(), 1, "one call, no rule-id read before it");
+    let revoke = &calls[0];
+    assert_eq!(revoke.action(), "RevokeSecurityGroupIngress");
     assert_eq!(revoke.param("GroupId").as_deref(), Some("sg-1"));
+    let p = |k: &str| revoke.param(k);
+    assert_eq!(p("IpPermissions.1.IpProtocol").as_deref(), Some("tcp"));
+    assert_eq!(p("IpPermissions.1.FromPort").as_deref(), Some("22"));
+    assert_eq!(p("IpPermissions.1.ToPort").as_deref(), Some("22"));
     assert_eq!(
-        revoke.param("SecurityGroupRuleId.1").as_deref(),
-        Some("sgr-b")
+        p("IpPermissions.1.IpRanges.1.CidrIp").as_deref(),
+        Some("0.0.0.0/0")
     );
-    assert_eq!(revoke.param("SecurityGroupRuleId.2"), None);
-    // The rule search was filtered to the group, and sg-2's identical rule was not taken.
-    let first = &calls[0];
-    assert_eq!(first.param("Filter.1.Name").as_deref(), Some("group-id"));
-    assert_eq!(first.param("Filter.1.Value.1").as_deref(), Some("sg-1"));
+    assert_eq!(
+        p("IpPermissions.1.IpRanges.2.CidrIp"),
+        None,
+        "one peer per permission"
+    );
+    assert_eq!(
+        p("IpPermissions.2.Groups.1.GroupId").as_deref(),
+        Some("sg-0abc")
+    );
+    assert_eq!(
+        p("IpPermissions.2.Groups.1.UserId").as_deref(),
+        Some("111122223333"),
+        "a group of another account is named with its account"
+    );
+    assert_eq!(p("SecurityGroupRuleId.1"), None);
 }
 
 #[tokio::test]
@@ -200,23 +186,6 @@ async fn a_revoke_that_lists_fewer_rules_than_asked_is_not_found() {
         Ec2Error::NotFound {
             code: "RevokedSecurityGroupRules".into()
         }
-    );
-}
-
-#[tokio::test]
-async fn a_revoke_of_a_rule_with_no_id_is_not_found_and_writes_nothing() {
-    let stub = Stub::start(revoke_script(String::new())).await.unwrap();
-    let ec2 = SdkEc2::new(&sdk(&stub).await);
-    let err = ec2
-        .revoke(&web(), Direction::Ingress, &[ssh("192.0.2.0/24")])
-        .await
-        .unwrap_err();
-    assert!(matches!(err, Ec2Error::NotFound { .. }), "{err:?}");
-    assert!(
-        !stub
-            .requests()
-            .iter()
-            .any(|r| r.action().starts_with("Revoke"))
     );
 }
 
@@ -343,106 +312,4 @@ async fn an_endpoint_that_is_down_is_unavailable_not_missing() {
         .unwrap_err();
     assert!(matches!(err, Ec2Error::Api { .. }), "{err:?}");
     assert_eq!(err.code(), "Unavailable");
-}
-
-#[tokio::test]
-async fn rule_ids_read_ahead_for_many_groups_take_one_call() {
-    let revoked = |id: &str| {
-        format!(
-            "<return>true</return><revokedSecurityGroupRuleSet><item>\
-             <securityGroupRuleId>{id}</securityGroupRuleId></item></revokedSecurityGroupRuleSet>"
-        )
-    };
-    let (first, second) = (revoked("sgr-b"), revoked("sgr-c"));
-    let stub = Stub::start(move |req, _| match req.action().as_str() {
-        "DescribeSecurityGroupRules" => rules_page(
-            &[
-                rule_xml("sgr-a", "sg-1", "10.0.0.0/8"),
-                rule_xml("sgr-b", "sg-1", "0.0.0.0/0"),
-                rule_xml("sgr-c", "sg-2", "0.0.0.0/0"),
-            ],
-            None,
-        ),
-        "RevokeSecurityGroupIngress" => {
-            let body = if req.param("GroupId").as_deref() == Some("sg-1") {
-                &first
-            } else {
-                &second
-            };
-            StubResponse::ok(format!(
-                "<RevokeSecurityGroupIngressResponse {NS}><requestId>r</requestId>{body}</RevokeSecurityGroupIngressResponse>"
-            ))
-        }
-        other => StubResponse::ec2_error(400, "InvalidAction", other),
-    })
-    .await
-    .unwrap();
-    let ec2 = SdkEc2::new(&sdk(&stub).await);
-    ec2.prepare_revokes("us-east-1", &["sg-1".into(), "sg-2".into()])
-        .await;
-    let sg2 = GroupRef {
-        region: "us-east-1".into(),
-        group_id: "sg-2".into(),
-    };
-    ec2.revoke(&web(), Direction::Ingress, &[ssh("0.0.0.0/0")])
-        .await
-        .unwrap();
-    ec2.revoke(&sg2, Direction::Ingress, &[ssh("0.0.0.0/0")])
-        .await
-        .unwrap();
-    let calls = stub.requests();
-    let actions: Vec<String> = calls.iter().map(StubRequest::action).collect();
-    assert_eq!(
-        actions,
-        [
-            "DescribeSecurityGroupRules",
-            "RevokeSecurityGroupIngress",
-            "RevokeSecurityGroupIngress"
-        ]
-    );
-    assert_eq!(calls[0].param("Filter.1.Value.2").as_deref(), Some("sg-2"));
-    assert_eq!(
-        calls[2].param("SecurityGroupRuleId.1").as_deref(),
-        Some("sgr-c")
-    );
-    // The read-ahead is used once: a second revoke of sg-2 reads its ids again.
-    let _ = ec2
-        .revoke(&sg2, Direction::Ingress, &[ssh("0.0.0.0/0")])
-        .await;
-    assert_eq!(stub.requests()[3].action(), "DescribeSecurityGroupRules");
-}
-
-#[test]
-fn a_described_rule_reads_like_the_same_rule_in_a_describe() {
-    use aws_sdk_ec2::types::{ReferencedSecurityGroup, SecurityGroupRule};
-    let pair = |user: Option<&str>| {
-        SecurityGroupRule::builder()
-            .group_id("sg-1")
-            .group_owner_id("123456789012")
-            .is_egress(false)
-            .ip_protocol("tcp")
-            .from_port(5432)
-            .to_port(5432)
-            .referenced_group_info(
-                ReferencedSecurityGroup::builder()
-                    .group_id("sg-0ABC")
-                    .set_user_id(user.map(str::to_string))
-                    .build(),
-            )
-            .build()
-    };
-    let text = |r: SecurityGroupRule| super::rule_of(&r).unwrap().to_string();
-    assert_eq!(text(pair(Some("123456789012"))), "tcp/5432 from sg-0abc");
-    assert_eq!(text(pair(Some(""))), "tcp/5432 from sg-0abc");
-    assert_eq!(text(pair(None)), "tcp/5432 from sg-0abc");
-    assert_eq!(
-        text(pair(Some("111122223333"))),
-        "tcp/5432 from 111122223333/sg-0abc"
-    );
-    let v6 = SecurityGroupRule::builder()
-        .is_egress(true)
-        .ip_protocol("-1")
-        .cidr_ipv6("::/0")
-        .build();
-    assert_eq!(text(v6), "all to ::/0");
 }
