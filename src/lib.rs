@@ -37,6 +37,7 @@ pub mod devkit;
 pub mod drift;
 pub mod enforcer;
 pub mod export;
+pub mod flows;
 pub mod handler;
 pub mod import;
 pub mod inventory;
