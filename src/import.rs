@@ -203,3 +203,33 @@ pub(crate) fn cidr(
     }
     Some(Ok(masked.to_string()))
 }
+
+/// `N` or `N-M` as (from, to); `None` when either side is not a number 0-65535.
+pub(crate) fn port_pair(spec: &str) -> Option<(u16, u16)> {
+    let number = |s: &str| s.trim().parse::<u16>().ok();
+    match spec.split_once('-') {
+        Some((a, b)) => Some((number(a)?, number(b)?)),
+        None => number(spec).map(|n| (n, n)),
+    }
+}
+
+/// What an old tool wrote for a protocol with FromPort/ToPort, as compact policy text:
+/// for ICMP the pair is the type and the code, kept as written; for tcp/udp a port range.
+pub(crate) fn protocol_text(proto: &str, from: u16, to: u16) -> Result<String, String> {
+    if proto == "icmp" {
+        if from > 255 || to > 255 {
+            return Err("an ICMP type and code are 0-255".into());
+        }
+        return Ok(format!("icmp/{from}:{to}"));
+    }
+    if from > to {
+        return Err(format!(
+            "the range runs backwards; did you mean {to}-{from}?"
+        ));
+    }
+    Ok(if from == to {
+        format!("{proto}/{from}")
+    } else {
+        format!("{proto}/{from}-{to}")
+    })
+}

@@ -14,7 +14,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{ImportError, Imported, OutGroup, OutPolicy, cidr};
+use super::{ImportError, Imported, OutGroup, OutPolicy, cidr, port_pair, protocol_text};
 
 /// The default region of the old tool.
 const DEFAULT_REGION: &str = "us-east-1";
@@ -386,53 +386,28 @@ impl Ctx<'_> {
                 format!("{proto}/1-65535")
             });
         }
-        let number = |s: &str| -> Result<u16, ImportError> {
-            s.trim().parse::<u16>().map_err(|_| {
-                self.err(
-                    e.line,
-                    spec,
-                    "not a port number, a range `N-M`, `*` or `@variable`".into(),
-                )
-            })
-        };
-        let (from, to) = match spec.split_once('-') {
-            Some((a, b)) => (number(a)?, number(b)?),
-            None => {
-                let n = number(spec)?;
-                (n, n)
-            }
-        };
-        if proto == "icmp" {
-            if from > 255 || to > 255 {
-                return Err(self.err(e.line, spec, "an ICMP type and code are 0-255".into()));
-            }
-            if !*warned {
-                *warned = true;
-                warnings.push(format!(
-                    "{}:{}: `icmp:{spec}` is kept as the old tool wrote it: ICMP type {from} code {to}{}",
-                    self.file,
-                    e.line,
-                    if from == 8 && to == 8 {
-                        " (this allows no echo request, whose code is 0; write `icmp/8` for every code)".to_string()
-                    } else {
-                        format!("; write `icmp/{from}` in the policy for every code of type {from}")
-                    }
-                ));
-            }
-            return Ok(format!("icmp/{from}:{to}"));
-        }
-        if from > to {
-            return Err(self.err(
+        let (from, to) = port_pair(spec).ok_or_else(|| {
+            self.err(
                 e.line,
                 spec,
-                format!("the range runs backwards; did you mean {to}-{from}?"),
+                "not a port number, a range `N-M`, `*` or `@variable`".into(),
+            )
+        })?;
+        let text = protocol_text(proto, from, to).map_err(|m| self.err(e.line, spec, m))?;
+        if proto == "icmp" && !*warned {
+            *warned = true;
+            warnings.push(format!(
+                "{}:{}: `icmp:{spec}` is kept as the old tool wrote it: ICMP type {from} code {to}{}",
+                self.file,
+                e.line,
+                if from == 8 && to == 8 {
+                    " (this allows no echo request, whose code is 0; write `icmp/8` for every code)".to_string()
+                } else {
+                    format!("; write `icmp/{from}` in the policy for every code of type {from}")
+                }
             ));
         }
-        Ok(if from == to {
-            format!("{proto}/{from}")
-        } else {
-            format!("{proto}/{from}-{to}")
-        })
+        Ok(text)
     }
 }
 

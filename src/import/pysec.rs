@@ -8,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{ImportError, Imported, OutGroup, OutPolicy, cidr};
+use super::{ImportError, Imported, OutGroup, OutPolicy, cidr, port_pair, protocol_text};
 
 /// One rules file's text, by the name used in messages.
 #[derive(Debug, Clone)]
@@ -148,36 +148,17 @@ fn parse_line(
         Some(Err(m)) => return Err(err(address, m)),
         None => return Err(err(address, format!("not an address or CIDR; {syntax}"))),
     };
-    let number = |s: &str| {
-        s.trim()
-            .parse::<u16>()
-            .map_err(|_| err(ports, format!("`{s}` is not a port number; {syntax}")))
-    };
-    let (from, to) = match ports.split_once('-') {
-        Some((a, b)) => (number(a)?, number(b)?),
-        None => {
-            let p = number(ports)?;
-            (p, p)
-        }
-    };
+    let (from, to) = port_pair(ports).ok_or_else(|| {
+        err(
+            ports,
+            format!("`{ports}` is not a port number or range; {syntax}"),
+        )
+    })?;
+    let text = protocol_text(&proto, from, to).map_err(|m| err(ports, m))?;
     if proto == "icmp" {
-        if from > 255 || to > 255 {
-            return Err(err(ports, "an ICMP type and code are 0-255".into()));
-        }
         warnings.push(format!(
             "{at}: `{ports}^icmp` is kept as pysec-aws wrote it: ICMP type {from} code {to}"
         ));
-        return Ok(format!("icmp/{from}:{to} from {peer}"));
     }
-    if from > to {
-        return Err(err(
-            ports,
-            format!("the range runs backwards; did you mean {to}-{from}?"),
-        ));
-    }
-    Ok(if from == to {
-        format!("{proto}/{from} from {peer}")
-    } else {
-        format!("{proto}/{from}-{to} from {peer}")
-    })
+    Ok(format!("{text} from {peer}"))
 }
