@@ -821,3 +821,47 @@ groups:
     assert!(!moto.actions().iter().any(|a| a == "CreateSecurityGroup"));
     assert_eq!(named("cache-prod").await.len(), 1);
 }
+
+/// `sgwarden import current` against live EC2 (moto, through the binary): the policy it
+/// prints plans with no drift on the same groups, and an edit made afterwards shows.
+#[tokio::test]
+async fn import_current_adopts_the_live_groups_with_no_drift_then_sees_an_edit() {
+    let moto = start_moto();
+    let e = seed(&moto, "audit").await;
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_sgwarden"))
+            .args(args)
+            .envs(moto.env())
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, yaml, stderr) = run(&["import", "current", "--region", "us-east-1"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(yaml.contains("web-prod:"), "{yaml}");
+    assert!(yaml.contains(&format!("tcp/8080 from {}", e.web)), "{yaml}");
+    let path = std::env::temp_dir().join(format!(
+        "sgwarden-current-{}.yaml",
+        moto.url.len() + std::process::id() as usize
+    ));
+    std::fs::write(&path, &yaml).unwrap();
+    let policy = path.to_str().unwrap();
+    let (code, report, stderr) = run(&["plan", "--policy", policy, "--format", "json"]);
+    assert_eq!(code, Some(0), "no drift on day one: {report}{stderr}");
+    let report: Value = serde_json::from_str(&report).unwrap();
+    assert_eq!(report["summary"]["groups_with_drift"], 0);
+    assert!(report["summary"]["groups_checked"].as_u64().unwrap() >= 3);
+    let ec2 = aws_sdk_ec2::Client::new(&e.sdk);
+    estate::authorize(&ec2, &e.db, &["tcp/3389 from 0.0.0.0/0"])
+        .await
+        .unwrap();
+    let (code, report, _) = run(&["plan", "--policy", policy, "--format", "json"]);
+    assert_eq!(code, Some(2));
+    let report: Value = serde_json::from_str(&report).unwrap();
+    assert_eq!(report["summary"]["extra_rules"], 1, "{report:#}");
+    let _ = std::fs::remove_file(&path);
+}
