@@ -846,7 +846,7 @@ async fn import_current_adopts_the_live_groups_with_no_drift_then_sees_an_edit()
     assert!(yaml.contains(&format!("tcp/8080 from {}", e.web)), "{yaml}");
     let path = std::env::temp_dir().join(format!(
         "sgwarden-current-{}.yaml",
-        moto.url.len() + std::process::id() as usize
+        moto.host().replace(":", "-")
     ));
     std::fs::write(&path, &yaml).unwrap();
     let policy = path.to_str().unwrap();
