@@ -5,6 +5,7 @@
 //! (`--endpoint-url`, `AWS_ENDPOINT_URL`) for a local AWS.
 
 pub mod ec2;
+pub mod flows;
 pub mod s3;
 pub mod sns;
 pub mod state;

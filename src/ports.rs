@@ -58,8 +58,28 @@ impl Ec2Error {
     }
 }
 
+/// A network interface and what flow-log matching needs of it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Interface {
+    pub id: String,
+    /// The groups attached to it.
+    pub group_ids: Vec<String>,
+    /// Its private IPv4 and IPv6 addresses.
+    pub addresses: Vec<std::net::IpAddr>,
+}
+
 /// Reading and writing security groups.
 pub trait Ec2: Sync {
+    /// The network interfaces the groups are attached to (for flow logs). The default
+    /// knows none.
+    fn interfaces(
+        &self,
+        _region: &str,
+        _group_ids: &[String],
+    ) -> impl Future<Output = Result<Vec<Interface>, Ec2Error>> + Send {
+        async { Ok(Vec::new()) }
+    }
+
     /// The groups of a region (all of them, or only `group_ids`), split into atomic rules.
     fn describe(
         &self,
@@ -172,4 +192,26 @@ pub trait RevertLedger: Sync {
         limit: crate::policy::FlapLimit,
         claims: &[crate::budget::Claim],
     ) -> impl Future<Output = Result<Vec<crate::budget::Verdict>, LedgerError>> + Send;
+}
+
+/// Why flow-log records could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cannot read flow logs `{log_group}`: {message}")]
+pub struct FlowError {
+    pub log_group: String,
+    pub message: String,
+}
+
+/// VPC flow-log records of a time window (CloudWatch Logs).
+pub trait FlowSource: Sync {
+    /// The records of `log_group` in `region` from `start` to `end` on the interfaces
+    /// given, parsed and selected by sgwarden itself.
+    fn records(
+        &self,
+        region: &str,
+        log_group: &str,
+        start: chrono::DateTime<chrono::Utc>,
+        end: chrono::DateTime<chrono::Utc>,
+        interfaces: &[String],
+    ) -> impl Future<Output = Result<Vec<crate::flows::FlowRecord>, FlowError>> + Send;
 }

@@ -16,7 +16,7 @@ use aws_sdk_ec2::types::{
 };
 
 use crate::inventory::{self, GroupPair, Inventory, Permission};
-use crate::ports::{Ec2, Ec2Error, GroupRef};
+use crate::ports::{Ec2, Ec2Error, GroupRef, Interface};
 use crate::rule::{DescribedRule, Direction, Peer, Rule};
 
 #[cfg(test)]
@@ -282,6 +282,51 @@ impl Ec2 for SdkEc2 {
         // instead of failing the whole call.
         self.describe_where(region, group_ids.map(|ids| ("group-id", ids)))
             .await
+    }
+
+    async fn interfaces(
+        &self,
+        region: &str,
+        group_ids: &[String],
+    ) -> Result<Vec<Interface>, Ec2Error> {
+        let op = "DescribeNetworkInterfaces";
+        let mut out = Vec::new();
+        if group_ids.is_empty() {
+            return Ok(out);
+        }
+        let mut stream = self
+            .client(region)
+            .describe_network_interfaces()
+            .filters(
+                Filter::builder()
+                    .name("group-id")
+                    .set_values(Some(group_ids.to_vec()))
+                    .build(),
+            )
+            .into_paginator()
+            .items()
+            .send();
+        while let Some(item) = stream.next().await {
+            let ni = item.map_err(|e| map_error(op, &e))?;
+            let Some(id) = ni.network_interface_id() else {
+                continue;
+            };
+            let v4 = ni
+                .private_ip_addresses()
+                .iter()
+                .filter_map(|a| a.private_ip_address());
+            let v6 = ni.ipv6_addresses().iter().filter_map(|a| a.ipv6_address());
+            out.push(Interface {
+                id: id.to_string(),
+                group_ids: ni
+                    .groups()
+                    .iter()
+                    .filter_map(|g| g.group_id().map(str::to_string))
+                    .collect(),
+                addresses: v4.chain(v6).filter_map(|a| a.parse().ok()).collect(),
+            });
+        }
+        Ok(out)
     }
 
     async fn describe_named(&self, region: &str, names: &[String]) -> Result<Inventory, Ec2Error> {

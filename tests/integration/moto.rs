@@ -865,3 +865,140 @@ async fn import_current_adopts_the_live_groups_with_no_drift_then_sees_an_edit()
     assert_eq!(report["summary"]["extra_rules"], 1, "{report:#}");
     let _ = std::fs::remove_file(&path);
 }
+
+/// The flow-log readers on moto: a group's interfaces (DescribeNetworkInterfaces by
+/// group), and the records of a log group read back and selected by sgwarden itself (a
+/// record of another interface, a REJECT and a header line are told apart), then matched to
+/// a rule that carried traffic and one that did not.
+#[tokio::test]
+async fn flow_records_and_a_groups_interfaces_are_read_and_matched() {
+    use sgwarden::aws::flows::SdkFlows;
+    use sgwarden::ports::FlowSource;
+    let moto = start_moto();
+    let e = seed(&moto, "audit").await;
+    let ec2 = aws_sdk_ec2::Client::new(&e.sdk);
+    let vpc = ec2
+        .describe_security_groups()
+        .group_ids(&e.web)
+        .send()
+        .await
+        .unwrap()
+        .security_groups()[0]
+        .vpc_id()
+        .unwrap()
+        .to_string();
+    let subnet = ec2
+        .create_subnet()
+        .vpc_id(&vpc)
+        .cidr_block("10.0.1.0/24")
+        .send()
+        .await
+        .unwrap()
+        .subnet()
+        .unwrap()
+        .subnet_id()
+        .unwrap()
+        .to_string();
+    let eni = ec2
+        .create_network_interface()
+        .subnet_id(&subnet)
+        .groups(&e.web)
+        .private_ip_address("10.0.1.10")
+        .send()
+        .await
+        .unwrap()
+        .network_interface()
+        .unwrap()
+        .network_interface_id()
+        .unwrap()
+        .to_string();
+    let sdk_ec2 = SdkEc2::new(&e.sdk);
+    let ifs = sdk_ec2
+        .interfaces("us-east-1", std::slice::from_ref(&e.web))
+        .await
+        .unwrap();
+    assert_eq!(ifs.len(), 1, "{ifs:?}");
+    assert_eq!(ifs[0].id, eni);
+    assert!(ifs[0].group_ids.contains(&e.web));
+    let local: std::net::IpAddr = "10.0.1.10".parse().unwrap();
+    assert!(ifs[0].addresses.contains(&local), "{ifs:?}");
+    assert!(
+        sdk_ec2
+            .interfaces("us-east-1", std::slice::from_ref(&e.app))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let logs = aws_sdk_cloudwatchlogs::Client::new(&e.sdk);
+    logs.create_log_group()
+        .log_group_name("vpc-flows")
+        .send()
+        .await
+        .unwrap();
+    let stream = format!("{eni}-all");
+    logs.create_log_stream()
+        .log_group_name("vpc-flows")
+        .log_stream_name(&stream)
+        .send()
+        .await
+        .unwrap();
+    let now = chrono::Utc::now();
+    let record = |eni: &str, src: &str, port: u16, bytes: u64, action: &str| {
+        format!(
+            "2 123456789012 {eni} {src} 10.0.1.10 49152 {port} 6 10 {bytes} {} {} {action} OK",
+            now.timestamp() - 60,
+            now.timestamp()
+        )
+    };
+    let lines = [
+        record(&eni, "203.0.113.9", 22, 840, "ACCEPT"),
+        record(&eni, "203.0.113.9", 22, 160, "ACCEPT"),
+        record(&eni, "198.51.100.4", 22, 99, "REJECT"),
+        record("eni-0other", "203.0.113.9", 22, 5000, "ACCEPT"),
+        "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status".to_string(),
+    ];
+    let events: Vec<_> = lines
+        .iter()
+        .map(|m| {
+            aws_sdk_cloudwatchlogs::types::InputLogEvent::builder()
+                .timestamp(now.timestamp_millis())
+                .message(m)
+                .build()
+                .unwrap()
+        })
+        .collect();
+    logs.put_log_events()
+        .log_group_name("vpc-flows")
+        .log_stream_name(&stream)
+        .set_log_events(Some(events))
+        .send()
+        .await
+        .unwrap();
+    let records = SdkFlows::new(&e.sdk)
+        .records(
+            "us-east-1",
+            "vpc-flows",
+            now - chrono::Duration::hours(1),
+            now + chrono::Duration::minutes(1),
+            std::slice::from_ref(&eni),
+        )
+        .await
+        .unwrap();
+    assert_eq!(records.len(), 3, "{records:?}");
+    let enis = std::collections::BTreeSet::from([eni.clone()]);
+    let locals = std::collections::BTreeSet::from([local]);
+    let none = std::collections::BTreeMap::new();
+    let world: sgwarden::Rule = "tcp/22 from 0.0.0.0/0".parse().unwrap();
+    let t = sgwarden::flows::rule_traffic(&world, &e.web, &enis, &locals, &none, &records);
+    assert_eq!((t.flows, t.bytes), (2, 1000), "{t:?}");
+    let office: sgwarden::Rule = "tcp/22 from 192.0.2.0/24".parse().unwrap();
+    let t = sgwarden::flows::rule_traffic(&office, &e.web, &enis, &locals, &none, &records);
+    assert_eq!((t.flows, t.bytes), (0, 0));
+    // A log group that does not exist is an error naming it.
+    let err = SdkFlows::new(&e.sdk)
+        .records("us-east-1", "nope", now, now, &[eni])
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("nope"), "{err}");
+}
