@@ -51,6 +51,32 @@ pub enum Command {
     /// Print the policy's groups in another tool's format.
     #[command(subcommand)]
     Export(ExportCommand),
+    /// Who talks to a group or an interface: the VPC flow-log digest (hits, from, to,
+    /// ACCEPT/REJECT) of a look-back window, from CloudWatch Logs.
+    Flows(FlowsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct FlowsArgs {
+    /// The CloudWatch Logs group the VPC flow logs are delivered to.
+    #[arg(long)]
+    pub log_group: String,
+    /// Every interface this security group is attached to.
+    #[arg(long, required_unless_present = "eni", conflicts_with = "eni")]
+    pub group: Option<String>,
+    /// One network interface (`eni-…`).
+    #[arg(long)]
+    pub eni: Option<String>,
+    /// How far back to look: `90s`, `30m`, `1h`, `1d`.
+    #[arg(long, default_value = "1h")]
+    pub look_back: String,
+    /// The region (else the region sgwarden runs in).
+    #[arg(long)]
+    pub region: Option<String>,
+    #[arg(long)]
+    pub no_headers: bool,
+    #[command(flatten)]
+    pub aws: EndpointArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -523,6 +549,33 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Outcome, CliError> {
             out.write_all(imported.yaml.as_bytes())?;
             Ok(Outcome::Clean)
         }
+        Command::Flows(a) => {
+            let seconds = policy::parse_window(&a.look_back)
+                .filter(|s| *s > 0)
+                .ok_or_else(|| {
+                    CliError::Input(format!(
+                        "invalid --look-back `{}`: write a number and a unit, e.g. 90s, 30m, 1h, 1d",
+                        a.look_back
+                    ))
+                })?;
+            let records = flow_records(&a, seconds)?;
+            let mut rows = vec![
+                ["HITS", "BYTES", "FROM", "TO", "ACCEPT/REJECT"]
+                    .map(String::from)
+                    .to_vec(),
+            ];
+            for r in crate::flows::digest(&records) {
+                rows.push(vec![
+                    r.hits.to_string(),
+                    r.bytes.to_string(),
+                    r.src.to_string(),
+                    r.dst.to_string(),
+                    if r.accepted { "ACCEPT" } else { "REJECT" }.into(),
+                ]);
+            }
+            out.write_all(render::columns(rows, !a.no_headers).as_bytes())?;
+            Ok(Outcome::Clean)
+        }
         Command::Export(ExportCommand::Cloudformation(a)) => {
             let policy = load_policy(&a.policy)?;
             let t = export::cloudformation(&policy, &a.policy);
@@ -606,6 +659,51 @@ fn live(
             notify: false,
         };
         Ok(enforcer.run(&manual(), &opts).await)
+    })?
+}
+
+#[cfg(not(feature = "aws"))]
+fn flow_records(_: &FlowsArgs, _: u64) -> Result<Vec<crate::flows::FlowRecord>, CliError> {
+    Err(CliError::Input(
+        "this sgwarden was built without AWS support (feature `aws`)".into(),
+    ))
+}
+
+/// The records of the window on the interface asked for, or on every interface of the
+/// group asked for.
+#[cfg(feature = "aws")]
+fn flow_records(a: &FlowsArgs, seconds: u64) -> Result<Vec<crate::flows::FlowRecord>, CliError> {
+    use crate::aws::{ec2::SdkEc2, flows::SdkFlows, sdk_config};
+    use crate::ports::{Ec2, FlowSource};
+    let region = a.region.clone().unwrap_or_else(local::running_region);
+    block_on(async {
+        let sdk = sdk_config(None, a.aws.endpoint_url.as_deref()).await;
+        let interfaces: Vec<String> = match (&a.eni, &a.group) {
+            (Some(eni), _) => vec![eni.clone()],
+            (None, Some(group)) => SdkEc2::new(&sdk)
+                .interfaces(&region, std::slice::from_ref(group))
+                .await
+                .map_err(|e| {
+                    CliError::Input(format!("cannot list the interfaces of {group}: {e}"))
+                })?
+                .into_iter()
+                .map(|i| i.id)
+                .collect(),
+            (None, None) => Vec::new(),
+        };
+        if interfaces.is_empty() {
+            return Err(CliError::Input(format!(
+                "{} is attached to no network interface in {region}: there are no flows to show",
+                a.group.as_deref().unwrap_or("the group")
+            )));
+        }
+        let end = Utc::now();
+        let start =
+            end - chrono::Duration::seconds(i64::try_from(seconds).unwrap_or(i64::MAX / 1000));
+        SdkFlows::new(&sdk)
+            .records(&region, &a.log_group, start, end, &interfaces)
+            .await
+            .map_err(|e| CliError::Input(e.to_string()))
     })?
 }
 

@@ -6,6 +6,7 @@
 //! resolved here; `self` and `sg:NAME` stay symbolic until a live group is known (drift).
 
 mod check;
+pub(crate) use check::parse_window;
 pub mod error;
 pub mod schema;
 pub mod yaml;

@@ -798,7 +798,7 @@ fn check_flap_limit(ctx: &mut Ctx, at: At<'_>, path: &str) -> Option<FlapLimit> 
 }
 
 /// `90s`, `30m`, `1h`, `1d` → seconds.
-fn parse_window(text: &str) -> Option<u64> {
+pub(crate) fn parse_window(text: &str) -> Option<u64> {
     let text = text.trim();
     let unit = match text.chars().last()? {
         's' => 1,

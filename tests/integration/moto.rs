@@ -995,9 +995,67 @@ async fn flow_records_and_a_groups_interfaces_are_read_and_matched() {
     let office: sgwarden::Rule = "tcp/22 from 192.0.2.0/24".parse().unwrap();
     let t = sgwarden::flows::rule_traffic(&office, &e.web, &enis, &locals, &none, &records);
     assert_eq!((t.flows, t.bytes), (0, 0));
+    // `sgwarden flows` prints the digest of the group's interfaces.
+    let flows = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_sgwarden"))
+            .arg("flows")
+            .args(args)
+            .envs(moto.env())
+            .output()
+            .unwrap()
+    };
+    let out = flows(&[
+        "--log-group",
+        "vpc-flows",
+        "--group",
+        &e.web,
+        "--look-back",
+        "1h",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: Vec<Vec<&str>> = text
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(
+        rows[0],
+        ["HITS", "BYTES", "FROM", "TO", "ACCEPT/REJECT"],
+        "{text}"
+    );
+    assert_eq!(
+        rows[1],
+        ["2", "1000", "203.0.113.9", "10.0.1.10", "ACCEPT"],
+        "{text}"
+    );
+    assert_eq!(
+        rows[2],
+        ["1", "99", "198.51.100.4", "10.0.1.10", "REJECT"],
+        "{text}"
+    );
+    assert_eq!(
+        rows.len(),
+        3,
+        "the other interface's record is not shown: {text}"
+    );
+    let out = flows(&[
+        "--log-group",
+        "vpc-flows",
+        "--eni",
+        &eni,
+        "--look-back",
+        "soon",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid --look-back `soon`"));
     // A log group that does not exist is an error naming it.
     let err = SdkFlows::new(&e.sdk)
-        .records("us-east-1", "nope", now, now, &[eni])
+        .records("us-east-1", "nope", now, now, std::slice::from_ref(&eni))
         .await
         .unwrap_err();
     assert!(err.to_string().contains("nope"), "{err}");
