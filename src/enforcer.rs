@@ -474,7 +474,6 @@ impl<E: Ec2, S: PolicySource, N: Notifier, L: RevertLedger> Enforcer<E, S, N, L>
         let mut report = Report::new(event.info(), Some(policy), &read_regions, &d, &p);
         report.errors.extend(errors);
         report.created_groups = created;
-        report.recount();
         for (region, id, f) in flapping {
             if let Some(g) = report
                 .groups
