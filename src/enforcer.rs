@@ -232,10 +232,7 @@ impl<E: Ec2, S: PolicySource, N: Notifier, L: RevertLedger> Enforcer<E, S, N, L>
             let Some(g) = policy.groups.get(&m.key) else {
                 continue;
             };
-            let description = g
-                .description
-                .clone()
-                .unwrap_or_else(|| format!("{} (managed by sgwarden)", g.name));
+            let description = g.creation_description();
             let vpc = m.vpc_id.as_deref().or(g.vpc.as_deref());
             match self
                 .ec2

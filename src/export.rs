@@ -78,14 +78,7 @@ pub fn cloudformation(policy: &Policy, location: &str) -> Template {
         let me = &ids[key];
         let mut props = Map::new();
         props.insert("GroupName".into(), json!(g.name));
-        props.insert(
-            "GroupDescription".into(),
-            json!(
-                g.description
-                    .clone()
-                    .unwrap_or_else(|| format!("{} (managed by sgwarden)", g.name))
-            ),
-        );
+        props.insert("GroupDescription".into(), json!(g.creation_description()));
         match &g.vpc {
             Some(vpc) => props.insert("VpcId".into(), json!(vpc)),
             None => {

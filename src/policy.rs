@@ -166,6 +166,14 @@ impl GroupPolicy {
             Direction::Egress => self.egress.as_deref(),
         }
     }
+
+    /// The GroupDescription a new group gets: the policy's, else "NAME (managed by
+    /// sgwarden)" (EC2 requires one).
+    pub fn creation_description(&self) -> String {
+        self.description
+            .clone()
+            .unwrap_or_else(|| format!("{} (managed by sgwarden)", self.name))
+    }
 }
 
 /// A time-boxed permission for extra rules in one group.
