@@ -63,17 +63,11 @@ pub fn import(inventory: &Inventory, source: &str) -> Result<Imported, ImportErr
             ingress: Some(rules(g, &g.ingress)),
             egress: Some(rules(g, &g.egress)),
         };
-        if entry.id.is_some() && !unique {
-            warnings.push(format!(
-                "{} groups are named `{}`: each is keyed `{}-sg-…` and matched by id",
-                names[g.group_name.as_str()],
-                g.group_name,
-                g.group_name
-            ));
-        }
         policy.groups.insert(key, entry);
     }
-    warnings.dedup();
+    warnings.extend(names.iter().filter(|(_, n)| **n > 1).map(|(name, n)| {
+        format!("{n} groups are named `{name}`: each is keyed `{name}-sg-…` and matched by id")
+    }));
     let yaml = policy.render(source)?;
     Ok(Imported { yaml, warnings })
 }

@@ -27,12 +27,6 @@ struct Entry {
     value: String,
 }
 
-#[derive(Debug, Default)]
-struct Section {
-    line: usize,
-    entries: Vec<Entry>,
-}
-
 /// Reads a configuration's text (`file` names it in errors and warnings).
 pub fn import(file: &str, text: &str) -> Result<Imported, ImportError> {
     let err = |line: usize, word: &str, message: String| ImportError {
@@ -43,7 +37,7 @@ pub fn import(file: &str, text: &str) -> Result<Imported, ImportError> {
     };
     // Sections in file order; a section named twice is merged.
     let mut order: Vec<String> = Vec::new();
-    let mut sections: BTreeMap<String, Section> = BTreeMap::new();
+    let mut sections: BTreeMap<String, Vec<Entry>> = BTreeMap::new();
     let mut current: Option<String> = None;
     for (i, raw) in text.lines().enumerate() {
         let n = i + 1;
@@ -56,7 +50,7 @@ pub fn import(file: &str, text: &str) -> Result<Imported, ImportError> {
             let entry = current
                 .as_ref()
                 .and_then(|s| sections.get_mut(s))
-                .and_then(|s| s.entries.last_mut())
+                .and_then(|s| s.last_mut())
                 .ok_or_else(|| err(n, line.trim(), "an indented line continues nothing".into()))?;
             let more = line.trim();
             if !entry.value.trim_end().ends_with(',') && !entry.value.is_empty() {
@@ -78,13 +72,7 @@ pub fn import(file: &str, text: &str) -> Result<Imported, ImportError> {
             }
             if !sections.contains_key(&name) {
                 order.push(name.clone());
-                sections.insert(
-                    name.clone(),
-                    Section {
-                        line: n,
-                        entries: Vec::new(),
-                    },
-                );
+                sections.insert(name.clone(), Vec::new());
             }
             current = Some(name);
             continue;
@@ -105,7 +93,7 @@ pub fn import(file: &str, text: &str) -> Result<Imported, ImportError> {
             return Err(err(n, line, "the line has no SOURCE before `:`".into()));
         }
         if let Some(s) = sections.get_mut(section) {
-            s.entries.push(Entry {
+            s.push(Entry {
                 line: n,
                 key: key.to_string(),
                 value: value.to_string(),
@@ -123,7 +111,7 @@ pub fn import(file: &str, text: &str) -> Result<Imported, ImportError> {
     };
     let mut regions = vec![DEFAULT_REGION.to_string()];
     if let Some(config) = sections.get("CONFIG") {
-        for e in &config.entries {
+        for e in config {
             match e.key.as_str() {
                 "regions" => {
                     regions = split(&e.value);
@@ -147,9 +135,9 @@ pub fn import(file: &str, text: &str) -> Result<Imported, ImportError> {
     }
     policy.regions = regions;
 
-    let mut variables: BTreeMap<String, (usize, Vec<String>)> = BTreeMap::new();
+    let mut variables: BTreeMap<String, Vec<String>> = BTreeMap::new();
     if let Some(vars) = sections.get("VARIABLES") {
-        for e in &vars.entries {
+        for e in vars {
             let values = split(&e.value);
             if let Some(v) = values.iter().find(|v| v.starts_with('@')) {
                 return Err(err(
@@ -161,7 +149,7 @@ pub fn import(file: &str, text: &str) -> Result<Imported, ImportError> {
                     ),
                 ));
             }
-            variables.insert(e.key.clone(), (e.line, values));
+            variables.insert(e.key.clone(), values);
         }
     }
     let defined: Vec<String> = order
@@ -176,12 +164,11 @@ pub fn import(file: &str, text: &str) -> Result<Imported, ImportError> {
     };
     let mut referenced: BTreeMap<String, usize> = BTreeMap::new();
     if let Some(global) = sections.get("GLOBAL") {
-        policy.global_ingress = ctx.rules(&global.entries, &mut referenced, &mut warnings)?;
+        policy.global_ingress = ctx.rules(global, &mut referenced, &mut warnings)?;
     }
     for name in &defined {
         let section = &sections[name];
-        let rules = ctx.rules(&section.entries, &mut referenced, &mut warnings)?;
-        let _ = section.line;
+        let rules = ctx.rules(section, &mut referenced, &mut warnings)?;
         policy.groups.insert(
             name.clone(),
             OutGroup {
@@ -211,7 +198,7 @@ pub fn import(file: &str, text: &str) -> Result<Imported, ImportError> {
 
 struct Ctx<'a> {
     file: &'a str,
-    variables: &'a BTreeMap<String, (usize, Vec<String>)>,
+    variables: &'a BTreeMap<String, Vec<String>>,
     defined: &'a [String],
 }
 
@@ -228,19 +215,16 @@ impl Ctx<'_> {
     /// A variable's values, by whole name.
     fn variable(&self, line: usize, word: &str) -> Result<&[String], ImportError> {
         let name = &word[1..];
-        self.variables
-            .get(name)
-            .map(|(_, v)| v.as_slice())
-            .ok_or_else(|| {
-                let hint = crate::suggest::closest(name, self.variables.keys().map(String::as_str))
-                    .map(|s| format!("; did you mean `@{s}`?"))
-                    .unwrap_or_default();
-                self.err(
-                    line,
-                    word,
-                    format!("no variable `{name}` in [VARIABLES]{hint}"),
-                )
-            })
+        self.variables.get(name).map(Vec::as_slice).ok_or_else(|| {
+            let hint = crate::suggest::closest(name, self.variables.keys().map(String::as_str))
+                .map(|s| format!("; did you mean `@{s}`?"))
+                .unwrap_or_default();
+            self.err(
+                line,
+                word,
+                format!("no variable `{name}` in [VARIABLES]{hint}"),
+            )
+        })
     }
 
     /// A section's rule lines as compact policy rules, one line per protocol and ports with
