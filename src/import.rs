@@ -169,8 +169,13 @@ pub(crate) fn quote(s: &str) -> String {
     if plain {
         s.to_string()
     } else {
-        serde_json::Value::String(s.to_string()).to_string()
+        quote_always(s)
     }
+}
+
+/// A double-quoted YAML scalar (also for text that must stay a string, like `80` or `8:0`).
+pub(crate) fn quote_always(s: &str) -> String {
+    serde_json::Value::String(s.to_string()).to_string()
 }
 
 /// An address or CIDR as EC2 stores it: a bare address is /32 (/128), host bits are

@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{ImportError, Imported, OutGroup, OutPolicy, quote};
+use super::{ImportError, Imported, OutGroup, OutPolicy, quote, quote_always};
 use crate::inventory::{CurrentGroup, Inventory};
 use crate::rule::{DescribedRule, Peer};
 
@@ -102,9 +102,4 @@ fn rules(group: &CurrentGroup, rules: &[DescribedRule]) -> Vec<String> {
             }
         })
         .collect()
-}
-
-/// Always double-quoted (a port list like `8:0` or `80` must stay a string).
-fn quote_always(s: &str) -> String {
-    serde_json::Value::String(s.to_string()).to_string()
 }
