@@ -272,10 +272,7 @@ pub fn text(r: &Report) -> String {
                 "  {} in {}{}: {}",
                 c.key,
                 c.region,
-                c.vpc_id
-                    .as_deref()
-                    .map(|v| format!(" {v}"))
-                    .unwrap_or_default(),
+                vpc_suffix(c.vpc_id.as_deref()),
                 c.group_id
             );
         }
@@ -288,10 +285,7 @@ pub fn text(r: &Report) -> String {
                 "  {} in {}{}",
                 m.key,
                 m.region,
-                m.vpc_id
-                    .as_deref()
-                    .map(|v| format!(" {v}"))
-                    .unwrap_or_default()
+                vpc_suffix(m.vpc_id.as_deref())
             );
         }
     }
@@ -304,10 +298,7 @@ pub fn text(r: &Report) -> String {
                 u.group_id,
                 u.group_name,
                 u.region,
-                u.vpc_id
-                    .as_deref()
-                    .map(|v| format!(" {v}"))
-                    .unwrap_or_default()
+                vpc_suffix(u.vpc_id.as_deref())
             );
         }
     }
@@ -601,4 +592,9 @@ pub fn table(r: &Report, headers: bool) -> String {
         );
     }
     o
+}
+
+/// ` vpc-…` after a region in the text report, or nothing.
+fn vpc_suffix(vpc: Option<&str>) -> String {
+    vpc.map(|v| format!(" {v}")).unwrap_or_default()
 }
