@@ -32,6 +32,7 @@ groups:
 }
 
 pub(crate) struct Estate {
+    pub vpc: String,
     pub web: String,
     pub app: String,
     pub db: String,
@@ -75,6 +76,7 @@ pub(crate) async fn seed(moto: &Moto, mode: &str) -> Estate {
         .unwrap();
     moto.clear_recording();
     Estate {
+        vpc,
         web,
         app,
         db,
@@ -721,16 +723,7 @@ async fn a_missing_group_with_create_is_created_in_its_vpc_and_filled_never_in_a
     let moto = start_moto();
     let e = seed(&moto, "enforce").await;
     let ec2 = aws_sdk_ec2::Client::new(&e.sdk);
-    let vpc = ec2
-        .describe_security_groups()
-        .group_ids(&e.web)
-        .send()
-        .await
-        .unwrap()
-        .security_groups()[0]
-        .vpc_id()
-        .unwrap()
-        .to_string();
+    let vpc = e.vpc.clone();
     let text = |mode: &str| {
         format!(
             "version: 1
@@ -877,16 +870,7 @@ async fn flow_records_and_a_groups_interfaces_are_read_and_matched() {
     let moto = start_moto();
     let e = seed(&moto, "audit").await;
     let ec2 = aws_sdk_ec2::Client::new(&e.sdk);
-    let vpc = ec2
-        .describe_security_groups()
-        .group_ids(&e.web)
-        .send()
-        .await
-        .unwrap()
-        .security_groups()[0]
-        .vpc_id()
-        .unwrap()
-        .to_string();
+    let vpc = e.vpc.clone();
     let subnet = ec2
         .create_subnet()
         .vpc_id(&vpc)
