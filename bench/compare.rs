@@ -50,6 +50,12 @@ const REGION: &str = "us-east-1";
 const DELETED: &str = "udp/53 from 10.0.0.0/16";
 const DELETED_ATOMIC: &str = "udp 53-53 10.0.0.0/16";
 const DRIFT_ATOMIC: &str = "tcp 22-22 0.0.0.0/0";
+/// sgwarden's report run (measured, and profiled with `SGWARDEN_COMPARE_PERF`).
+const AUDIT_PLAN: &[&str] = &["plan", "--policy", "audit.yaml", "--format", "json"];
+/// sgwarden's remediation and restore run.
+const ENFORCE_APPLY: &[&str] = &["apply", "--policy", "enforce.yaml", "--format", "json"];
+/// sgwarden's rescan.
+const ENFORCE_PLAN: &[&str] = &["plan", "--policy", "enforce.yaml", "--format", "json"];
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -370,17 +376,12 @@ async fn compare(n: usize, runs: usize) -> Results {
     let c = bench.median_of("cold-c7n", &bench.custodian, &strs(&args), |r| {
         assert_eq!(r.exit, 0, "c7n cold start failed")
     });
-    let s = bench.median_of(
-        "cold-sgwarden",
-        &sg,
-        &["plan", "--policy", "audit.yaml", "--format", "json"],
-        |r| {
-            assert_eq!(
-                r.exit, 2,
-                "sgwarden cold start: expected drift (missing groups)"
-            )
-        },
-    );
+    let s = bench.median_of("cold-sgwarden", &sg, AUDIT_PLAN, |r| {
+        assert_eq!(
+            r.exit, 2,
+            "sgwarden cold start: expected drift (missing groups)"
+        )
+    });
     assert_eq!(summary(&s, "cold start")["missing_groups"], n);
     expect_change(
         "cold start",
@@ -429,16 +430,11 @@ async fn compare(n: usize, runs: usize) -> Results {
         assert_eq!(r.exit, 0, "c7n report failed")
     });
     assert_eq!(bench.c7n_matched("report", "ssh-world"), drifted.len());
-    let s = bench.median_of(
-        "report-sgwarden",
-        &sg,
-        &["plan", "--policy", "audit.yaml", "--format", "json"],
-        |r| {
-            assert_eq!(r.exit, 2);
-            assert_eq!(summary(r, "audit")["groups_with_drift"], drifted.len());
-            assert_eq!(summary(r, "audit")["extra_rules"], drifted.len());
-        },
-    );
+    let s = bench.median_of("report-sgwarden", &sg, AUDIT_PLAN, |r| {
+        assert_eq!(r.exit, 2);
+        assert_eq!(summary(r, "audit")["groups_with_drift"], drifted.len());
+        assert_eq!(summary(r, "audit")["extra_rules"], drifted.len());
+    });
     if std::env::var_os("SGWARDEN_COMPARE_PERF").is_some() {
         profile(&bench, &sg, n);
     }
@@ -526,11 +522,7 @@ async fn compare(n: usize, runs: usize) -> Results {
             .unwrap();
     }
     expect_change("drift put back", &seeded, &state(&ec2).await, &none, &none);
-    let s = bench.measure(
-        "enforce-sgwarden",
-        &sg,
-        &["apply", "--policy", "enforce.yaml", "--format", "json"],
-    );
+    let s = bench.measure("enforce-sgwarden", &sg, ENFORCE_APPLY);
     assert_eq!(s.exit, 0, "sgwarden apply failed");
     assert_eq!(summary(&s, "enforce")["revoked"], drifted.len());
     assert_eq!(summary(&s, "enforce")["failed"], 0);
@@ -550,11 +542,7 @@ async fn compare(n: usize, runs: usize) -> Results {
             drifted.len()
         ),
     });
-    let s_again = bench.measure(
-        "rescan-sgwarden",
-        &sg,
-        &["plan", "--policy", "enforce.yaml", "--format", "json"],
-    );
+    let s_again = bench.measure("rescan-sgwarden", &sg, ENFORCE_PLAN);
     assert_eq!(s_again.exit, 0, "rescan must find nothing");
     assert_eq!(summary(&s_again, "rescan")["groups_with_drift"], 0);
     expect_change(
@@ -579,11 +567,7 @@ async fn compare(n: usize, runs: usize) -> Results {
     let deleted = state(&ec2).await;
     let victim_pairs = pairs(&ids, &victims, DELETED_ATOMIC);
     expect_change("rule deleted", &repaired, &deleted, &victim_pairs, &none);
-    let s = bench.measure(
-        "restore-sgwarden",
-        &sg,
-        &["apply", "--policy", "enforce.yaml", "--format", "json"],
-    );
+    let s = bench.measure("restore-sgwarden", &sg, ENFORCE_APPLY);
     assert_eq!(s.exit, 0, "sgwarden restore failed");
     assert_eq!(summary(&s, "restore")["authorized"], victims.len());
     expect_change(
@@ -620,7 +604,7 @@ fn profile(bench: &Bench, sg: &Path, n: usize) {
         .arg(&data)
         .arg("--")
         .arg(sg)
-        .args(["plan", "--policy", "audit.yaml", "--format", "json"])
+        .args(AUDIT_PLAN)
         .envs(bench.env.iter().map(|(k, v)| (k, v.as_str())))
         .current_dir(&bench.work)
         .stdout(Stdio::null())
