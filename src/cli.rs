@@ -399,6 +399,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Outcome, CliError> {
                 source: LoadedPolicy(policy),
                 notifier: MemoryNotifier::default(),
                 ledger: MemoryLedger::new(),
+                flows: crate::ports::NoFlows,
             };
             let opts = RunOptions {
                 apply: false,
@@ -649,6 +650,7 @@ fn live(
             // A person's apply: counted within this run only, never held back by the
             // Lambda's ledger (docs/operations.md).
             ledger: MemoryLedger::new(),
+            flows: crate::aws::flows::SdkFlows::new(&sdk),
         };
         let opts = RunOptions {
             apply,
@@ -778,6 +780,7 @@ fn invoke(a: &InvokeArgs, out: &mut dyn Write) -> Result<Outcome, CliError> {
                 config.report_bucket.clone(),
             ),
             ledger: AnyLedger::new(&sdk, config.state.as_ref()),
+            flows: crate::aws::flows::SdkFlows::new(&sdk),
         };
         handler::handle(&enforcer, &config, &home_region(&sdk), now, &event).await
     })?;

@@ -5,6 +5,8 @@
 //! neither re-implements a step. A failing group or region is report data, never an
 //! early return: one group's failure does not stop the others.
 
+mod risk;
+
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
@@ -16,7 +18,9 @@ use crate::drift::{self, Drift};
 use crate::inventory::{CurrentGroup, Inventory};
 use crate::plan::{self, GroupPlan, Op, Plan, PlanOptions, Status};
 use crate::policy::{FlapLimit, Mode, Notify, Policy};
-use crate::ports::{Ec2, Ec2Error, GroupRef, Notifier, PolicySource, RevertLedger, SourceError};
+use crate::ports::{
+    Ec2, Ec2Error, FlowSource, GroupRef, Notifier, PolicySource, RevertLedger, SourceError,
+};
 use crate::report::{AfterJson, CreatedGroupJson, ErrorJson, FlappingJson, Report, RuleJson};
 use crate::rule::{DescribedRule, Direction, Rule};
 use crate::trigger::{Trigger, TriggerEvent};
@@ -42,12 +46,14 @@ pub struct RunOptions {
     pub notify: bool,
 }
 
-/// The enforcer, over an EC2, a policy source, a notifier and a revert ledger.
-pub struct Enforcer<E, S, N, L> {
+/// The enforcer, over an EC2, a policy source, a notifier, a revert ledger and the VPC
+/// flow logs.
+pub struct Enforcer<E, S, N, L, F> {
     pub ec2: E,
     pub source: S,
     pub notifier: N,
     pub ledger: L,
+    pub flows: F,
 }
 
 fn error(
@@ -145,7 +151,7 @@ fn flapping_json(
     }
 }
 
-impl<E: Ec2, S: PolicySource, N: Notifier, L: RevertLedger> Enforcer<E, S, N, L> {
+impl<E: Ec2, S: PolicySource, N: Notifier, L: RevertLedger, F: FlowSource> Enforcer<E, S, N, L, F> {
     /// Runs the whole path for one trigger and returns its report (errors included).
     pub async fn run(&self, event: &TriggerEvent, opts: &RunOptions) -> Report {
         if event.ignored.is_some() {
@@ -432,6 +438,20 @@ impl<E: Ec2, S: PolicySource, N: Notifier, L: RevertLedger> Enforcer<E, S, N, L>
                 }
             }
         }
+
+        // Change risk (settings.flow_logs): the traffic each pending revoke would cut;
+        // keep_if_traffic holds the revokes that would cut some.
+        risk::assess(
+            &self.ec2,
+            &self.flows,
+            policy,
+            &inventory,
+            &d,
+            &mut p,
+            opts.now,
+            &mut errors,
+        )
+        .await;
 
         let mut changed: Vec<usize> = Vec::new();
         if opts.apply && p.refused.is_none() {

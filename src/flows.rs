@@ -11,7 +11,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
-use crate::rule::{Peer, Protocol, Rule};
+use crate::rule::{Direction, Peer, Protocol, Rule};
 
 /// One flow-log record (the fields sgwarden uses).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -88,14 +88,39 @@ pub fn digest<'a>(records: impl IntoIterator<Item = &'a FlowRecord>) -> Vec<Dige
     out
 }
 
-/// The accepted traffic one ingress rule let in during the window.
+/// The accepted traffic a rule carried in the window that no remaining rule allows: what
+/// revoking it would cut.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RuleTraffic {
     pub flows: u64,
     pub bytes: u64,
-    /// The sources with the most flows (at most five): (address, flows).
-    pub top_sources: Vec<(IpAddr, u64)>,
+    /// The peer addresses with the most flows (at most five), the most first: sources
+    /// for an ingress rule, destinations for an egress rule.
+    pub top_peers: Vec<(IpAddr, u64)>,
 }
+
+/// `2 flows, 1000 bytes`.
+pub fn flows_text(flows: u64, bytes: u64) -> String {
+    format!(
+        "{flows} {}, {bytes} {}",
+        if flows == 1 { "flow" } else { "flows" },
+        if bytes == 1 { "byte" } else { "bytes" }
+    )
+}
+
+/// A revoke's change risk, as a run reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChangeRisk {
+    /// The look-back window, in seconds.
+    pub window_seconds: u64,
+    /// The group's network interfaces the records were read on.
+    pub interfaces: usize,
+    /// The traffic, or why it is not known.
+    pub traffic: Result<RuleTraffic, String>,
+}
+
+/// The addresses of each group's network interfaces, by group id (for group peers).
+pub type GroupAddresses = BTreeMap<String, BTreeSet<IpAddr>>;
 
 /// Whether a protocol number and destination port fall inside a rule's protocol.
 fn protocol_matches(p: &Protocol, protocol: u8, port: u16) -> bool {
@@ -110,46 +135,72 @@ fn protocol_matches(p: &Protocol, protocol: u8, port: u16) -> bool {
     }
 }
 
-/// The accepted inbound records a rule matches: on one of the group's interfaces, to that
-/// interface (the destination is one of `local`), with the rule's protocol and ports, from
-/// inside its peer. A group peer (`sg-…`, `self`) matches the addresses of that group's
-/// interfaces, given in `group_addresses` by group id; a prefix list matches nothing here
-/// (its CIDRs are not known to this function).
-pub fn rule_traffic<'a>(
+/// Whether `rule` of group `group` lets the accepted record `r` through, on an interface
+/// whose addresses are `local`. Ingress: to a local address, from inside the peer, to a
+/// port of the rule. Egress: from a local address, to inside the peer, to a port of the
+/// rule. A group peer (`sg-…`, `self`) is the addresses of that group's interfaces; a
+/// prefix list matches nothing here (see [`measurable`]).
+pub fn matches(
     rule: &Rule,
-    own_group: &str,
-    interfaces: &BTreeSet<String>,
-    local: &BTreeSet<IpAddr>,
-    group_addresses: &BTreeMap<String, BTreeSet<IpAddr>>,
-    records: impl IntoIterator<Item = &'a FlowRecord>,
-) -> RuleTraffic {
-    let from = |src: &IpAddr| match (&rule.peer, src) {
+    group: &str,
+    r: &FlowRecord,
+    local: &[IpAddr],
+    groups: &GroupAddresses,
+) -> bool {
+    let (here, there) = match rule.direction {
+        Direction::Ingress => (&r.dst, &r.src),
+        Direction::Egress => (&r.src, &r.dst),
+    };
+    let inside = match (&rule.peer, there) {
         (Peer::V4(net), IpAddr::V4(a)) => net.contains(a),
         (Peer::V6(net), IpAddr::V6(a)) => net.contains(a),
-        (Peer::Group { id, .. }, a) => group_addresses.get(id).is_some_and(|s| s.contains(a)),
-        (Peer::SelfGroup, a) => group_addresses
-            .get(own_group)
-            .is_some_and(|s| s.contains(a)),
+        (Peer::Group { id, .. }, a) => groups.get(id).is_some_and(|s| s.contains(a)),
+        (Peer::SelfGroup, a) => groups.get(group).is_some_and(|s| s.contains(a)),
         _ => false,
     };
+    r.accepted
+        && local.contains(here)
+        && protocol_matches(&rule.protocol, r.protocol, r.dst_port)
+        && inside
+}
+
+/// Why a rule's traffic cannot be measured from flow records, if it cannot.
+pub fn measurable(rule: &Rule) -> Result<(), String> {
+    match &rule.peer {
+        Peer::PrefixList(id) => Err(format!(
+            "the addresses of prefix list {id} are not read, so its traffic is not known"
+        )),
+        Peer::Named(name) => Err(format!("`sg:{name}` has no live group")),
+        _ => Ok(()),
+    }
+}
+
+/// The traffic `rule` of `group` carried in `records` (each with its interface's local
+/// addresses) that `still_allowed` does not let through: the flows revoking it would cut.
+pub fn cut_traffic<'a>(
+    rule: &Rule,
+    group: &str,
+    records: impl IntoIterator<Item = (&'a FlowRecord, &'a [IpAddr])>,
+    groups: &GroupAddresses,
+    still_allowed: impl Fn(&FlowRecord, &[IpAddr]) -> bool,
+) -> RuleTraffic {
     let mut t = RuleTraffic::default();
-    let mut sources: BTreeMap<IpAddr, u64> = BTreeMap::new();
-    for r in records {
-        if r.accepted
-            && interfaces.contains(&r.interface_id)
-            && local.contains(&r.dst)
-            && protocol_matches(&rule.protocol, r.protocol, r.dst_port)
-            && from(&r.src)
-        {
+    let mut peers: BTreeMap<IpAddr, u64> = BTreeMap::new();
+    for (r, local) in records {
+        if matches(rule, group, r, local, groups) && !still_allowed(r, local) {
             t.flows += 1;
             t.bytes += r.bytes;
-            *sources.entry(r.src).or_default() += 1;
+            let peer = match rule.direction {
+                Direction::Ingress => r.src,
+                Direction::Egress => r.dst,
+            };
+            *peers.entry(peer).or_default() += 1;
         }
     }
-    let mut top: Vec<(IpAddr, u64)> = sources.into_iter().collect();
+    let mut top: Vec<(IpAddr, u64)> = peers.into_iter().collect();
     top.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     top.truncate(5);
-    t.top_sources = top;
+    t.top_peers = top;
     t
 }
 
@@ -203,28 +254,28 @@ mod tests {
     }
 
     #[test]
-    fn a_rule_counts_only_accepted_inbound_traffic_it_lets_in() {
+    fn a_rule_counts_only_accepted_traffic_it_lets_through_that_nothing_else_allows() {
         let lines = [
             rec("eni-1", "203.0.113.9", "10.0.0.5", 22, 6, 800, "ACCEPT"),
             rec("eni-1", "203.0.113.9", "10.0.0.5", 22, 6, 200, "ACCEPT"),
             rec("eni-1", "198.51.100.1", "10.0.0.5", 22, 6, 100, "ACCEPT"),
-            // Rejected, another port, another protocol, outbound, another interface.
+            // Rejected, another port, another protocol, outbound.
             rec("eni-1", "203.0.113.9", "10.0.0.5", 22, 6, 999, "REJECT"),
             rec("eni-1", "203.0.113.9", "10.0.0.5", 23, 6, 999, "ACCEPT"),
             rec("eni-1", "203.0.113.9", "10.0.0.5", 22, 17, 999, "ACCEPT"),
             rec("eni-1", "10.0.0.5", "203.0.113.9", 22, 6, 999, "ACCEPT"),
-            rec("eni-2", "203.0.113.9", "10.0.0.6", 22, 6, 999, "ACCEPT"),
         ];
         let rs = records(&lines);
-        let enis: BTreeSet<String> = ["eni-1".to_string()].into();
-        let local: BTreeSet<IpAddr> = ["10.0.0.5".parse().unwrap()].into();
+        let local: Vec<IpAddr> = vec!["10.0.0.5".parse().unwrap()];
+        let on = || rs.iter().map(|r| (r, local.as_slice()));
+        let nothing = |_: &FlowRecord, _: &[IpAddr]| false;
         let world: Rule = "tcp/22 from 0.0.0.0/0".parse().unwrap();
-        let t = rule_traffic(&world, "sg-1", &enis, &local, &BTreeMap::new(), &rs);
+        let t = cut_traffic(&world, "sg-1", on(), &BTreeMap::new(), nothing);
         assert_eq!((t.flows, t.bytes), (3, 1100));
-        assert_eq!(t.top_sources[0], ("203.0.113.9".parse().unwrap(), 2));
+        assert_eq!(t.top_peers[0], ("203.0.113.9".parse().unwrap(), 2));
         // A rule whose peer saw nothing carried nothing.
         let office: Rule = "tcp/22 from 192.0.2.0/24".parse().unwrap();
-        let none = rule_traffic(&office, "sg-1", &enis, &local, &BTreeMap::new(), &rs);
+        let none = cut_traffic(&office, "sg-1", on(), &BTreeMap::new(), nothing);
         assert_eq!(none, RuleTraffic::default());
         // A group peer matches its interfaces' addresses.
         let from_app: Rule = "tcp/22 from sg-0a0b".parse().unwrap();
@@ -232,8 +283,23 @@ mod tests {
             "sg-0a0b".to_string(),
             BTreeSet::from(["198.51.100.1".parse().unwrap()]),
         )]);
-        let t = rule_traffic(&from_app, "sg-1", &enis, &local, &groups, &rs);
+        let t = cut_traffic(&from_app, "sg-1", on(), &groups, nothing);
         assert_eq!((t.flows, t.bytes), (1, 100));
+        // Flows a remaining rule also allows are not cut by the revoke.
+        let stays: Rule = "tcp/22 from 198.51.100.0/24".parse().unwrap();
+        let t = cut_traffic(&world, "sg-1", on(), &groups, |r, l| {
+            matches(&stays, "sg-1", r, l, &groups)
+        });
+        assert_eq!((t.flows, t.bytes), (2, 1000));
+        // Egress: outbound from a local address to the peer.
+        let out: Rule = "tcp/22 to 203.0.113.0/24".parse().unwrap();
+        let t = cut_traffic(&out, "sg-1", on(), &groups, nothing);
+        assert_eq!((t.flows, t.bytes), (1, 999));
+        assert_eq!(t.top_peers, vec![("203.0.113.9".parse().unwrap(), 1)]);
+        // Prefix lists are not measurable.
+        let pl: Rule = "tcp/22 from pl-0123abcd".parse().unwrap();
+        assert!(measurable(&pl).unwrap_err().contains("pl-0123abcd"));
+        assert_eq!(measurable(&world), Ok(()));
     }
 
     #[test]

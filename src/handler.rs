@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use crate::config::LambdaConfig;
 use crate::enforcer::{Enforcer, RunOptions};
-use crate::ports::{Ec2, Notifier, PolicySource, RevertLedger};
+use crate::ports::{Ec2, FlowSource, Notifier, PolicySource, RevertLedger};
 use crate::report::Report;
 use crate::trigger;
 
@@ -59,8 +59,8 @@ fn error_type(report: &Report) -> &'static str {
 
 /// Handles one invocation: reads the event, runs the enforcer, and returns the report
 /// (`Ok` when it has no error).
-pub async fn handle<E: Ec2, S: PolicySource, N: Notifier, L: RevertLedger>(
-    enforcer: &Enforcer<E, S, N, L>,
+pub async fn handle<E: Ec2, S: PolicySource, N: Notifier, L: RevertLedger, F: FlowSource>(
+    enforcer: &Enforcer<E, S, N, L, F>,
     config: &LambdaConfig,
     home_region: &str,
     now: DateTime<Utc>,

@@ -152,6 +152,8 @@ struct MemoryState {
     faults: Vec<Fault>,
     /// A snapshot of every group after each write, for tests that watch for gaps.
     history: Vec<Vec<CurrentGroup>>,
+    /// Network interfaces (for flow logs), in any region.
+    interfaces: Vec<crate::ports::Interface>,
 }
 
 /// EC2 in memory. Batches behave as EC2's do: a duplicate (authorize) or absent
@@ -182,6 +184,11 @@ impl MemoryEc2 {
             Err(poisoned) => poisoned.into_inner(),
         };
         f(&mut guard)
+    }
+
+    /// Attaches network interfaces (for flow-log change risk).
+    pub fn add_interfaces(&self, interfaces: Vec<crate::ports::Interface>) {
+        self.with(|s| s.interfaces.extend(interfaces));
     }
 
     pub fn add_fault(&self, fault: Fault) {
@@ -289,6 +296,20 @@ impl MemoryEc2 {
 }
 
 impl Ec2 for MemoryEc2 {
+    async fn interfaces(
+        &self,
+        _region: &str,
+        group_ids: &[String],
+    ) -> Result<Vec<crate::ports::Interface>, Ec2Error> {
+        self.with(|s| {
+            Ok(s.interfaces
+                .iter()
+                .filter(|i| i.group_ids.iter().any(|g| group_ids.contains(g)))
+                .cloned()
+                .collect())
+        })
+    }
+
     async fn describe(
         &self,
         region: &str,
@@ -430,5 +451,41 @@ impl Notifier for MemoryNotifier {
             Err(p) => p.into_inner().push(report.clone()),
         }
         Ok(())
+    }
+}
+
+/// Flow-log records in memory: every record whose interface is asked for, whatever the
+/// window (the records are the test's own). `fail` makes every read fail.
+#[derive(Default)]
+pub struct MemoryFlows {
+    pub records: Vec<crate::flows::FlowRecord>,
+    pub fail: Option<String>,
+    /// How many reads were made.
+    pub reads: std::sync::atomic::AtomicUsize,
+}
+
+impl crate::ports::FlowSource for MemoryFlows {
+    async fn records(
+        &self,
+        _region: &str,
+        log_group: &str,
+        _start: chrono::DateTime<chrono::Utc>,
+        _end: chrono::DateTime<chrono::Utc>,
+        interfaces: &[String],
+    ) -> Result<Vec<crate::flows::FlowRecord>, crate::ports::FlowError> {
+        self.reads
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if let Some(message) = &self.fail {
+            return Err(crate::ports::FlowError {
+                log_group: log_group.to_string(),
+                message: message.clone(),
+            });
+        }
+        Ok(self
+            .records
+            .iter()
+            .filter(|r| interfaces.contains(&r.interface_id))
+            .cloned()
+            .collect())
     }
 }

@@ -60,6 +60,8 @@ pub struct Action {
     pub status: Status,
     pub reason: Option<String>,
     pub error: Option<String>,
+    /// For a revoke, when `settings.flow_logs` is set: the traffic it would cut.
+    pub risk: Option<crate::flows::ChangeRisk>,
 }
 
 impl Action {
@@ -145,6 +147,7 @@ fn planned(op: Op, rule: &DescribedRule, reason: Option<String>) -> Action {
         status: Status::Planned,
         reason,
         error: None,
+        risk: None,
     }
 }
 
@@ -165,6 +168,7 @@ fn group_plan(index: usize, g: &GroupDrift, force_audit: bool) -> GroupPlan {
                     g.vpc_id.as_deref().unwrap_or("(no VPC)")
                 )),
                 error: None,
+                risk: None,
             });
         } else {
             actions.push(planned(Op::Authorize, m, audit_reason()));

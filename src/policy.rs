@@ -90,6 +90,36 @@ pub struct Settings {
     pub flap_limit: Option<FlapLimit>,
     /// Create policy groups that exist nowhere (add-only and enforce modes only).
     pub create_missing: bool,
+    /// Where the VPC flow logs are, for the change risk of revokes; `None`: not read.
+    pub flow_logs: Option<FlowLogs>,
+}
+
+/// `settings.flow_logs`: the CloudWatch Logs group the VPC flow logs are delivered to (the
+/// same name in every governed region) and how far back a run reads them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FlowLogs {
+    pub log_group: String,
+    pub look_back_seconds: u64,
+}
+
+impl FlowLogs {
+    /// The default window: one day, as pysec-aws's `--look-back 1`.
+    pub const DEFAULT_LOOK_BACK: u64 = 86_400;
+
+    /// The window as written in policies.
+    pub fn look_back_text(&self) -> String {
+        window_text(self.look_back_seconds)
+    }
+}
+
+/// Seconds as written in policies (`1h`, `30m`, `90s`, `1d`): the largest whole unit.
+pub fn window_text(s: u64) -> String {
+    match s {
+        _ if s.is_multiple_of(86_400) => format!("{}d", s / 86_400),
+        _ if s.is_multiple_of(3600) => format!("{}h", s / 3600),
+        _ if s.is_multiple_of(60) => format!("{}m", s / 60),
+        _ => format!("{s}s"),
+    }
 }
 
 /// `settings.flap_limit`: a group reverted `reverts` times within `per_seconds` is not
@@ -109,13 +139,7 @@ impl FlapLimit {
 
     /// The window as written in policies (`1h`, `30m`, `90s`, `1d`).
     pub fn per_text(&self) -> String {
-        let s = self.per_seconds;
-        match s {
-            _ if s.is_multiple_of(86_400) => format!("{}d", s / 86_400),
-            _ if s.is_multiple_of(3600) => format!("{}h", s / 3600),
-            _ if s.is_multiple_of(60) => format!("{}m", s / 60),
-            _ => format!("{s}s"),
-        }
+        window_text(self.per_seconds)
     }
 }
 
@@ -131,6 +155,7 @@ impl Default for Settings {
             account: None,
             flap_limit: Some(FlapLimit::DEFAULT),
             create_missing: false,
+            flow_logs: None,
         }
     }
 }
@@ -154,6 +179,8 @@ pub struct GroupPolicy {
     pub description: Option<String>,
     /// Create the group when it exists nowhere (add-only and enforce modes only).
     pub create: bool,
+    /// Hold the revoke of an extra rule that carried traffic in the flow-log window.
+    pub keep_if_traffic: bool,
     /// `None`: the direction is not managed. Sorted, without duplicates.
     pub ingress: Option<Vec<DesiredRule>>,
     pub egress: Option<Vec<DesiredRule>>,

@@ -204,6 +204,12 @@ pub struct FlowError {
 
 /// VPC flow-log records of a time window (CloudWatch Logs).
 pub trait FlowSource: Sync {
+    /// Why this source reads no records at all (a plan from snapshots), if so: the run
+    /// then reports each revoke's traffic as unknown, for that reason.
+    fn unavailable(&self) -> Option<&str> {
+        None
+    }
+
     /// The records of `log_group` in `region` from `start` to `end` on the interfaces
     /// given, parsed and selected by sgwarden itself.
     fn records(
@@ -214,4 +220,28 @@ pub trait FlowSource: Sync {
         end: chrono::DateTime<chrono::Utc>,
         interfaces: &[String],
     ) -> impl Future<Output = Result<Vec<crate::flows::FlowRecord>, FlowError>> + Send;
+}
+
+/// No flow logs: where a run has none to read (a plan from snapshots, tests).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoFlows;
+
+impl FlowSource for NoFlows {
+    fn unavailable(&self) -> Option<&str> {
+        Some("a plan from snapshots reads no flow logs")
+    }
+
+    async fn records(
+        &self,
+        _: &str,
+        log_group: &str,
+        _: chrono::DateTime<chrono::Utc>,
+        _: chrono::DateTime<chrono::Utc>,
+        _: &[String],
+    ) -> Result<Vec<crate::flows::FlowRecord>, FlowError> {
+        Err(FlowError {
+            log_group: log_group.to_string(),
+            message: "no flow logs are read here".into(),
+        })
+    }
 }

@@ -152,6 +152,72 @@ pub struct ActionJson {
     pub reason: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// For a revoke when `settings.flow_logs` is set: the traffic it would cut.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub traffic: Option<TrafficJson>,
+}
+
+/// The change risk of a revoke: the accepted traffic the rule carried in the window that
+/// no rule left after the run allows.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TrafficJson {
+    /// The look-back window (`1d`).
+    pub window: String,
+    /// The group's network interfaces the flow records were read on.
+    pub interfaces: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flows: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<u64>,
+    /// Ingress: the sources with the most flows (at most five).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub top_sources: Vec<PeerFlowsJson>,
+    /// Egress: the destinations with the most flows (at most five).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub top_destinations: Vec<PeerFlowsJson>,
+    /// Why the traffic is not known (then `flows` and `bytes` are absent).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unknown: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PeerFlowsJson {
+    pub address: String,
+    pub flows: u64,
+}
+
+impl TrafficJson {
+    fn new(risk: &crate::flows::ChangeRisk, direction: crate::rule::Direction) -> Self {
+        let mut t = TrafficJson {
+            window: crate::policy::window_text(risk.window_seconds),
+            interfaces: risk.interfaces,
+            flows: None,
+            bytes: None,
+            top_sources: Vec::new(),
+            top_destinations: Vec::new(),
+            unknown: None,
+        };
+        match &risk.traffic {
+            Ok(r) => {
+                t.flows = Some(r.flows);
+                t.bytes = Some(r.bytes);
+                let top = r
+                    .top_peers
+                    .iter()
+                    .map(|(a, n)| PeerFlowsJson {
+                        address: a.to_string(),
+                        flows: *n,
+                    })
+                    .collect();
+                match direction {
+                    crate::rule::Direction::Ingress => t.top_sources = top,
+                    crate::rule::Direction::Egress => t.top_destinations = top,
+                }
+            }
+            Err(why) => t.unknown = Some(why.clone()),
+        }
+        t
+    }
 }
 
 /// The re-described state of a group after a run.
@@ -182,6 +248,16 @@ pub struct GroupReport {
     /// Set when the group's revert budget is spent and its writes were held back.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub flapping: Option<FlappingJson>,
+}
+
+impl GroupReport {
+    /// The change risk of revoking the rule whose canonical text is `text`, if measured.
+    pub fn traffic_of(&self, text: &str) -> Option<&TrafficJson> {
+        self.actions
+            .iter()
+            .find(|a| a.op == Op::Revoke && a.rule.text == text)
+            .and_then(|a| a.traffic.as_ref())
+    }
 }
 
 /// A group reverted `settings.flap_limit.reverts` times within the window: sgwarden
@@ -407,6 +483,10 @@ impl Report {
                     status: a.status,
                     reason: a.reason.clone(),
                     error: a.error.clone(),
+                    traffic: a
+                        .risk
+                        .as_ref()
+                        .map(|r| TrafficJson::new(r, a.rule.rule.direction)),
                 })
                 .collect();
             // Authorize first, then descriptions, then revoke; rules by text within each.

@@ -5,7 +5,8 @@
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use serde_json::Value;
 use sgwarden::aws::{
-    AnyLedger, AnyPolicySource, ec2::SdkEc2, home_region, sdk_config, sns::SnsNotifier,
+    AnyLedger, AnyPolicySource, ec2::SdkEc2, flows::SdkFlows, home_region, sdk_config,
+    sns::SnsNotifier,
 };
 use sgwarden::config::LambdaConfig;
 use sgwarden::enforcer::Enforcer;
@@ -52,6 +53,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             valid.and_then(|c| c.report_bucket.clone()),
         ),
         ledger: AnyLedger::new(&sdk, valid.and_then(|c| c.state.as_ref())),
+        flows: SdkFlows::new(&sdk),
     };
     if valid.is_some_and(|c| c.state.is_none()) {
         tracing::warn!(

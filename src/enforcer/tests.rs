@@ -6,8 +6,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use super::*;
 use crate::budget::MemoryLedger;
 use crate::inventory::{self, Inventory};
-use crate::local::{Fault, MemoryEc2, MemoryNotifier};
+use crate::local::{Fault, MemoryEc2, MemoryFlows, MemoryNotifier};
 use crate::policy::{self, Mode};
+use crate::ports::NoFlows;
 use crate::report::Outcome;
 use crate::trigger;
 
@@ -119,12 +120,16 @@ fn sample(name: &str, self_role: Option<&str>) -> TriggerEvent {
     trigger::parse(&v, self_role).unwrap()
 }
 
-fn enforcer<E: Ec2>(ec2: E, policy: &str) -> Enforcer<E, TextSource, MemoryNotifier, MemoryLedger> {
+fn enforcer<E: Ec2>(
+    ec2: E,
+    policy: &str,
+) -> Enforcer<E, TextSource, MemoryNotifier, MemoryLedger, NoFlows> {
     Enforcer {
         ec2,
         source: TextSource::new(policy),
         notifier: MemoryNotifier::default(),
         ledger: MemoryLedger::new(),
+        flows: NoFlows,
     }
 }
 
@@ -863,6 +868,7 @@ async fn an_unreachable_ledger_holds_every_write_back_and_is_an_error() {
         source: TextSource::new(FLAPPY),
         notifier: MemoryNotifier::default(),
         ledger: DownLedger,
+        flows: NoFlows,
     };
     let r = e.run(&schedule(), &opts(true)).await;
     assert!(
@@ -884,6 +890,7 @@ async fn an_unreachable_ledger_holds_every_write_back_and_is_an_error() {
         source: TextSource::new(&FLAPPY.replace("default_mode: enforce", "default_mode: audit")),
         notifier: MemoryNotifier::default(),
         ledger: DownLedger,
+        flows: NoFlows,
     };
     assert!(e.run(&schedule(), &opts(true)).await.errors.is_empty());
 }
@@ -914,4 +921,285 @@ async fn an_event_run_reads_the_groups_an_exception_names_so_the_exception_still
             .any(|r| r.rule.to_string() == "tcp/5432 from sg-0a1"),
         "the excepted rule stays"
     );
+}
+
+mod change_risk {
+    use super::*;
+    use crate::flows::parse_record;
+    use crate::ports::Interface;
+    use crate::report::ActionJson;
+
+    const FLOW_POLICY: &str = "version: 1
+settings:
+  regions: [us-east-1]
+  default_mode: enforce
+  flow_logs: {log_group: vpc-flows, look_back: 1h}
+groups:
+  web:
+    keep_if_traffic: KEEP
+    ingress: [tcp/443 from 0.0.0.0/0, tcp/22 from 10.0.0.0/8]
+  app:
+    ingress: [tcp/8080 from sg:web]
+";
+
+    fn policy(keep: bool) -> String {
+        FLOW_POLICY.replace("KEEP", &keep.to_string())
+    }
+
+    /// An accepted (or rejected) record to 10.0.0.5:`port` on eni-web.
+    fn rec(src: &str, port: u16, bytes: u64) -> crate::flows::FlowRecord {
+        parse_record(&format!(
+            "2 111122223333 eni-web {src} 10.0.0.5 49152 {port} 6 10 {bytes} 1700000000 1700000060 ACCEPT OK"
+        ))
+        .unwrap()
+    }
+
+    /// web (sg-0e1) on eni-web at 10.0.0.5, together with `also` (ids); app on eni-app
+    /// at 10.0.0.9.
+    fn ec2_with(groups: Vec<CurrentGroup>, also: &[&str]) -> MemoryEc2 {
+        let ec2 = MemoryEc2::new(Inventory {
+            groups,
+            unreadable: vec![],
+        });
+        let mut on_web = vec!["sg-0e1".to_string()];
+        on_web.extend(also.iter().map(|s| s.to_string()));
+        ec2.add_interfaces(vec![
+            Interface {
+                id: "eni-web".into(),
+                group_ids: on_web,
+                addresses: vec!["10.0.0.5".parse().unwrap()],
+            },
+            Interface {
+                id: "eni-app".into(),
+                group_ids: vec!["sg-0a1".into()],
+                addresses: vec!["10.0.0.9".parse().unwrap()],
+            },
+        ]);
+        ec2
+    }
+
+    fn with_flows<E: Ec2>(
+        ec2: E,
+        policy: &str,
+        flows: MemoryFlows,
+    ) -> Enforcer<E, TextSource, MemoryNotifier, MemoryLedger, MemoryFlows> {
+        Enforcer {
+            ec2,
+            source: TextSource::new(policy),
+            notifier: MemoryNotifier::default(),
+            ledger: MemoryLedger::new(),
+            flows,
+        }
+    }
+
+    fn revoke<'a>(r: &'a Report, group: &str, text: &str) -> &'a ActionJson {
+        r.groups
+            .iter()
+            .find(|g| g.group_id.as_deref() == Some(group))
+            .and_then(|g| {
+                g.actions
+                    .iter()
+                    .find(|a| a.op == Op::Revoke && a.rule.text == text)
+            })
+            .unwrap_or_else(|| panic!("no revoke of {text} in {}", r.to_json()))
+    }
+
+    fn web(ingress: &[&str]) -> CurrentGroup {
+        group("sg-0e1", "web", ingress, &[])
+    }
+
+    #[tokio::test]
+    async fn flows_a_remaining_rule_still_allows_are_not_counted_against_a_revoke() {
+        let ec2 = ec2_with(
+            vec![web(&[
+                "tcp/22 from 10.0.0.0/8",
+                "tcp/22 from 0.0.0.0/0",
+                "tcp/443 from 0.0.0.0/0",
+            ])],
+            &[],
+        );
+        let flows = MemoryFlows {
+            records: vec![
+                rec("10.1.2.3", 22, 500),   // still allowed by the /8
+                rec("203.0.113.9", 22, 70), // only the world rule lets it in
+                rec("203.0.113.9", 443, 9), // another port
+            ],
+            ..MemoryFlows::default()
+        };
+        let e = with_flows(ec2, &policy(true), flows);
+        let r = e.run(&schedule(), &opts(true)).await;
+        let a = revoke(&r, "sg-0e1", "tcp/22 from 0.0.0.0/0");
+        let t = a.traffic.as_ref().expect("measured");
+        assert_eq!((t.flows, t.bytes, t.interfaces), (Some(1), Some(70), 1));
+        assert_eq!(t.top_sources[0].address, "203.0.113.9");
+        assert_eq!(a.status, Status::Skipped, "kept: it still carries traffic");
+        assert!(
+            find(&e.ec2, "sg-0e1")
+                .ingress
+                .iter()
+                .any(|d| d.rule.to_string() == "tcp/22 from 0.0.0.0/0")
+        );
+        assert_eq!(e.flows.reads.load(Ordering::SeqCst), 1, "one read a region");
+        assert_eq!(r.outcome(), Outcome::Drift);
+    }
+
+    #[tokio::test]
+    async fn another_group_on_the_same_interface_that_allows_the_flow_means_nothing_is_cut() {
+        // sg-0b1 (not in the policy) is on web's interface and lets SSH in from anywhere.
+        let ec2 = ec2_with(
+            vec![
+                web(&[
+                    "tcp/22 from 10.0.0.0/8",
+                    "tcp/22 from 0.0.0.0/0",
+                    "tcp/443 from 0.0.0.0/0",
+                ]),
+                group("sg-0b1", "bastion-access", &["tcp/22 from 0.0.0.0/0"], &[]),
+            ],
+            &["sg-0b1"],
+        );
+        let flows = MemoryFlows {
+            records: vec![rec("203.0.113.9", 22, 70)],
+            ..MemoryFlows::default()
+        };
+        let e = with_flows(ec2, &policy(true), flows);
+        let r = e.run(&schedule(), &opts(true)).await;
+        let a = revoke(&r, "sg-0e1", "tcp/22 from 0.0.0.0/0");
+        assert_eq!(a.traffic.as_ref().unwrap().flows, Some(0));
+        assert_eq!(a.status, Status::Done, "{}", r.to_json());
+    }
+
+    #[tokio::test]
+    async fn a_group_peer_is_matched_by_its_interfaces_addresses() {
+        // web lets app's instances in on 9000 (extra); app's interface sent two flows.
+        let ec2 = ec2_with(
+            vec![
+                web(&[
+                    "tcp/22 from 10.0.0.0/8",
+                    "tcp/443 from 0.0.0.0/0",
+                    "tcp/9000 from sg-0a1",
+                ]),
+                group("sg-0a1", "app", &["tcp/8080 from sg-0e1"], &[]),
+            ],
+            &[],
+        );
+        let flows = MemoryFlows {
+            records: vec![rec("10.0.0.9", 9000, 10), rec("10.0.0.9", 9000, 20)],
+            ..MemoryFlows::default()
+        };
+        let e = with_flows(ec2, &policy(false), flows);
+        let r = e.run(&schedule(), &opts(false)).await;
+        let t = revoke(&r, "sg-0e1", "tcp/9000 from sg-0a1")
+            .traffic
+            .clone()
+            .unwrap();
+        // The /8 rule is tcp/22 only, so nothing else allows these flows.
+        assert_eq!((t.flows, t.bytes), (Some(2), Some(30)));
+    }
+
+    #[tokio::test]
+    async fn unreadable_flow_logs_are_an_error_and_hold_only_keep_if_traffic_revokes() {
+        let inventory = || {
+            vec![web(&[
+                "tcp/22 from 10.0.0.0/8",
+                "tcp/22 from 0.0.0.0/0",
+                "tcp/443 from 0.0.0.0/0",
+            ])]
+        };
+        for keep in [true, false] {
+            let flows = MemoryFlows {
+                fail: Some("ResourceNotFoundException: log group vpc-flows".into()),
+                ..MemoryFlows::default()
+            };
+            let e = with_flows(ec2_with(inventory(), &[]), &policy(keep), flows);
+            let r = e.run(&schedule(), &opts(true)).await;
+            let err = r
+                .errors
+                .iter()
+                .find(|x| x.stage == "flows")
+                .expect("an error");
+            assert!(err.message.contains("vpc-flows"), "{}", err.message);
+            let a = revoke(&r, "sg-0e1", "tcp/22 from 0.0.0.0/0");
+            assert!(a.traffic.as_ref().unwrap().unknown.is_some());
+            if keep {
+                assert_eq!(a.status, Status::Skipped);
+                assert!(
+                    a.reason.as_deref().unwrap().contains("not known"),
+                    "{:?}",
+                    a.reason
+                );
+            } else {
+                assert_eq!(a.status, Status::Done, "without keep_if_traffic it goes");
+            }
+            assert_eq!(r.outcome(), Outcome::Error);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_snapshot_plan_says_the_traffic_is_unknown_without_an_error() {
+        let ec2 = ec2_with(
+            vec![web(&["tcp/22 from 10.0.0.0/8", "tcp/22 from 0.0.0.0/0"])],
+            &[],
+        );
+        let e = Enforcer {
+            ec2,
+            source: TextSource::new(&policy(true)),
+            notifier: MemoryNotifier::default(),
+            ledger: MemoryLedger::new(),
+            flows: NoFlows,
+        };
+        let r = e.run(&schedule(), &opts(false)).await;
+        assert!(r.errors.is_empty(), "{}", r.to_json());
+        let a = revoke(&r, "sg-0e1", "tcp/22 from 0.0.0.0/0");
+        let t = a.traffic.as_ref().unwrap();
+        assert!(t.unknown.as_deref().unwrap().contains("snapshots"), "{t:?}");
+        assert_eq!(a.status, Status::Skipped, "keep_if_traffic fails closed");
+    }
+
+    #[tokio::test]
+    async fn a_prefix_list_peer_is_unknown_and_kept() {
+        let ec2 = ec2_with(
+            vec![web(&[
+                "tcp/22 from 10.0.0.0/8",
+                "tcp/443 from 0.0.0.0/0",
+                "tcp/22 from pl-0123abcd",
+            ])],
+            &[],
+        );
+        let e = with_flows(ec2, &policy(true), MemoryFlows::default());
+        let r = e.run(&schedule(), &opts(true)).await;
+        let a = revoke(&r, "sg-0e1", "tcp/22 from pl-0123abcd");
+        assert!(
+            a.traffic
+                .as_ref()
+                .unwrap()
+                .unknown
+                .as_deref()
+                .unwrap()
+                .contains("pl-0123abcd")
+        );
+        assert_eq!(a.status, Status::Skipped);
+    }
+
+    #[tokio::test]
+    async fn without_flow_logs_or_revokes_nothing_is_read() {
+        let inventory = vec![web(&["tcp/22 from 10.0.0.0/8", "tcp/22 from 0.0.0.0/0"])];
+        // No settings.flow_logs.
+        let e = with_flows(
+            ec2_with(inventory.clone(), &[]),
+            POLICY,
+            MemoryFlows::default(),
+        );
+        let r = e.run(&schedule(), &opts(false)).await;
+        assert!(
+            revoke(&r, "sg-0e1", "tcp/22 from 0.0.0.0/0")
+                .traffic
+                .is_none()
+        );
+        assert_eq!(e.flows.reads.load(Ordering::SeqCst), 0);
+        // Add-only plans no revoke: nothing to measure.
+        let add_only = policy(false).replace("default_mode: enforce", "default_mode: add-only");
+        let e = with_flows(ec2_with(inventory, &[]), &add_only, MemoryFlows::default());
+        e.run(&schedule(), &opts(false)).await;
+        assert_eq!(e.flows.reads.load(Ordering::SeqCst), 0);
+    }
 }

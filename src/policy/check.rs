@@ -9,8 +9,8 @@ use chrono::NaiveDate;
 
 use super::yaml::{self, Node, Value};
 use super::{
-    DesiredRule, Document, Exception, FlapLimit, GroupPolicy, Issue, Mode, Notify, Policy,
-    Provenance, Settings, UnmanagedGroups,
+    DesiredRule, Document, Exception, FlapLimit, FlowLogs, GroupPolicy, Issue, Mode, Notify,
+    Policy, Provenance, Settings, UnmanagedGroups,
 };
 use crate::rule::{self, Direction, Peer, Rule, SyntaxError};
 use crate::suggest;
@@ -33,8 +33,10 @@ pub(crate) const SETTINGS_KEYS: &[&str] = &[
     "account",
     "flap_limit",
     "create_missing",
+    "flow_logs",
 ];
 pub(crate) const FLAP_LIMIT_KEYS: &[&str] = &["reverts", "per"];
+pub(crate) const FLOW_LOGS_KEYS: &[&str] = &["log_group", "look_back"];
 pub(crate) const GROUP_KEYS: &[&str] = &[
     "name",
     "id",
@@ -44,6 +46,7 @@ pub(crate) const GROUP_KEYS: &[&str] = &[
     "global",
     "description",
     "create",
+    "keep_if_traffic",
     "ingress",
     "egress",
 ];
@@ -712,6 +715,7 @@ fn check_settings(ctx: &mut Ctx, at: At<'_>) -> Settings {
                 }
             }
             "flap_limit" => s.flap_limit = check_flap_limit(ctx, v, &path),
+            "flow_logs" => s.flow_logs = check_flow_logs(ctx, v, &path),
             "max_changes_per_run" => match v.node.value {
                 Value::Int(n) if n >= 0 => s.max_changes_per_run = n.unsigned_abs(),
                 _ => ctx.issue(
@@ -795,6 +799,77 @@ fn check_flap_limit(ctx: &mut Ctx, at: At<'_>, path: &str) -> Option<FlapLimit> 
         }
     }
     Some(limit)
+}
+
+/// `flow_logs: {log_group: NAME, look_back: DURATION}` (the window defaults to a day).
+fn check_flow_logs(ctx: &mut Ctx, at: At<'_>, path: &str) -> Option<FlowLogs> {
+    const HELP: &str = "write `flow_logs: {log_group: /vpc/flow-logs, look_back: 1d}`";
+    if !matches!(at.node.value, Value::Map(_)) {
+        ctx.issue(
+            at,
+            path,
+            format!("expected a mapping, found {}", at.node.kind()),
+            Some(HELP.into()),
+        );
+        return None;
+    }
+    let fields = ctx.fields(at, path, FLOW_LOGS_KEYS)?;
+    let before = ctx.issues.len();
+    let mut out = FlowLogs {
+        log_group: String::new(),
+        look_back_seconds: FlowLogs::DEFAULT_LOOK_BACK,
+    };
+    for &(key, v) in &fields {
+        let p = join(path, key);
+        match key {
+            "log_group" => {
+                let Some(name) = ctx.string(v, &p) else {
+                    continue;
+                };
+                // CloudWatch Logs: 1 to 512 of `A-Za-z0-9_-/.#`.
+                let bad = name.chars().find(|c| {
+                    !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '/' | '.' | '#'))
+                });
+                if name.is_empty() || name.len() > 512 {
+                    ctx.issue(
+                        v,
+                        &p,
+                        "expected a log group name of 1 to 512 characters",
+                        None,
+                    );
+                } else if let Some(c) = bad {
+                    ctx.issue(
+                        v,
+                        &p,
+                        format!("`{name}` is not a log group name: `{c}` is not allowed"),
+                        Some("log group names use letters, digits and `_-/.#`".into()),
+                    );
+                } else {
+                    out.log_group = name;
+                }
+            }
+            "look_back" => {
+                let text = v.node.scalar_text().unwrap_or_default();
+                match parse_window(&text) {
+                    Some(secs) if (60..=30 * 86_400).contains(&secs) => {
+                        out.look_back_seconds = secs;
+                    }
+                    Some(_) => ctx.issue(v, &p, format!("`{text}` is outside 1m to 30d"), None),
+                    None => ctx.issue(
+                        v,
+                        &p,
+                        format!("`{text}` is not a duration"),
+                        Some("write a number and a unit: `30m`, `6h`, `1d`".into()),
+                    ),
+                }
+            }
+            _ => {}
+        }
+    }
+    if !fields.iter().any(|(k, _)| *k == "log_group") {
+        ctx.issue(at, path, "`log_group` is missing", Some(HELP.into()));
+    }
+    (ctx.issues.len() == before).then_some(out)
 }
 
 /// `90s`, `30m`, `1h`, `1d` → seconds.
@@ -1126,6 +1201,7 @@ fn check_group<'a>(
         takes_global: true,
         description: None,
         create: settings.create_missing,
+        keep_if_traffic: false,
         ingress: None,
         egress: None,
     };
@@ -1203,6 +1279,22 @@ fn check_group<'a>(
             "create" => {
                 if let Some(b) = ctx.boolean(v, &p) {
                     g.create = b;
+                }
+            }
+            "keep_if_traffic" => {
+                if let Some(b) = ctx.boolean(v, &p) {
+                    if b && settings.flow_logs.is_none() {
+                        ctx.issue(
+                            v,
+                            &p,
+                            "keep_if_traffic needs settings.flow_logs, where the traffic is read",
+                            Some(
+                                "add `settings: {flow_logs: {log_group: NAME, look_back: 1d}}`"
+                                    .into(),
+                            ),
+                        );
+                    }
+                    g.keep_if_traffic = b;
                 }
             }
             "ingress" => own_ingress = Some(check_rules(ctx, vars, v, &p, Direction::Ingress)),

@@ -91,6 +91,19 @@ pub struct SettingsFile {
     /// Create policy groups that exist nowhere, in add-only and enforce modes (default:
     /// false; a group's own `create` wins).
     pub create_missing: Option<bool>,
+    /// The VPC flow logs in CloudWatch Logs: each revoke's change risk (the traffic it
+    /// would cut) is read from them and reported, and `keep_if_traffic` groups keep the
+    /// extra rules that carried traffic.
+    pub flow_logs: Option<FlowLogsFile>,
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FlowLogsFile {
+    /// The log group the flow logs are delivered to (the same name in every region).
+    pub log_group: String,
+    /// How far back a run reads: `30m`, `6h`, `1d` (1 minute to 30 days; default 1d).
+    pub look_back: Option<String>,
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -158,6 +171,9 @@ pub struct GroupFile {
     /// Create the group when it exists nowhere, in add-only and enforce modes (default:
     /// settings.create_missing). sgwarden never deletes a group.
     pub create: Option<bool>,
+    /// Hold the revoke of an extra rule that carried traffic within
+    /// settings.flow_logs.look_back that no remaining rule allows (default: false).
+    pub keep_if_traffic: Option<bool>,
     /// Absent: ingress is not compared. `[]`: the group must have no ingress rules.
     pub ingress: Option<Vec<RuleFile>>,
     /// Absent: egress is not compared. `[]`: the group must have no egress rules.
@@ -222,6 +238,10 @@ mod tests {
             sorted(check::SETTINGS_KEYS)
         );
         assert_eq!(keys(&schema, Some("GroupFile")), sorted(check::GROUP_KEYS));
+        assert_eq!(
+            keys(&schema, Some("FlowLogsFile")),
+            sorted(check::FLOW_LOGS_KEYS)
+        );
         assert_eq!(
             keys(&schema, Some("StructuredRuleFile")),
             sorted(check::RULE_KEYS)

@@ -700,3 +700,70 @@ groups: {}
         "{all:?}"
     );
 }
+
+#[test]
+fn settings_flow_logs_default_to_a_day_and_keep_if_traffic_needs_them() {
+    let p = ok("version: 1
+settings: {flow_logs: {log_group: /vpc/flow-logs}}
+groups:
+  web: {keep_if_traffic: true, ingress: [tcp/443 from 0.0.0.0/0]}
+");
+    let logs = p.settings.flow_logs.as_ref().unwrap();
+    assert_eq!(logs.log_group, "/vpc/flow-logs");
+    assert_eq!(logs.look_back_text(), "1d");
+    assert!(p.groups["web"].keep_if_traffic);
+    let p =
+        ok("version: 1\nsettings: {flow_logs: {log_group: f, look_back: 6h}}\ngroups: {web: {}}\n");
+    assert_eq!(p.settings.flow_logs.unwrap().look_back_seconds, 6 * 3600);
+    assert!(!p.groups["web"].keep_if_traffic);
+
+    // keep_if_traffic without flow logs would do nothing: refused, with the fix.
+    let i = one_issue("version: 1\ngroups:\n  web: {keep_if_traffic: true}\n");
+    let shown = i.to_string();
+    assert!(
+        shown.starts_with(
+            "p.yaml:3:26: groups.web.keep_if_traffic: keep_if_traffic needs settings.flow_logs"
+        ),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("flow_logs: {log_group: NAME, look_back: 1d}"),
+        "{shown}"
+    );
+
+    let all = issues(
+        "version: 1
+settings:
+  flow_logs: {log_group: 'vpc flows', look_back: 2 days, lookback: 1h}
+groups: {}
+",
+    );
+    let shown: Vec<String> = all.iter().map(ToString::to_string).collect();
+    assert_eq!(shown.len(), 3, "{shown:?}");
+    assert!(
+        shown.iter().any(|s| s.contains(
+            "settings.flow_logs.log_group: `vpc flows` is not a log group name: ` ` is not allowed"
+        )),
+        "{shown:?}"
+    );
+    assert!(
+        shown
+            .iter()
+            .any(|s| s.contains("settings.flow_logs.look_back: `2 days` is not a duration")),
+        "{shown:?}"
+    );
+    assert!(
+        shown
+            .iter()
+            .any(|s| s.contains("unknown key `lookback` (help: did you mean `look_back`?)")),
+        "{shown:?}"
+    );
+    let i = one_issue("version: 1\nsettings: {flow_logs: {look_back: 1h}}\ngroups: {}\n");
+    assert!(i.to_string().contains("`log_group` is missing"), "{i}");
+    let i = one_issue(
+        "version: 1\nsettings: {flow_logs: {log_group: f, look_back: 90d}}\ngroups: {}\n",
+    );
+    assert!(i.to_string().contains("outside 1m to 30d"), "{i}");
+    let i = one_issue("version: 1\nsettings: {flow_logs: vpc-flows}\ngroups: {}\n");
+    assert!(i.to_string().contains("log_group: /vpc/flow-logs"), "{i}");
+}

@@ -249,6 +249,9 @@ pub fn text(r: &Report) -> String {
                     let _ = write!(o, " — {why}");
                 }
                 o.push('\n');
+                if let Some(t) = &a.traffic {
+                    let _ = writeln!(o, "                       {}", traffic_line(t));
+                }
             }
         }
         if let Some(after) = &g.after {
@@ -381,10 +384,13 @@ pub fn markdown(r: &Report) -> String {
         }
         o.push_str("| finding | rule | action |\n|---|---|---|\n");
         let action_of = |text: &str| {
-            g.actions
-                .iter()
-                .find(|a| a.rule.text == text)
-                .map(|a| format!("{} ({})", a.op.as_str(), a.status.as_str()))
+            g.actions.iter().find(|a| a.rule.text == text).map(|a| {
+                let mut s = format!("{} ({})", a.op.as_str(), a.status.as_str());
+                if let Some(t) = &a.traffic {
+                    let _ = write!(s, "; {}", md_escape(&traffic_line(t)));
+                }
+                s
+            })
         };
         for m in &g.missing {
             let action = action_of(&m.text).unwrap_or_else(|| no_action(g, false).into());
@@ -592,6 +598,41 @@ pub fn table(r: &Report, headers: bool) -> String {
         );
     }
     o
+}
+
+/// A revoke's change risk in words: `traffic in the last 1d: 2 flows, 1000 bytes on 1
+/// interface; top sources 203.0.113.9 (2)`.
+pub(crate) fn traffic_line(t: &super::TrafficJson) -> String {
+    let on = plural(t.interfaces, "interface", "interfaces");
+    let mut s = format!("traffic in the last {}: ", t.window);
+    match (&t.unknown, t.flows, t.bytes) {
+        (Some(why), _, _) => {
+            let _ = write!(s, "unknown ({why})");
+        }
+        (None, Some(0), _) | (None, None, _) => {
+            let _ = write!(s, "none on {on}");
+        }
+        (None, Some(flows), bytes) => {
+            let _ = write!(
+                s,
+                "{} on {on}",
+                crate::flows::flows_text(flows, bytes.unwrap_or(0))
+            );
+            for (label, top) in [
+                ("top sources", &t.top_sources),
+                ("top destinations", &t.top_destinations),
+            ] {
+                if !top.is_empty() {
+                    let list: Vec<String> = top
+                        .iter()
+                        .map(|p| format!("{} ({})", p.address, p.flows))
+                        .collect();
+                    let _ = write!(s, "; {label} {}", list.join(", "));
+                }
+            }
+        }
+    }
+    s
 }
 
 /// ` vpc-…` after a region in the text report, or nothing.

@@ -146,7 +146,14 @@ pub fn chat(r: &Report) -> serde_json::Value {
             lines.push(format!("• missing `{}`", m.text));
         }
         for e in &g.extra {
-            lines.push(format!("• extra `{}`", e.text));
+            match g.traffic_of(&e.text) {
+                Some(t) => lines.push(format!(
+                    "• extra `{}`: {}",
+                    e.text,
+                    super::render::traffic_line(t)
+                )),
+                None => lines.push(format!("• extra `{}`", e.text)),
+            }
         }
         for e in &g.excepted {
             lines.push(format!("• excepted `{}`", e.text));

@@ -4,6 +4,7 @@
 use futures_util::future::join_all;
 use serde_json::Value;
 use sgwarden::aws::ec2::SdkEc2;
+use sgwarden::aws::flows::SdkFlows;
 use sgwarden::aws::sns::SnsNotifier;
 use sgwarden::aws::state::S3Ledger;
 use sgwarden::aws::{AnyLedger, AnyPolicySource};
@@ -140,6 +141,7 @@ async fn two_events_for_one_group_at_the_same_moment_revert_it_once_and_report_i
         source: AnyPolicySource::new(&e.sdk, &format!("s3://policy/{POLICY_KEY}")),
         notifier: SnsNotifier::new(&e.sdk, Some(e.topic.clone()), None),
         ledger: AnyLedger::new(&e.sdk, Some(&state())),
+        flows: SdkFlows::new(&e.sdk),
     };
     let (a, b) = (make(), make());
     let mut ev = event_for("authorize-ingress.json", &e.web);
@@ -224,6 +226,7 @@ async fn a_ledger_that_is_not_one_fails_closed_with_budget_unavailable() {
         source: AnyPolicySource::new(&e.sdk, &format!("s3://policy/{POLICY_KEY}")),
         notifier: SnsNotifier::new(&e.sdk, Some(e.topic.clone()), None),
         ledger: AnyLedger::new(&e.sdk, Some(&state())),
+        flows: SdkFlows::new(&e.sdk),
     };
     moto.clear_recording();
     let err = handler::handle(

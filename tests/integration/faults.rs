@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use sgwarden::aws::ec2::SdkEc2;
+use sgwarden::aws::flows::SdkFlows;
 use sgwarden::aws::sns::SnsNotifier;
 use sgwarden::aws::{AnyLedger, AnyPolicySource};
 use sgwarden::config::LambdaConfig;
@@ -189,6 +190,7 @@ async fn at_20_percent_faults_a_sweep_converges_reports_nothing_false_and_never_
         source: AnyPolicySource::new(&sdk, POLICY),
         notifier: SnsNotifier::new(&sdk, Some(topic.arn.clone()), None),
         ledger: AnyLedger::new(&sdk, Some(&state())),
+        flows: SdkFlows::new(&sdk),
     };
 
     // The watcher reads straight from the local AWS, without faults, as fast as it can:
@@ -288,6 +290,7 @@ async fn at_60_percent_faults_writes_fail_and_each_is_reported_failed_never_done
         source: AnyPolicySource::new(&s.direct, POLICY),
         notifier: SnsNotifier::new(&s.direct, None, None),
         ledger: AnyLedger::new(&s.direct, None),
+        flows: SdkFlows::new(&s.direct),
     };
     let cfg = LambdaConfig {
         state: None,

@@ -4,6 +4,7 @@
 
 use serde_json::Value;
 use sgwarden::aws::ec2::SdkEc2;
+use sgwarden::aws::flows::SdkFlows;
 use sgwarden::aws::sns::SnsNotifier;
 use sgwarden::aws::{AnyLedger, AnyPolicySource};
 use sgwarden::config::LambdaConfig;
@@ -92,7 +93,7 @@ async fn put_policy(sdk: &aws_config::SdkConfig, text: &str) -> String {
         .unwrap()
 }
 
-type SdkEnforcer = Enforcer<SdkEc2, AnyPolicySource, SnsNotifier, AnyLedger>;
+type SdkEnforcer = Enforcer<SdkEc2, AnyPolicySource, SnsNotifier, AnyLedger, SdkFlows>;
 
 fn enforcer(e: &Estate) -> SdkEnforcer {
     Enforcer {
@@ -100,6 +101,7 @@ fn enforcer(e: &Estate) -> SdkEnforcer {
         source: AnyPolicySource::new(&e.sdk, &format!("s3://policy/{POLICY_KEY}")),
         notifier: SnsNotifier::new(&e.sdk, Some(e.topic.clone()), None),
         ledger: AnyLedger::new(&e.sdk, None),
+        flows: SdkFlows::new(&e.sdk),
     }
 }
 
@@ -558,6 +560,7 @@ async fn an_unreachable_topic_fails_the_run_with_the_full_report_in_the_report_b
         source: AnyPolicySource::new(&e.sdk, &format!("s3://policy/{POLICY_KEY}")),
         notifier: SnsNotifier::new(&e.sdk, Some(gone), Some("reports".into())),
         ledger: AnyLedger::new(&e.sdk, None),
+        flows: SdkFlows::new(&e.sdk),
     };
     let err = run(&enf, &config(None), &event("scheduled.json"))
         .await
@@ -859,21 +862,15 @@ async fn import_current_adopts_the_live_groups_with_no_drift_then_sees_an_edit()
     let _ = std::fs::remove_file(&path);
 }
 
-/// The flow-log readers on moto: a group's interfaces (DescribeNetworkInterfaces by
-/// group), and the records of a log group read back and selected by sgwarden itself (a
-/// record of another interface, a REJECT and a header line are told apart), then matched to
-/// a rule that carried traffic and one that did not.
-#[tokio::test]
-async fn flow_records_and_a_groups_interfaces_are_read_and_matched() {
-    use sgwarden::aws::flows::SdkFlows;
-    use sgwarden::ports::FlowSource;
-    let moto = start_moto();
-    let e = seed(&moto, "audit").await;
+/// The web group of a seeded estate on a network interface (10.0.1.10), and a log group
+/// `vpc-flows` with one stream of records written by the test: 2 ACCEPTs and a REJECT
+/// to tcp/22 on that interface, an ACCEPT on another interface, and a header line.
+async fn flow_estate(moto: &Moto, mode: &str) -> (Estate, String, chrono::DateTime<chrono::Utc>) {
+    let e = seed(moto, mode).await;
     let ec2 = aws_sdk_ec2::Client::new(&e.sdk);
-    let vpc = e.vpc.clone();
     let subnet = ec2
         .create_subnet()
-        .vpc_id(&vpc)
+        .vpc_id(&e.vpc)
         .cidr_block("10.0.1.0/24")
         .send()
         .await
@@ -896,24 +893,6 @@ async fn flow_records_and_a_groups_interfaces_are_read_and_matched() {
         .network_interface_id()
         .unwrap()
         .to_string();
-    let sdk_ec2 = SdkEc2::new(&e.sdk);
-    let ifs = sdk_ec2
-        .interfaces("us-east-1", std::slice::from_ref(&e.web))
-        .await
-        .unwrap();
-    assert_eq!(ifs.len(), 1, "{ifs:?}");
-    assert_eq!(ifs[0].id, eni);
-    assert!(ifs[0].group_ids.contains(&e.web));
-    let local: std::net::IpAddr = "10.0.1.10".parse().unwrap();
-    assert!(ifs[0].addresses.contains(&local), "{ifs:?}");
-    assert!(
-        sdk_ec2
-            .interfaces("us-east-1", std::slice::from_ref(&e.app))
-            .await
-            .unwrap()
-            .is_empty()
-    );
-
     let logs = aws_sdk_cloudwatchlogs::Client::new(&e.sdk);
     logs.create_log_group()
         .log_group_name("vpc-flows")
@@ -959,6 +938,36 @@ async fn flow_records_and_a_groups_interfaces_are_read_and_matched() {
         .send()
         .await
         .unwrap();
+    moto.clear_recording();
+    (e, eni, now)
+}
+
+/// The flow-log readers on moto: a group's interfaces (DescribeNetworkInterfaces by
+/// group), and the records of a log group read back and selected by sgwarden itself (a
+/// record of another interface, a REJECT and a header line are told apart); then
+/// `sgwarden flows`.
+#[tokio::test]
+async fn flow_records_and_a_groups_interfaces_are_read_and_the_digest_printed() {
+    use sgwarden::ports::FlowSource;
+    let moto = start_moto();
+    let (e, eni, now) = flow_estate(&moto, "audit").await;
+    let sdk_ec2 = SdkEc2::new(&e.sdk);
+    let ifs = sdk_ec2
+        .interfaces("us-east-1", std::slice::from_ref(&e.web))
+        .await
+        .unwrap();
+    assert_eq!(ifs.len(), 1, "{ifs:?}");
+    assert_eq!(ifs[0].id, eni);
+    assert!(ifs[0].group_ids.contains(&e.web));
+    let local: std::net::IpAddr = "10.0.1.10".parse().unwrap();
+    assert!(ifs[0].addresses.contains(&local), "{ifs:?}");
+    assert!(
+        sdk_ec2
+            .interfaces("us-east-1", std::slice::from_ref(&e.app))
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let records = SdkFlows::new(&e.sdk)
         .records(
             "us-east-1",
@@ -970,15 +979,11 @@ async fn flow_records_and_a_groups_interfaces_are_read_and_matched() {
         .await
         .unwrap();
     assert_eq!(records.len(), 3, "{records:?}");
-    let enis = std::collections::BTreeSet::from([eni.clone()]);
-    let locals = std::collections::BTreeSet::from([local]);
-    let none = std::collections::BTreeMap::new();
-    let world: sgwarden::Rule = "tcp/22 from 0.0.0.0/0".parse().unwrap();
-    let t = sgwarden::flows::rule_traffic(&world, &e.web, &enis, &locals, &none, &records);
-    assert_eq!((t.flows, t.bytes), (2, 1000), "{t:?}");
-    let office: sgwarden::Rule = "tcp/22 from 192.0.2.0/24".parse().unwrap();
-    let t = sgwarden::flows::rule_traffic(&office, &e.web, &enis, &locals, &none, &records);
-    assert_eq!((t.flows, t.bytes), (0, 0));
+    assert_eq!(
+        records.iter().filter(|r| r.accepted).count(),
+        2,
+        "{records:?}"
+    );
     // `sgwarden flows` prints the digest of the group's interfaces.
     let flows = |args: &[&str]| {
         std::process::Command::new(env!("CARGO_BIN_EXE_sgwarden"))
@@ -1043,4 +1048,167 @@ async fn flow_records_and_a_groups_interfaces_are_read_and_matched() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("nope"), "{err}");
+}
+
+fn flow_policy(keep: bool) -> String {
+    format!(
+        "version: 1
+settings:
+  regions: [us-east-1]
+  default_mode: enforce
+  notify: always
+  flow_logs: {{log_group: vpc-flows, look_back: 1h}}
+groups:
+  web: {{name: web-prod, keep_if_traffic: {keep}, ingress: ['tcp/80,443 from 0.0.0.0/0', 'tcp/22 from 10.0.0.0/8']}}
+  app: {{name: app-prod, ingress: ['tcp/8080 from sg:web']}}
+  db: {{name: db-prod, ingress: ['tcp/5432 from sg:app'], egress: []}}
+"
+    )
+}
+
+/// The revoke of web's `tcp/22 from <cidr>`, from a report's JSON.
+fn revoke_of<'a>(report: &'a Value, group: &str, cidr: &str) -> &'a Value {
+    let g = report["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["group_id"] == group)
+        .unwrap_or_else(|| panic!("{group} not in {report:#}"));
+    g["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["op"] == "revoke" && a["rule"]["text"] == format!("tcp/22 from {cidr}"))
+        .unwrap_or_else(|| panic!("no revoke of tcp/22 from {cidr} in {g:#}"))
+}
+
+/// Change risk through the enforcer: the traffic each revoke would cut, read from the flow
+/// logs written by the test; keep_if_traffic holds the revoke that would cut some, and
+/// only that one.
+#[tokio::test]
+async fn a_revoke_reports_the_traffic_it_would_cut_and_keep_if_traffic_holds_it() {
+    let moto = start_moto();
+    let (e, _eni, now) = flow_estate(&moto, "enforce").await;
+    let ec2 = aws_sdk_ec2::Client::new(&e.sdk);
+    // A second extra SSH rule, from a network that sent nothing.
+    estate::authorize(&ec2, &e.web, &["tcp/22 from 192.0.2.0/24"])
+        .await
+        .unwrap();
+    put_policy(&e.sdk, &flow_policy(true)).await;
+    let opts = |apply: bool| sgwarden::enforcer::RunOptions {
+        apply,
+        force_audit: false,
+        regions: Vec::new(),
+        now,
+        home_region: "us-east-1".into(),
+        notify: false,
+    };
+    let manual = sgwarden::trigger::TriggerEvent {
+        trigger: sgwarden::trigger::Trigger::Manual,
+        ignored: None,
+        account: None,
+    };
+
+    // The plan: the numbers, and which revoke would be held.
+    moto.clear_recording();
+    let plan = enforcer(&e).run(&manual, &opts(false)).await;
+    let json: Value = serde_json::from_str(&plan.to_json()).unwrap();
+    assert!(plan.errors.is_empty(), "{json:#}");
+    let world = revoke_of(&json, &e.web, "0.0.0.0/0");
+    assert_eq!(world["traffic"]["flows"], 2, "{world:#}");
+    assert_eq!(world["traffic"]["bytes"], 1000, "{world:#}");
+    assert_eq!(world["traffic"]["interfaces"], 1, "{world:#}");
+    assert_eq!(world["traffic"]["window"], "1h", "{world:#}");
+    assert_eq!(
+        world["traffic"]["top_sources"],
+        serde_json::json!([{"address": "203.0.113.9", "flows": 2}])
+    );
+    assert_eq!(world["status"], "skipped", "{world:#}");
+    assert!(
+        world["reason"]
+            .as_str()
+            .unwrap()
+            .contains("kept (keep_if_traffic): it carried 2 flows, 1000 bytes in the last 1h"),
+        "{world:#}"
+    );
+    let office = revoke_of(&json, &e.web, "192.0.2.0/24");
+    assert_eq!(office["traffic"]["flows"], 0, "{office:#}");
+    assert_eq!(office["traffic"]["bytes"], 0, "{office:#}");
+    assert!(office["traffic"].get("top_sources").is_none(), "{office:#}");
+    assert_eq!(office["status"], "planned", "{office:#}");
+    // db has no interface: nothing to cut, measured on none.
+    let db = json["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["group_id"] == e.db.as_str())
+        .unwrap();
+    let egress = &db["actions"][0];
+    assert_eq!(egress["op"], "revoke", "{db:#}");
+    assert_eq!(
+        (
+            &egress["traffic"]["flows"],
+            &egress["traffic"]["interfaces"]
+        ),
+        (&Value::from(0), &Value::from(0)),
+        "{db:#}"
+    );
+    let text = sgwarden::report::render::text(&plan);
+    assert!(
+        text.contains(
+            "traffic in the last 1h: 2 flows, 1000 bytes on 1 interface; top sources 203.0.113.9 (2)"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("traffic in the last 1h: none on 1 interface"),
+        "{text}"
+    );
+    // One interface read for the region; a plan writes nothing.
+    let actions = moto.actions();
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|a| *a == "DescribeNetworkInterfaces")
+            .count(),
+        1,
+        "{actions:?}"
+    );
+    assert!(!actions.iter().any(|a| is_ec2_write(a)), "{actions:?}");
+
+    // Apply: the quiet rule is revoked, the rule still carrying traffic stays.
+    let applied = enforcer(&e).run(&manual, &opts(true)).await;
+    assert!(applied.errors.is_empty(), "{}", applied.to_json());
+    let web = rules_of(&e, &e.web).await;
+    assert!(
+        web.contains(&"tcp/22 from 0.0.0.0/0".to_string()),
+        "{web:?}"
+    );
+    assert!(
+        !web.contains(&"tcp/22 from 192.0.2.0/24".to_string()),
+        "{web:?}"
+    );
+    assert!(
+        web.contains(&"tcp/443 from 0.0.0.0/0".to_string()),
+        "{web:?}"
+    );
+    assert_eq!(
+        applied.outcome(),
+        Outcome::Drift,
+        "the kept rule is still drift"
+    );
+
+    // Without keep_if_traffic the rule goes, and the report says what it carried.
+    put_policy(&e.sdk, &flow_policy(false)).await;
+    let applied = enforcer(&e).run(&manual, &opts(true)).await;
+    let json: Value = serde_json::from_str(&applied.to_json()).unwrap();
+    let world = revoke_of(&json, &e.web, "0.0.0.0/0");
+    assert_eq!(world["status"], "done", "{world:#}");
+    assert_eq!(world["traffic"]["flows"], 2, "{world:#}");
+    assert_eq!(applied.outcome(), Outcome::Clean, "{json:#}");
+    assert!(
+        !rules_of(&e, &e.web)
+            .await
+            .contains(&"tcp/22 from 0.0.0.0/0".to_string())
+    );
 }

@@ -1,0 +1,334 @@
+//! Change risk: the traffic each planned revoke would cut, read from the VPC flow logs
+//! when `settings.flow_logs` is set, and `keep_if_traffic`, which holds such revokes.
+//!
+//! Per region with planned revokes: the interfaces of the groups concerned (and of the
+//! groups their rules name), then the window's flow records of those interfaces, read
+//! once. A flow counts against a revoke when the rule lets it through and no rule left
+//! after the run does, in that group or in another group on the same interface. A group
+//! on the interface whose rules are not known (not read in this run) is taken to allow
+//! nothing, so the risk errs high. Traffic that cannot be known (a prefix-list peer,
+//! unreadable logs) is reported as unknown, and a `keep_if_traffic` group keeps the rule
+//! then too: the hold fails closed.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+
+use chrono::{DateTime, Utc};
+
+use super::error;
+use crate::drift::Drift;
+use crate::flows::{
+    ChangeRisk, FlowRecord, GroupAddresses, cut_traffic, flows_text, matches, measurable,
+};
+use crate::inventory::Inventory;
+use crate::plan::{Op, Plan, Status};
+use crate::policy::{FlowLogs, Policy};
+use crate::ports::{Ec2, FlowSource, Interface};
+use crate::report::ErrorJson;
+use crate::rule::{Peer, Rule};
+
+/// Whether an action is a revoke the run still means to make (or, in audit, would make).
+fn pending_revoke(a: &crate::plan::Action) -> bool {
+    a.op == Op::Revoke && a.status == Status::Planned
+}
+
+/// Measures every pending revoke of the plan and holds those `keep_if_traffic` keeps.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn assess<E: Ec2, F: FlowSource>(
+    ec2: &E,
+    flows: &F,
+    policy: &Policy,
+    inventory: &Inventory,
+    d: &Drift,
+    p: &mut Plan,
+    now: DateTime<Utc>,
+    errors: &mut Vec<ErrorJson>,
+) {
+    let Some(logs) = &policy.settings.flow_logs else {
+        return;
+    };
+    if p.refused.is_some() {
+        return;
+    }
+    let mut by_region: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for (i, gp) in p.groups.iter().enumerate() {
+        if gp.actions.iter().any(pending_revoke) {
+            by_region
+                .entry(d.groups[gp.group].region.clone())
+                .or_default()
+                .push(i);
+        }
+    }
+    for (region, plans) in by_region {
+        if let Some(why) = flows.unavailable() {
+            let why = why.to_string();
+            unknown(policy, logs, d, p, &plans, &why);
+            continue;
+        }
+        match read(ec2, flows, logs, inventory, d, p, &region, &plans, now).await {
+            Ok(seen) => measure(policy, logs, inventory, d, p, &plans, &seen),
+            Err(e) => {
+                errors.push(error(
+                    "flows",
+                    None,
+                    Some(&region),
+                    None,
+                    format!("change risk not measured: {e}"),
+                ));
+                unknown(
+                    policy,
+                    logs,
+                    d,
+                    p,
+                    &plans,
+                    &format!("the flow logs could not be read: {e}"),
+                );
+            }
+        }
+    }
+}
+
+/// What one region's reads found.
+struct Seen {
+    /// The interfaces of the groups with pending revokes.
+    interfaces: Vec<Interface>,
+    /// Addresses by group id, for group peers.
+    addresses: GroupAddresses,
+    records: Vec<FlowRecord>,
+}
+
+/// EC2 takes up to 200 values per filter.
+const FILTER_VALUES: usize = 200;
+
+async fn interfaces_of<E: Ec2>(
+    ec2: &E,
+    region: &str,
+    ids: &[String],
+) -> Result<Vec<Interface>, String> {
+    let mut out = Vec::new();
+    for chunk in ids.chunks(FILTER_VALUES) {
+        out.extend(
+            ec2.interfaces(region, chunk)
+                .await
+                .map_err(|e| format!("cannot list network interfaces: {e}"))?,
+        );
+    }
+    Ok(out)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn read<E: Ec2, F: FlowSource>(
+    ec2: &E,
+    flows: &F,
+    logs: &FlowLogs,
+    inventory: &Inventory,
+    d: &Drift,
+    p: &Plan,
+    region: &str,
+    plans: &[usize],
+    now: DateTime<Utc>,
+) -> Result<Seen, String> {
+    let own: BTreeSet<String> = plans
+        .iter()
+        .map(|i| d.groups[p.groups[*i].group].group_id.clone())
+        .collect();
+    let own_list: Vec<String> = own.iter().cloned().collect();
+    let interfaces = interfaces_of(ec2, region, &own_list).await?;
+
+    // Group peers of the revoked rules and of every rule of the groups on those
+    // interfaces: their addresses decide what a flow's peer is.
+    let on_interfaces: BTreeSet<&str> = interfaces
+        .iter()
+        .flat_map(|i| i.group_ids.iter().map(String::as_str))
+        .collect();
+    let mut peers: BTreeSet<String> = BTreeSet::new();
+    for g in inventory
+        .groups
+        .iter()
+        .filter(|g| g.region == region && on_interfaces.contains(g.group_id.as_str()))
+    {
+        for r in g.ingress.iter().chain(&g.egress) {
+            if let Peer::Group { id, .. } = &r.rule.peer {
+                peers.insert(id.clone());
+            }
+        }
+    }
+    for i in plans {
+        for a in p.groups[*i].actions.iter() {
+            if let Peer::Group { id, .. } = &a.rule.rule.peer {
+                peers.insert(id.clone());
+            }
+        }
+    }
+    let more: Vec<String> = peers.difference(&own).cloned().collect();
+    let peer_interfaces = interfaces_of(ec2, region, &more).await?;
+
+    let mut addresses = GroupAddresses::new();
+    let mut seen_ids = BTreeSet::new();
+    for i in interfaces.iter().chain(&peer_interfaces) {
+        if !seen_ids.insert(i.id.as_str()) {
+            continue;
+        }
+        for g in &i.group_ids {
+            addresses
+                .entry(g.clone())
+                .or_default()
+                .extend(i.addresses.iter().copied());
+        }
+    }
+    let records = if interfaces.is_empty() {
+        Vec::new()
+    } else {
+        let ids: Vec<String> = interfaces.iter().map(|i| i.id.clone()).collect();
+        let start = now - chrono::Duration::seconds(logs.look_back_seconds as i64);
+        flows
+            .records(region, &logs.log_group, start, now, &ids)
+            .await
+            .map_err(|e| e.to_string())?
+    };
+    Ok(Seen {
+        interfaces,
+        addresses,
+        records,
+    })
+}
+
+/// The rules each known group of the region has after the run: live, without its
+/// pending revokes, with its pending authorizations.
+fn rules_after(
+    inventory: &Inventory,
+    d: &Drift,
+    p: &Plan,
+    region: &str,
+) -> BTreeMap<String, Vec<Rule>> {
+    let mut out: BTreeMap<String, Vec<Rule>> = inventory
+        .groups
+        .iter()
+        .filter(|g| g.region == region)
+        .map(|g| {
+            let rules = g.ingress.iter().chain(&g.egress).map(|r| r.rule.clone());
+            (g.group_id.clone(), rules.collect())
+        })
+        .collect();
+    for gp in &p.groups {
+        let g = &d.groups[gp.group];
+        if g.region != region {
+            continue;
+        }
+        let Some(rules) = out.get_mut(&g.group_id) else {
+            continue;
+        };
+        for a in gp.actions.iter().filter(|a| a.status == Status::Planned) {
+            match a.op {
+                Op::Revoke => rules.retain(|r| *r != a.rule.rule),
+                Op::Authorize => rules.push(a.rule.rule.clone()),
+                Op::UpdateDescription => {}
+            }
+        }
+    }
+    out
+}
+
+fn keeps(policy: &Policy, d: &Drift, p: &Plan, plan: usize) -> bool {
+    policy
+        .groups
+        .get(&d.groups[p.groups[plan].group].key)
+        .is_some_and(|g| g.keep_if_traffic)
+}
+
+fn measure(
+    policy: &Policy,
+    logs: &FlowLogs,
+    inventory: &Inventory,
+    d: &Drift,
+    p: &mut Plan,
+    plans: &[usize],
+    seen: &Seen,
+) {
+    let region = d.groups[p.groups[plans[0]].group].region.clone();
+    let after = rules_after(inventory, d, p, &region);
+    let by_id: BTreeMap<&str, &Interface> =
+        seen.interfaces.iter().map(|i| (i.id.as_str(), i)).collect();
+    let window = logs.look_back_text();
+    for &i in plans {
+        let keep = keeps(policy, d, p, i);
+        let group_id = d.groups[p.groups[i].group].group_id.clone();
+        let mine: BTreeMap<&str, &[IpAddr]> = seen
+            .interfaces
+            .iter()
+            .filter(|n| n.group_ids.contains(&group_id))
+            .map(|n| (n.id.as_str(), n.addresses.as_slice()))
+            .collect();
+        let on_mine: Vec<(&FlowRecord, &[IpAddr])> = seen
+            .records
+            .iter()
+            .filter_map(|r| mine.get(r.interface_id.as_str()).map(|l| (r, *l)))
+            .collect();
+        for a in p.groups[i].actions.iter_mut().filter(|a| pending_revoke(a)) {
+            let rule = &a.rule.rule;
+            let traffic = measurable(rule).map(|()| {
+                cut_traffic(
+                    rule,
+                    &group_id,
+                    on_mine.iter().copied(),
+                    &seen.addresses,
+                    |r, local| {
+                        let Some(n) = by_id.get(r.interface_id.as_str()) else {
+                            return false;
+                        };
+                        n.group_ids.iter().any(|g| {
+                            after.get(g).is_some_and(|rules| {
+                                rules.iter().any(|q| {
+                                    q.direction == rule.direction
+                                        && matches(q, g, r, local, &seen.addresses)
+                                })
+                            })
+                        })
+                    },
+                )
+            });
+            if keep {
+                match &traffic {
+                    Ok(t) if t.flows > 0 => {
+                        a.status = Status::Skipped;
+                        a.reason = Some(format!(
+                            "kept (keep_if_traffic): it carried {} in the last {window} that no remaining rule allows",
+                            flows_text(t.flows, t.bytes)
+                        ));
+                    }
+                    Ok(_) => {}
+                    Err(why) => hold_unknown(a, why),
+                }
+            }
+            a.risk = Some(ChangeRisk {
+                window_seconds: logs.look_back_seconds,
+                interfaces: mine.len(),
+                traffic,
+            });
+        }
+    }
+}
+
+fn hold_unknown(a: &mut crate::plan::Action, why: &str) {
+    a.status = Status::Skipped;
+    a.reason = Some(format!(
+        "held back (keep_if_traffic): its traffic is not known: {why}"
+    ));
+}
+
+/// Every pending revoke of these plans gets an unknown risk; `keep_if_traffic` holds it.
+fn unknown(policy: &Policy, logs: &FlowLogs, d: &Drift, p: &mut Plan, plans: &[usize], why: &str) {
+    for &i in plans {
+        let keep = keeps(policy, d, p, i);
+        for a in p.groups[i].actions.iter_mut().filter(|a| pending_revoke(a)) {
+            if keep {
+                hold_unknown(a, why);
+            }
+            a.risk = Some(ChangeRisk {
+                window_seconds: logs.look_back_seconds,
+                interfaces: 0,
+                traffic: Err(why.to_string()),
+            });
+        }
+    }
+}
