@@ -129,12 +129,14 @@ fn the_stack_has_what_a_deployment_needs_and_grants_no_more() {
             "ec2:AuthorizeSecurityGroupEgress",
             "ec2:AuthorizeSecurityGroupIngress",
             "ec2:CreateSecurityGroup",
+            "ec2:DescribeNetworkInterfaces",
             "ec2:DescribeSecurityGroups",
             "ec2:RevokeSecurityGroupEgress",
             "ec2:RevokeSecurityGroupIngress",
             "ec2:UpdateSecurityGroupRuleDescriptionsEgress",
             "ec2:UpdateSecurityGroupRuleDescriptionsIngress",
             "logs:CreateLogStream",
+            "logs:FilterLogEvents",
             "logs:PutLogEvents",
             "s3:GetObject",
             "s3:ListBucket",
@@ -159,6 +161,28 @@ fn the_stack_has_what_a_deployment_needs_and_grants_no_more() {
     assert_eq!(
         f["Environment"]["Variables"]["SGWARDEN_STATE"]["Fn::Sub"],
         "s3://${StateBucket}/sgwarden/revert-ledger.json"
+    );
+    // Flow logs are read only from the one log group the stack is given, and only when
+    // it is given one.
+    let flows = statements
+        .iter()
+        .find_map(|s| s.get("Fn::If").filter(|i| i[1]["Sid"] == "ReadFlowLogs"))
+        .expect("the flow-log statement");
+    assert_eq!(flows[0], "ReadsFlowLogs");
+    assert_eq!(
+        t["Conditions"]["ReadsFlowLogs"]["Fn::Not"][0]["Fn::Equals"][0]["Ref"],
+        "FlowLogGroup"
+    );
+    assert!(
+        flows[1]["Resource"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["Fn::Sub"]
+                .as_str()
+                .unwrap()
+                .contains(":log-group:${FlowLogGroup}")),
+        "{flows}"
     );
     let text = role.to_string();
     assert!(
