@@ -864,6 +864,25 @@ pub fn policy_value(p: &Policy) -> Value {
     settings.insert("compare_descriptions".into(), json!(s.compare_descriptions));
     settings.insert("max_changes_per_run".into(), json!(s.max_changes_per_run));
     settings.insert("notify".into(), json!(s.notify));
+    if let Some(a) = &s.account {
+        settings.insert("account".into(), json!(a));
+    }
+    settings.insert(
+        "flap_limit".into(),
+        match s.flap_limit {
+            Some(l) => json!({"reverts": l.reverts, "per": l.per_text()}),
+            None => json!("off"),
+        },
+    );
+    if s.create_missing {
+        settings.insert("create_missing".into(), json!(true));
+    }
+    if let Some(f) = &s.flow_logs {
+        settings.insert(
+            "flow_logs".into(),
+            json!({"log_group": f.log_group, "look_back": f.look_back_text()}),
+        );
+    }
     let mut groups = serde_json::Map::new();
     for g in p.groups.values() {
         let mut m = serde_json::Map::new();
@@ -884,6 +903,14 @@ pub fn policy_value(p: &Policy) -> Value {
         m.insert("global".into(), json!(false));
         if let Some(d) = &g.description {
             m.insert("description".into(), json!(d));
+        }
+        // Each entry's `create` already holds settings.create_missing unless it said
+        // otherwise.
+        if g.create != s.create_missing {
+            m.insert("create".into(), json!(g.create));
+        }
+        if g.keep_if_traffic {
+            m.insert("keep_if_traffic".into(), json!(true));
         }
         for direction in Direction::BOTH {
             if let Some(rules) = g.rules(direction) {
@@ -1044,4 +1071,45 @@ pub fn to_yaml(v: &Value) -> String {
     let mut out = String::new();
     yaml_into(v, 0, &mut out);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_printed_policy_reads_back_with_the_same_settings_and_groups() {
+        let text = "version: 1
+settings:
+  regions: [us-east-1]
+  default_mode: enforce
+  account: \"012345678901\"
+  flap_limit: {reverts: 5, per: 30m}
+  create_missing: true
+  flow_logs: {log_group: /vpc/flows, look_back: 6h}
+variables: {office: 203.0.113.0/24}
+global: {ingress: [icmp/8 from 10.0.0.0/8]}
+groups:
+  web: {keep_if_traffic: true, description: Web, ingress: [tcp/22 from @office]}
+  db: {create: false, global: false, vpc: vpc-0abc1234, egress: []}
+";
+        let first = policy::load_str("p.yaml", text).unwrap();
+        let printed = to_yaml(&policy_value(&first));
+        let again = policy::load_str("printed.yaml", &printed)
+            .unwrap_or_else(|e| panic!("{e}: {:?}\n{printed}", e.issues()));
+        assert_eq!(again.settings, first.settings, "{printed}");
+        // Globals are printed merged into each entry, which then takes none.
+        let mut want = first.groups.clone();
+        for g in want.values_mut() {
+            g.takes_global = false;
+        }
+        assert_eq!(again.groups, want, "{printed}");
+        let off = policy::load_str(
+            "p.yaml",
+            "version: 1\nsettings: {flap_limit: off}\ngroups: {}\n",
+        )
+        .unwrap();
+        let again = policy::load_str("q.yaml", &to_yaml(&policy_value(&off))).unwrap();
+        assert_eq!(again.settings.flap_limit, None);
+    }
 }
