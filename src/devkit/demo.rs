@@ -36,8 +36,13 @@ pub struct DemoPaths {
 struct Estate {
     prod_web: String,
     staging_web: String,
+    /// The network interface staging web-prod is attached to (10.1.1.10).
+    staging_eni: String,
     groups: usize,
 }
+
+/// The flow-log group of the demo (in both regions), named by the uploaded policy.
+const FLOW_LOGS: &str = "vpc-flow-logs";
 
 fn say(text: &str) {
     println!("\n\x1b[1m== {text}\x1b[0m");
@@ -66,8 +71,8 @@ pub async fn run(paths: &DemoPaths) -> Result<(), DevError> {
     let topic = estate::topic_with_queue(&sdk, "sgwarden-reports").await?;
     println!(
         "{} security groups in 2 regions and 4 VPCs; policy examples/policy.yaml uploaded to \
-         s3://{BUCKET}/{KEY} (version {version}) with this estate's VPC and prefix-list ids;\n\
-         SNS topic {} with an SQS queue subscribed.",
+         s3://{BUCKET}/{KEY} (version {version}) with this estate's VPC and prefix-list ids and \
+         the flow-log group `{FLOW_LOGS}`;\nSNS topic {} with an SQS queue subscribed.",
         estate.groups, topic.arn
     );
 
@@ -108,8 +113,37 @@ pub async fn run(paths: &DemoPaths) -> Result<(), DevError> {
     say("2. Someone opens SSH to the world on staging web-prod, in the console");
     let ec2 = aws_sdk_ec2::Client::new(&sdk);
     estate::authorize(&ec2, &estate.staging_web, &["tcp/22 from 0.0.0.0/0"]).await?;
+    // While the port is open, scanners get in: the VPC flow logs record it.
+    let now = chrono::Utc::now();
+    let flows: Vec<String> = [
+        ("192.0.2.44", 4410),
+        ("192.0.2.44", 3120),
+        ("192.0.2.77", 980),
+    ]
+    .iter()
+    .map(|(src, bytes)| {
+        estate::flow_record(
+            &estate.staging_eni,
+            src,
+            "10.1.1.10",
+            22,
+            *bytes,
+            "ACCEPT",
+            now,
+        )
+    })
+    .collect();
+    estate::flow_logs(
+        &sdk,
+        FLOW_LOGS,
+        &format!("{}-all", estate.staging_eni),
+        &flows,
+        now,
+    )
+    .await?;
     println!(
-        "    AuthorizeSecurityGroupIngress {} tcp/22 from 0.0.0.0/0 — CloudTrail delivers the event:",
+        "    AuthorizeSecurityGroupIngress {} tcp/22 from 0.0.0.0/0; the VPC flow logs record 3 \
+         SSH connections from 2 outside addresses to its interface. CloudTrail delivers the event:",
         estate.staging_web
     );
     let sample: Value = serde_json::from_str(
@@ -455,16 +489,38 @@ async fn seed(
         revoke_default_egress(client, id).await?;
     }
 
+    // Staging web-prod serves from one interface; both regions have a flow-log group
+    // (the policy's settings.flow_logs), so revokes carry their change risk.
+    let staging_eni = estate::interface(&ec2, &staging, "10.1.1.0/24", &s_web, "10.1.1.10").await?;
+    let now = chrono::Utc::now();
+    estate::flow_logs(sdk, FLOW_LOGS, "unused", &[], now).await?;
+    estate::flow_logs(eu, FLOW_LOGS, "unused", &[], now).await?;
+
+    let settings = "  notify: drift\n";
     let text = std::fs::read_to_string(policy)
-        .map_err(DevError::io(format!("read {}", policy.display())))?
+        .map_err(DevError::io(format!("read {}", policy.display())))?;
+    if !text.contains(settings) {
+        return Err(DevError::Setup(format!(
+            "{} has no `{}` line to add the demo's flow logs after",
+            policy.display(),
+            settings.trim()
+        )));
+    }
+    let text = text
         .replace("vpc-0a1b2c3d4e5f60001", &prod)
-        .replace("pl-0a1b2c3d4e5f60001", &monitoring);
+        .replace("pl-0a1b2c3d4e5f60001", &monitoring)
+        .replacen(
+            settings,
+            &format!("{settings}  flow_logs: {{log_group: {FLOW_LOGS}, look_back: 1h}}\n"),
+            1,
+        );
     // moto gives every VPC a `default` group, and each region a default VPC with one.
     let defaults = 3 + 2;
     Ok((
         Estate {
             prod_web: web,
             staging_web: s_web,
+            staging_eni,
             groups: count + defaults,
         },
         text,

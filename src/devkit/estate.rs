@@ -25,6 +25,112 @@ pub async fn create_vpc(ec2: &aws_sdk_ec2::Client, cidr: &str) -> Result<String,
         .ok_or_else(|| DevError::Setup("CreateVpc returned no id".into()))
 }
 
+/// A network interface in a new subnet `cidr` of `vpc`, with `group` attached and the
+/// private address `ip`; its id.
+pub async fn interface(
+    ec2: &aws_sdk_ec2::Client,
+    vpc: &str,
+    cidr: &str,
+    group: &str,
+    ip: &str,
+) -> Result<String, DevError> {
+    let subnet = ec2
+        .create_subnet()
+        .vpc_id(vpc)
+        .cidr_block(cidr)
+        .send()
+        .await
+        .map_err(DevError::aws("CreateSubnet"))?
+        .subnet()
+        .and_then(|s| s.subnet_id())
+        .map(str::to_string)
+        .ok_or_else(|| DevError::Setup("CreateSubnet returned no id".into()))?;
+    ec2.create_network_interface()
+        .subnet_id(subnet)
+        .groups(group)
+        .private_ip_address(ip)
+        .send()
+        .await
+        .map_err(DevError::aws("CreateNetworkInterface"))?
+        .network_interface()
+        .and_then(|n| n.network_interface_id())
+        .map(str::to_string)
+        .ok_or_else(|| DevError::Setup("CreateNetworkInterface returned no id".into()))
+}
+
+/// A flow-log record of the default format (version 2), from `src` to `dst`:`port` over
+/// TCP, on `eni`, ending at `end`.
+pub fn flow_record(
+    eni: &str,
+    src: &str,
+    dst: &str,
+    port: u16,
+    bytes: u64,
+    action: &str,
+    end: chrono::DateTime<chrono::Utc>,
+) -> String {
+    format!(
+        "2 123456789012 {eni} {src} {dst} 49152 {port} 6 10 {bytes} {} {} {action} OK",
+        end.timestamp() - 60,
+        end.timestamp()
+    )
+}
+
+/// Writes `lines` to the stream `stream` of log group `group` (both created when absent),
+/// as VPC flow logs deliver records to CloudWatch Logs, all at `at`.
+pub async fn flow_logs(
+    sdk: &SdkConfig,
+    group: &str,
+    stream: &str,
+    lines: &[String],
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<(), DevError> {
+    let logs = aws_sdk_cloudwatchlogs::Client::new(sdk);
+    let exists = logs
+        .describe_log_groups()
+        .log_group_name_prefix(group)
+        .send()
+        .await
+        .map_err(DevError::aws("DescribeLogGroups"))?
+        .log_groups()
+        .iter()
+        .any(|g| g.log_group_name() == Some(group));
+    if !exists {
+        logs.create_log_group()
+            .log_group_name(group)
+            .send()
+            .await
+            .map_err(DevError::aws("CreateLogGroup"))?;
+    }
+    if lines.is_empty() {
+        return Ok(());
+    }
+    logs.create_log_stream()
+        .log_group_name(group)
+        .log_stream_name(stream)
+        .send()
+        .await
+        .map_err(DevError::aws("CreateLogStream"))?;
+    let events = lines
+        .iter()
+        .map(|m| {
+            aws_sdk_cloudwatchlogs::types::InputLogEvent::builder()
+                .timestamp(at.timestamp_millis())
+                .message(m)
+                .build()
+                .map_err(|e| DevError::Setup(format!("a log event: {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    logs.put_log_events()
+        .log_group_name(group)
+        .log_stream_name(stream)
+        .set_log_events(Some(events))
+        .send()
+        .await
+        .map_err(DevError::aws("PutLogEvents"))?;
+    Ok(())
+}
+
 /// Creates a group; its id. EC2 gives it the default egress rule (all to 0.0.0.0/0).
 pub async fn create_group(
     ec2: &aws_sdk_ec2::Client,

@@ -29,6 +29,8 @@ fn the_demo_reverts_the_console_edit_restores_the_deleted_rule_and_stops_its_pro
         "EC2 writes of this run: RevokeSecurityGroupIngress sg-",
         "sgwarden 123456789012 us-east-1: fixed 1 rules (1 extra)",
         "done revoke `tcp/22 from 0.0.0.0/0`",
+        // The revert's change risk, from the flow logs the demo wrote.
+        "traffic in the last 1h: 3 flows, 8510 bytes on 1 interface; top sources 192.0.2.44 (2), 192.0.2.77 (1)",
         "in the console from 203.0.113.50",
         "+ tcp/443 from ::/0",
         "- all to 0.0.0.0/0",

@@ -868,51 +868,12 @@ async fn import_current_adopts_the_live_groups_with_no_drift_then_sees_an_edit()
 async fn flow_estate(moto: &Moto, mode: &str) -> (Estate, String, chrono::DateTime<chrono::Utc>) {
     let e = seed(moto, mode).await;
     let ec2 = aws_sdk_ec2::Client::new(&e.sdk);
-    let subnet = ec2
-        .create_subnet()
-        .vpc_id(&e.vpc)
-        .cidr_block("10.0.1.0/24")
-        .send()
-        .await
-        .unwrap()
-        .subnet()
-        .unwrap()
-        .subnet_id()
-        .unwrap()
-        .to_string();
-    let eni = ec2
-        .create_network_interface()
-        .subnet_id(&subnet)
-        .groups(&e.web)
-        .private_ip_address("10.0.1.10")
-        .send()
-        .await
-        .unwrap()
-        .network_interface()
-        .unwrap()
-        .network_interface_id()
-        .unwrap()
-        .to_string();
-    let logs = aws_sdk_cloudwatchlogs::Client::new(&e.sdk);
-    logs.create_log_group()
-        .log_group_name("vpc-flows")
-        .send()
-        .await
-        .unwrap();
-    let stream = format!("{eni}-all");
-    logs.create_log_stream()
-        .log_group_name("vpc-flows")
-        .log_stream_name(&stream)
-        .send()
+    let eni = estate::interface(&ec2, &e.vpc, "10.0.1.0/24", &e.web, "10.0.1.10")
         .await
         .unwrap();
     let now = chrono::Utc::now();
     let record = |eni: &str, src: &str, port: u16, bytes: u64, action: &str| {
-        format!(
-            "2 123456789012 {eni} {src} 10.0.1.10 49152 {port} 6 10 {bytes} {} {} {action} OK",
-            now.timestamp() - 60,
-            now.timestamp()
-        )
+        estate::flow_record(eni, src, "10.0.1.10", port, bytes, action, now)
     };
     let lines = [
         record(&eni, "203.0.113.9", 22, 840, "ACCEPT"),
@@ -921,21 +882,7 @@ async fn flow_estate(moto: &Moto, mode: &str) -> (Estate, String, chrono::DateTi
         record("eni-0other", "203.0.113.9", 22, 5000, "ACCEPT"),
         "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status".to_string(),
     ];
-    let events: Vec<_> = lines
-        .iter()
-        .map(|m| {
-            aws_sdk_cloudwatchlogs::types::InputLogEvent::builder()
-                .timestamp(now.timestamp_millis())
-                .message(m)
-                .build()
-                .unwrap()
-        })
-        .collect();
-    logs.put_log_events()
-        .log_group_name("vpc-flows")
-        .log_stream_name(&stream)
-        .set_log_events(Some(events))
-        .send()
+    estate::flow_logs(&e.sdk, "vpc-flows", &format!("{eni}-all"), &lines, now)
         .await
         .unwrap();
     moto.clear_recording();
