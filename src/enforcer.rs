@@ -380,6 +380,21 @@ impl<E: Ec2, S: PolicySource, N: Notifier, L: RevertLedger, F: FlowSource> Enfor
             },
         );
 
+        // Change risk (settings.flow_logs): the traffic each pending revoke would cut;
+        // keep_if_traffic holds the revokes that would cut some, before the loop breaker
+        // counts which groups will be written to.
+        risk::assess(
+            &self.ec2,
+            &self.flows,
+            policy,
+            &inventory,
+            &d,
+            &mut p,
+            opts.now,
+            &mut errors,
+        )
+        .await;
+
         // The loop breaker: each group about to be written to spends one revert of its
         // budget first; a group whose budget is spent is held back and reported flapping.
         let mut flapping: Vec<(String, String, FlappingJson)> = Vec::new();
@@ -438,20 +453,6 @@ impl<E: Ec2, S: PolicySource, N: Notifier, L: RevertLedger, F: FlowSource> Enfor
                 }
             }
         }
-
-        // Change risk (settings.flow_logs): the traffic each pending revoke would cut;
-        // keep_if_traffic holds the revokes that would cut some.
-        risk::assess(
-            &self.ec2,
-            &self.flows,
-            policy,
-            &inventory,
-            &d,
-            &mut p,
-            opts.now,
-            &mut errors,
-        )
-        .await;
 
         let mut changed: Vec<usize> = Vec::new();
         if opts.apply && p.refused.is_none() {

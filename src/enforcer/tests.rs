@@ -1044,6 +1044,31 @@ groups:
     }
 
     #[tokio::test]
+    async fn a_group_whose_only_write_is_kept_spends_no_revert_budget() {
+        let ec2 = ec2_with(
+            vec![web(&[
+                "tcp/22 from 10.0.0.0/8",
+                "tcp/22 from 0.0.0.0/0",
+                "tcp/443 from 0.0.0.0/0",
+            ])],
+            &[],
+        );
+        let flows = MemoryFlows {
+            records: vec![rec("203.0.113.9", 22, 70)],
+            ..MemoryFlows::default()
+        };
+        let e = with_flows(ec2, &policy(true), flows);
+        let r = e.run(&schedule(), &opts(true)).await;
+        assert_eq!(r.summary.skipped, 1, "{}", r.to_json());
+        assert!(e.ec2.writes().is_empty());
+        assert!(
+            e.ledger.snapshot().groups.is_empty(),
+            "{:?}",
+            e.ledger.snapshot()
+        );
+    }
+
+    #[tokio::test]
     async fn another_group_on_the_same_interface_that_allows_the_flow_means_nothing_is_cut() {
         // sg-0b1 (not in the policy) is on web's interface and lets SSH in from anywhere.
         let ec2 = ec2_with(

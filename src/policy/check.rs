@@ -162,6 +162,32 @@ impl Ctx {
         }
     }
 
+    /// A duration from one minute to `max_days` days (`90s`, `30m`, `1h`, `1d`), in seconds.
+    fn window(&mut self, at: At<'_>, path: &str, max_days: u64) -> Option<u64> {
+        let text = at.node.scalar_text().unwrap_or_default();
+        match parse_window(&text) {
+            Some(secs) if (60..=max_days * 86_400).contains(&secs) => Some(secs),
+            Some(_) => {
+                self.issue(
+                    at,
+                    path,
+                    format!("`{text}` is outside 1m to {max_days}d"),
+                    None,
+                );
+                None
+            }
+            None => {
+                self.issue(
+                    at,
+                    path,
+                    format!("`{text}` is not a duration"),
+                    Some("write a number and a unit: `90s`, `30m`, `1h`, `1d`".into()),
+                );
+                None
+            }
+        }
+    }
+
     fn boolean(&mut self, at: At<'_>, path: &str) -> Option<bool> {
         match at.node.value {
             Value::Bool(b) => Some(b),
@@ -778,16 +804,8 @@ fn check_flap_limit(ctx: &mut Ctx, at: At<'_>, path: &str) -> Option<FlapLimit> 
             }
             "per" => {
                 per = true;
-                let text = v.node.scalar_text().unwrap_or_default();
-                match parse_window(&text) {
-                    Some(secs) if (60..=7 * 86_400).contains(&secs) => limit.per_seconds = secs,
-                    Some(_) => ctx.issue(v, &p, format!("`{text}` is outside 1m to 7d"), None),
-                    None => ctx.issue(
-                        v,
-                        &p,
-                        format!("`{text}` is not a duration"),
-                        Some("write a number and a unit: `90s`, `30m`, `1h`, `1d`".into()),
-                    ),
+                if let Some(secs) = ctx.window(v, &p, 7) {
+                    limit.per_seconds = secs;
                 }
             }
             _ => {}
@@ -849,18 +867,8 @@ fn check_flow_logs(ctx: &mut Ctx, at: At<'_>, path: &str) -> Option<FlowLogs> {
                 }
             }
             "look_back" => {
-                let text = v.node.scalar_text().unwrap_or_default();
-                match parse_window(&text) {
-                    Some(secs) if (60..=30 * 86_400).contains(&secs) => {
-                        out.look_back_seconds = secs;
-                    }
-                    Some(_) => ctx.issue(v, &p, format!("`{text}` is outside 1m to 30d"), None),
-                    None => ctx.issue(
-                        v,
-                        &p,
-                        format!("`{text}` is not a duration"),
-                        Some("write a number and a unit: `30m`, `6h`, `1d`".into()),
-                    ),
+                if let Some(secs) = ctx.window(v, &p, 30) {
+                    out.look_back_seconds = secs;
                 }
             }
             _ => {}
