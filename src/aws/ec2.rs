@@ -291,40 +291,40 @@ impl Ec2 for SdkEc2 {
     ) -> Result<Vec<Interface>, Ec2Error> {
         let op = "DescribeNetworkInterfaces";
         let mut out = Vec::new();
-        if group_ids.is_empty() {
-            return Ok(out);
-        }
-        let mut stream = self
-            .client(region)
-            .describe_network_interfaces()
-            .filters(
-                Filter::builder()
-                    .name("group-id")
-                    .set_values(Some(group_ids.to_vec()))
-                    .build(),
-            )
-            .into_paginator()
-            .items()
-            .send();
-        while let Some(item) = stream.next().await {
-            let ni = item.map_err(|e| map_error(op, &e))?;
-            let Some(id) = ni.network_interface_id() else {
-                continue;
-            };
-            let v4 = ni
-                .private_ip_addresses()
-                .iter()
-                .filter_map(|a| a.private_ip_address());
-            let v6 = ni.ipv6_addresses().iter().filter_map(|a| a.ipv6_address());
-            out.push(Interface {
-                id: id.to_string(),
-                group_ids: ni
-                    .groups()
+        // EC2 takes at most 200 values per filter.
+        for chunk in group_ids.chunks(200) {
+            let mut stream = self
+                .client(region)
+                .describe_network_interfaces()
+                .filters(
+                    Filter::builder()
+                        .name("group-id")
+                        .set_values(Some(chunk.to_vec()))
+                        .build(),
+                )
+                .into_paginator()
+                .items()
+                .send();
+            while let Some(item) = stream.next().await {
+                let ni = item.map_err(|e| map_error(op, &e))?;
+                let Some(id) = ni.network_interface_id() else {
+                    continue;
+                };
+                let v4 = ni
+                    .private_ip_addresses()
                     .iter()
-                    .filter_map(|g| g.group_id().map(str::to_string))
-                    .collect(),
-                addresses: v4.chain(v6).filter_map(|a| a.parse().ok()).collect(),
-            });
+                    .filter_map(|a| a.private_ip_address());
+                let v6 = ni.ipv6_addresses().iter().filter_map(|a| a.ipv6_address());
+                out.push(Interface {
+                    id: id.to_string(),
+                    group_ids: ni
+                        .groups()
+                        .iter()
+                        .filter_map(|g| g.group_id().map(str::to_string))
+                        .collect(),
+                    addresses: v4.chain(v6).filter_map(|a| a.parse().ok()).collect(),
+                });
+            }
         }
         Ok(out)
     }
