@@ -170,7 +170,6 @@ pub fn measurable(rule: &Rule) -> Result<(), String> {
         Peer::PrefixList(id) => Err(format!(
             "the addresses of prefix list {id} are not read, so its traffic is not known"
         )),
-        Peer::Named(name) => Err(format!("`sg:{name}` has no live group")),
         _ => Ok(()),
     }
 }

@@ -59,14 +59,16 @@ pub(super) async fn assess<E: Ec2, F: FlowSource>(
                 .push(i);
         }
     }
-    for (region, plans) in by_region {
-        if let Some(why) = flows.unavailable() {
-            let why = why.to_string();
-            unknown(policy, logs, d, p, &plans, &why);
-            continue;
+    if let Some(why) = flows.unavailable() {
+        for plans in by_region.values() {
+            unknown(policy, logs, d, p, plans, why);
         }
-        match read(ec2, flows, logs, inventory, d, p, &region, &plans, now).await {
-            Ok(seen) => measure(policy, logs, inventory, d, p, &plans, &seen),
+        return;
+    }
+    for (region, plans) in by_region {
+        let after = rules_after(inventory, d, p, &region);
+        match read(ec2, flows, logs, &after, d, p, &region, &plans, now).await {
+            Ok(seen) => measure(policy, logs, &after, d, p, &plans, &seen),
             Err(e) => {
                 errors.push(error(
                     "flows",
@@ -97,23 +99,14 @@ struct Seen {
     records: Vec<FlowRecord>,
 }
 
-/// EC2 takes up to 200 values per filter.
-const FILTER_VALUES: usize = 200;
-
 async fn interfaces_of<E: Ec2>(
     ec2: &E,
     region: &str,
     ids: &[String],
 ) -> Result<Vec<Interface>, String> {
-    let mut out = Vec::new();
-    for chunk in ids.chunks(FILTER_VALUES) {
-        out.extend(
-            ec2.interfaces(region, chunk)
-                .await
-                .map_err(|e| format!("cannot list network interfaces: {e}"))?,
-        );
-    }
-    Ok(out)
+    ec2.interfaces(region, ids)
+        .await
+        .map_err(|e| format!("cannot list network interfaces: {e}"))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -121,7 +114,7 @@ async fn read<E: Ec2, F: FlowSource>(
     ec2: &E,
     flows: &F,
     logs: &FlowLogs,
-    inventory: &Inventory,
+    after: &BTreeMap<String, Vec<Rule>>,
     d: &Drift,
     p: &Plan,
     region: &str,
@@ -135,31 +128,24 @@ async fn read<E: Ec2, F: FlowSource>(
     let own_list: Vec<String> = own.iter().cloned().collect();
     let interfaces = interfaces_of(ec2, region, &own_list).await?;
 
-    // Group peers of the revoked rules and of every rule of the groups on those
+    // Group peers of the revoked rules and of the rules left after the run on those
     // interfaces: their addresses decide what a flow's peer is.
     let on_interfaces: BTreeSet<&str> = interfaces
         .iter()
         .flat_map(|i| i.group_ids.iter().map(String::as_str))
         .collect();
-    let mut peers: BTreeSet<String> = BTreeSet::new();
-    for g in inventory
-        .groups
+    let staying = on_interfaces.iter().filter_map(|g| after.get(*g)).flatten();
+    let revoked = plans
         .iter()
-        .filter(|g| g.region == region && on_interfaces.contains(g.group_id.as_str()))
-    {
-        for r in g.ingress.iter().chain(&g.egress) {
-            if let Peer::Group { id, .. } = &r.rule.peer {
-                peers.insert(id.clone());
-            }
-        }
-    }
-    for i in plans {
-        for a in p.groups[*i].actions.iter() {
-            if let Peer::Group { id, .. } = &a.rule.rule.peer {
-                peers.insert(id.clone());
-            }
-        }
-    }
+        .flat_map(|i| p.groups[*i].actions.iter().filter(|a| pending_revoke(a)))
+        .map(|a| &a.rule.rule);
+    let peers: BTreeSet<String> = staying
+        .chain(revoked)
+        .filter_map(|r| match &r.peer {
+            Peer::Group { id, .. } => Some(id.clone()),
+            _ => None,
+        })
+        .collect();
     let more: Vec<String> = peers.difference(&own).cloned().collect();
     let peer_interfaces = interfaces_of(ec2, region, &more).await?;
 
@@ -239,14 +225,12 @@ fn keeps(policy: &Policy, d: &Drift, p: &Plan, plan: usize) -> bool {
 fn measure(
     policy: &Policy,
     logs: &FlowLogs,
-    inventory: &Inventory,
+    after: &BTreeMap<String, Vec<Rule>>,
     d: &Drift,
     p: &mut Plan,
     plans: &[usize],
     seen: &Seen,
 ) {
-    let region = d.groups[p.groups[plans[0]].group].region.clone();
-    let after = rules_after(inventory, d, p, &region);
     let by_id: BTreeMap<&str, &Interface> =
         seen.interfaces.iter().map(|i| (i.id.as_str(), i)).collect();
     let window = logs.look_back_text();

@@ -1008,16 +1008,18 @@ groups:
         group("sg-0e1", "web", ingress, &[])
     }
 
+    /// web with its wanted rules and SSH open to the world (the one extra rule).
+    fn web_open_to_ssh() -> CurrentGroup {
+        web(&[
+            "tcp/22 from 10.0.0.0/8",
+            "tcp/22 from 0.0.0.0/0",
+            "tcp/443 from 0.0.0.0/0",
+        ])
+    }
+
     #[tokio::test]
     async fn flows_a_remaining_rule_still_allows_are_not_counted_against_a_revoke() {
-        let ec2 = ec2_with(
-            vec![web(&[
-                "tcp/22 from 10.0.0.0/8",
-                "tcp/22 from 0.0.0.0/0",
-                "tcp/443 from 0.0.0.0/0",
-            ])],
-            &[],
-        );
+        let ec2 = ec2_with(vec![web_open_to_ssh()], &[]);
         let flows = MemoryFlows {
             records: vec![
                 rec("10.1.2.3", 22, 500),   // still allowed by the /8
@@ -1045,14 +1047,7 @@ groups:
 
     #[tokio::test]
     async fn a_group_whose_only_write_is_kept_spends_no_revert_budget() {
-        let ec2 = ec2_with(
-            vec![web(&[
-                "tcp/22 from 10.0.0.0/8",
-                "tcp/22 from 0.0.0.0/0",
-                "tcp/443 from 0.0.0.0/0",
-            ])],
-            &[],
-        );
+        let ec2 = ec2_with(vec![web_open_to_ssh()], &[]);
         let flows = MemoryFlows {
             records: vec![rec("203.0.113.9", 22, 70)],
             ..MemoryFlows::default()
@@ -1073,11 +1068,7 @@ groups:
         // sg-0b1 (not in the policy) is on web's interface and lets SSH in from anywhere.
         let ec2 = ec2_with(
             vec![
-                web(&[
-                    "tcp/22 from 10.0.0.0/8",
-                    "tcp/22 from 0.0.0.0/0",
-                    "tcp/443 from 0.0.0.0/0",
-                ]),
+                web_open_to_ssh(),
                 group("sg-0b1", "bastion-access", &["tcp/22 from 0.0.0.0/0"], &[]),
             ],
             &["sg-0b1"],
@@ -1122,14 +1113,41 @@ groups:
     }
 
     #[tokio::test]
-    async fn unreadable_flow_logs_are_an_error_and_hold_only_keep_if_traffic_revokes() {
-        let inventory = || {
-            vec![web(&[
-                "tcp/22 from 10.0.0.0/8",
-                "tcp/22 from 0.0.0.0/0",
-                "tcp/443 from 0.0.0.0/0",
-            ])]
+    async fn a_rule_the_run_authorizes_counts_as_staying_with_its_group_peer_resolved() {
+        // web trades `tcp/9000 from 0.0.0.0/0` for `tcp/9000 from sg:app`: app's flows
+        // are still let in after the run, anyone else's are cut.
+        let policy = FLOW_POLICY.replace("KEEP", "false").replace(
+            "tcp/22 from 10.0.0.0/8]",
+            "tcp/22 from 10.0.0.0/8, tcp/9000 from sg:app]",
+        );
+        let ec2 = ec2_with(
+            vec![
+                web(&[
+                    "tcp/22 from 10.0.0.0/8",
+                    "tcp/443 from 0.0.0.0/0",
+                    "tcp/9000 from 0.0.0.0/0",
+                ]),
+                group("sg-0a1", "app", &["tcp/8080 from sg-0e1"], &[]),
+            ],
+            &[],
+        );
+        let flows = MemoryFlows {
+            records: vec![rec("10.0.0.9", 9000, 10), rec("203.0.113.9", 9000, 20)],
+            ..MemoryFlows::default()
         };
+        let e = with_flows(ec2, &policy, flows);
+        let r = e.run(&schedule(), &opts(false)).await;
+        let t = revoke(&r, "sg-0e1", "tcp/9000 from 0.0.0.0/0")
+            .traffic
+            .clone()
+            .unwrap();
+        assert_eq!((t.flows, t.bytes), (Some(1), Some(20)), "{}", r.to_json());
+        assert_eq!(t.top_sources[0].address, "203.0.113.9");
+    }
+
+    #[tokio::test]
+    async fn unreadable_flow_logs_are_an_error_and_hold_only_keep_if_traffic_revokes() {
+        let inventory = || vec![web_open_to_ssh()];
         for keep in [true, false] {
             let flows = MemoryFlows {
                 fail: Some("ResourceNotFoundException: log group vpc-flows".into()),
