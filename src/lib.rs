@@ -41,6 +41,7 @@ pub mod flows;
 pub mod handler;
 pub mod import;
 pub mod inventory;
+pub mod limits;
 pub mod local;
 pub mod plan;
 pub mod policy;

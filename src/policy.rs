@@ -6,7 +6,7 @@
 //! resolved here; `self` and `sg:NAME` stay symbolic until a live group is known (drift).
 
 mod check;
-pub(crate) use check::parse_window;
+pub(crate) use check::{is_region, parse_window};
 pub mod error;
 pub mod schema;
 pub mod yaml;
@@ -252,6 +252,23 @@ impl Document {
             text: text.into(),
             version_id: None,
             etag: None,
+        }
+    }
+
+    /// A document from bytes read elsewhere (a file, an S3 object): UTF-8, a leading byte
+    /// order mark dropped. Bytes that are not UTF-8 are a problem at their position.
+    pub fn from_bytes(location: impl Into<String>, bytes: Vec<u8>) -> Result<Self, PolicyError> {
+        let location = location.into();
+        match yaml::decode(bytes) {
+            Ok(text) => Ok(Document::new(location, text)),
+            Err(e) => Err(PolicyError::Invalid(vec![Issue {
+                file: location,
+                line: Some(e.line),
+                column: Some(e.col),
+                path: String::new(),
+                message: e.message,
+                help: Some("policy files are UTF-8 text".into()),
+            }])),
         }
     }
 

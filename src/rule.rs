@@ -495,6 +495,18 @@ fn parse_port_range(text: &str) -> Result<(u16, u16), SyntaxError> {
             Ok((p, p))
         }
         Some((a, b)) => {
+            if a.trim().is_empty() || b.trim().is_empty() {
+                let help = if a.trim().is_empty() {
+                    "ports are 0-65535, never negative; a range is written `FROM-TO`, e.g. `20-22`"
+                } else {
+                    "a range is written `FROM-TO`, e.g. `20-22`"
+                };
+                return Err(SyntaxError::new(format!(
+                    "`{}` is not a port or a port range",
+                    text.trim()
+                ))
+                .help(help));
+            }
             let (from, to) = (parse_port(a)?, parse_port(b)?);
             if from > to {
                 return Err(

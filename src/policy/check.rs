@@ -13,7 +13,7 @@ use super::{
     Policy, Provenance, Settings, UnmanagedGroups,
 };
 use crate::rule::{self, Direction, Peer, Rule, SyntaxError};
-use crate::suggest;
+use crate::{limits, suggest};
 
 pub(crate) const TOP_KEYS: &[&str] = &[
     "version",
@@ -147,9 +147,12 @@ impl Ctx {
         Some(out)
     }
 
+    /// Text: a string, or a plain scalar that YAML would read as a number or a boolean,
+    /// taken as written (a name `0x1F` or `True` stays that name).
     fn string(&mut self, at: At<'_>, path: &str) -> Option<String> {
-        match &at.node.value {
-            Value::Str(s) => Some(s.clone()),
+        match (&at.node.value, &at.node.written) {
+            (Value::Str(s), _) => Some(s.clone()),
+            (_, Some(w)) => Some(w.to_string()),
             _ => {
                 self.issue(
                     at,
@@ -226,7 +229,8 @@ fn join(path: &str, key: &str) -> String {
     }
 }
 
-fn is_region(s: &str) -> bool {
+/// Whether `s` is written like a region name (`us-east-1`, `us-gov-west-1`).
+pub(crate) fn is_region(s: &str) -> bool {
     // e.g. us-east-1, eu-central-2, us-gov-west-1, ap-southeast-4
     let parts: Vec<&str> = s.split('-').collect();
     parts.len() >= 3
@@ -273,7 +277,14 @@ struct Vars<'s, 'a> {
     /// A line is stored on its second sighting (`None` marks the first), so lines used
     /// once are not copied.
     lines: rustc_hash::FxHashMap<(Direction, &'a str), Option<Vec<DesiredRule>>>,
+    /// Peers copied while resolving variables, and atomic rules expanded, so far: each is
+    /// bounded for the whole policy, so no document can make the work blow up.
+    peers_copied: usize,
+    rules_expanded: usize,
 }
+
+/// Peers all variable resolution may copy in one policy (references included).
+const PEERS_COPIED: usize = 4 * limits::RULES_PER_POLICY;
 
 impl Vars<'_, '_> {
     fn resolve(&mut self, ctx: &mut Ctx, name: &str, stack: &mut Vec<String>) -> Option<Vec<Peer>> {
@@ -322,7 +333,19 @@ impl Vars<'_, '_> {
                 continue;
             };
             if let Some(r) = text.strip_prefix('@') {
-                if let Some(pos) = stack.iter().position(|s| s == r) {
+                if stack.len() >= limits::VARIABLE_DEPTH && self.defs.contains_key(r) {
+                    ctx.issue(
+                        at,
+                        &p,
+                        format!(
+                            "`@{r}` is more than {} variables deep (the chain starts at `@{}`)",
+                            limits::VARIABLE_DEPTH,
+                            stack.first().map_or(name, String::as_str)
+                        ),
+                        Some("list the peers in fewer levels of variables".into()),
+                    );
+                    ok = false;
+                } else if let Some(pos) = stack.iter().position(|s| s == r) {
                     let mut chain: Vec<String> =
                         stack[pos..].iter().map(|s| format!("`@{s}`")).collect();
                     chain.push(format!("`@{r}`"));
@@ -335,7 +358,22 @@ impl Vars<'_, '_> {
                     ok = false;
                 } else if self.defs.contains_key(r) {
                     match self.resolve(ctx, r, stack) {
-                        Some(v) => peers.extend(v),
+                        Some(v) if self.peers_copied.saturating_add(v.len()) <= PEERS_COPIED => {
+                            self.peers_copied += v.len();
+                            peers.extend(v);
+                        }
+                        Some(_) => {
+                            ctx.issue(
+                                at,
+                                &p,
+                                format!(
+                                    "variables expand to more than {PEERS_COPIED} peers in all"
+                                ),
+                                Some("reference each variable fewer times".into()),
+                            );
+                            ok = false;
+                            break;
+                        }
                         None => ok = false,
                     }
                 } else {
@@ -361,6 +399,32 @@ impl Vars<'_, '_> {
             }
         }
         stack.pop();
+        // A variable is a set of peers: repeats (`[@a, @a]`) add nothing, so doubling
+        // references cannot grow it.
+        peers.sort_unstable();
+        peers.dedup();
+        self.peers_copied = self.peers_copied.saturating_add(peers.len());
+        if ok && peers.len() > limits::VARIABLE_PEERS {
+            ctx.issue(
+                value,
+                &path,
+                format!(
+                    "variable holds {} distinct peers, more than the limit of {}",
+                    peers.len(),
+                    limits::VARIABLE_PEERS
+                ),
+                Some("split it, or use a managed prefix list (`pl-…`)".into()),
+            );
+            ok = false;
+        } else if ok && self.peers_copied > PEERS_COPIED {
+            ctx.issue(
+                value,
+                &path,
+                format!("variables expand to more than {PEERS_COPIED} peers in all"),
+                Some("reference each variable fewer times".into()),
+            );
+            ok = false;
+        }
         let result = ok.then_some(peers);
         self.done.insert(name.to_string(), result.clone());
         result
@@ -452,6 +516,10 @@ fn check_rules<'a>(
                 let key = (direction, text.as_str());
                 let seen_before = match vars.lines.get(&key) {
                     Some(Some(done)) => {
+                        if let Err(e) = room(out.len(), done.len(), &mut vars.rules_expanded) {
+                            ctx.issue(item_at, &p(), e, Some(ROOM_HELP.into()));
+                            break;
+                        }
                         out.extend_from_slice(done);
                         continue;
                     }
@@ -466,7 +534,13 @@ fn check_rules<'a>(
                             vars.peer_into(ctx, peer, item_at, &p, &mut peers);
                         }
                         let start = out.len();
-                        push_product(&mut out, direction, &c.protocols, &peers, None);
+                        let expanded = &mut vars.rules_expanded;
+                        if let Err(e) =
+                            push_product(&mut out, direction, &c.protocols, &peers, None, expanded)
+                        {
+                            ctx.issue(item_at, &p(), e, Some(ROOM_HELP.into()));
+                            break;
+                        }
                         if ctx.issues.len() == before {
                             let done = seen_before.then(|| out[start..].to_vec());
                             vars.lines.insert(key, done);
@@ -491,14 +565,43 @@ fn check_rules<'a>(
     out
 }
 
+/// Whether `add` more atomic rules fit beside the `len` a list has: at most
+/// [`limits::RULES_PER_GROUP`] in one list, [`limits::RULES_PER_POLICY`] in the policy.
+/// Counts them into `expanded` when they do; the message says which bound was hit.
+fn room(len: usize, add: usize, expanded: &mut usize) -> Result<(), String> {
+    let per_list = len.checked_add(add);
+    if per_list.is_none_or(|n| n > limits::RULES_PER_GROUP) {
+        return Err(format!(
+            "expands to more than {} atomic rules (one protocol, port range and peer each)",
+            limits::RULES_PER_GROUP
+        ));
+    }
+    let total = expanded.saturating_add(add);
+    if total > limits::RULES_PER_POLICY {
+        return Err(format!(
+            "the policy expands to more than {} atomic rules in all",
+            limits::RULES_PER_POLICY
+        ));
+    }
+    *expanded = total;
+    Ok(())
+}
+
+const ROOM_HELP: &str = "EC2 allows about a thousand rules per group: use fewer ports or \
+                         peers, or a managed prefix list (`pl-…`)";
+
+/// Adds every protocol × peer to `out`, when they fit ([`room`]).
 fn push_product(
     out: &mut Vec<DesiredRule>,
     direction: Direction,
     protocols: &[rule::Protocol],
     peers: &[Peer],
     description: Option<&str>,
-) {
-    out.reserve(protocols.len() * peers.len());
+    expanded: &mut usize,
+) -> Result<(), String> {
+    let add = protocols.len().saturating_mul(peers.len());
+    room(out.len(), add, expanded)?;
+    out.reserve(add);
     for protocol in protocols {
         for peer in peers {
             out.push(DesiredRule {
@@ -511,6 +614,7 @@ fn push_product(
             });
         }
     }
+    Ok(())
 }
 
 fn structured_rule(
@@ -652,7 +756,17 @@ fn structured_rule(
         }
     }
     if let Some(protocols) = protocols {
-        push_product(out, direction, &protocols, &peers, description.as_deref());
+        let expanded = &mut vars.rules_expanded;
+        if let Err(e) = push_product(
+            out,
+            direction,
+            &protocols,
+            &peers,
+            description.as_deref(),
+            expanded,
+        ) {
+            ctx.issue(at, path, e, Some(ROOM_HELP.into()));
+        }
     }
 }
 
@@ -720,12 +834,9 @@ fn check_settings(ctx: &mut Ctx, at: At<'_>) -> Settings {
                 }
             }
             "account" => {
+                // Unquoted digits keep their text as written, leading zeros included.
                 let text = match &v.node.value {
-                    Value::Str(s) => Some(s.to_string()),
-                    // Unquoted, YAML drops leading zeros: only 12 written digits are taken.
-                    Value::Int(n) if (100_000_000_000..=999_999_999_999).contains(n) => {
-                        Some(n.to_string())
-                    }
+                    Value::Str(_) | Value::Int(_) => v.node.scalar_text(),
                     _ => None,
                 };
                 match text {
@@ -736,7 +847,7 @@ fn check_settings(ctx: &mut Ctx, at: At<'_>) -> Settings {
                         v,
                         &path,
                         "expected a 12-digit AWS account id".to_string(),
-                        Some("quote it to keep leading zeros: `account: \"012345678901\"`".into()),
+                        Some("write the 12 digits, e.g. `account: \"012345678901\"`".into()),
                     ),
                 }
             }
@@ -987,13 +1098,24 @@ pub(crate) fn check(trees: &[(String, Node)], issues: &[Issue]) -> Result<Policy
         for (key, v) in fields {
             match key {
                 "version" if v.node.value != Value::Int(1) => {
-                    let found = v.node.scalar_text().unwrap_or_else(|| v.node.kind().into());
-                    ctx.issue(
-                        v,
-                        "version",
-                        format!("unsupported version `{found}`"),
-                        Some("this sgwarden reads `version: 1`".into()),
-                    );
+                    let (message, help) = match &v.node.value {
+                        Value::Str(s) if s.trim() == "1" => (
+                            format!("`version` is the number 1, found the string `\"{s}\"`"),
+                            "write `version: 1`, without quotes",
+                        ),
+                        Value::Int(_) | Value::Float(_) => (
+                            format!(
+                                "unsupported version `{}`",
+                                v.node.scalar_text().unwrap_or_default()
+                            ),
+                            "this sgwarden reads `version: 1`",
+                        ),
+                        _ => (
+                            format!("`version` is the number 1, found {}", v.node.kind()),
+                            "write `version: 1`",
+                        ),
+                    };
+                    ctx.issue(v, "version", message, Some(help.into()));
                 }
                 "settings" | "global" => {
                     let slot = if key == "settings" {
@@ -1074,6 +1196,8 @@ pub(crate) fn check(trees: &[(String, Node)], issues: &[Issue]) -> Result<Policy
         group_keys: &group_keys,
         done: HashMap::new(),
         lines: rustc_hash::FxHashMap::default(),
+        peers_copied: 0,
+        rules_expanded: 0,
     };
     // Every variable is checked, used or not.
     let names: Vec<String> = sec.variables.keys().cloned().collect();
@@ -1310,22 +1434,37 @@ fn check_group<'a>(
             _ => {}
         }
     }
-    let merge = |own: Option<Vec<DesiredRule>>, glob: &Option<Vec<DesiredRule>>, takes: bool| match (
-        own,
-        glob.as_ref().filter(|_| takes),
-    ) {
-        (None, None) => None,
-        (own, glob) => {
-            let mut all = own.unwrap_or_default();
-            all.reserve(glob.map_or(0, Vec::len));
-            if let Some(gr) = glob {
-                all.extend(gr.iter().cloned());
+    for (direction, own) in [
+        (Direction::Ingress, own_ingress),
+        (Direction::Egress, own_egress),
+    ] {
+        let glob = match direction {
+            Direction::Ingress => &global.ingress,
+            Direction::Egress => &global.egress,
+        };
+        let rules = match (own, glob.as_ref().filter(|_| g.takes_global)) {
+            (None, None) => None,
+            (own, glob) => {
+                let mut all = own.unwrap_or_default();
+                if let Some(gr) = glob {
+                    match room(all.len(), gr.len(), &mut vars.rules_expanded) {
+                        Ok(()) => all.extend(gr.iter().cloned()),
+                        Err(e) => ctx.issue(
+                            at,
+                            &join(&path, direction.as_str()),
+                            format!("with the global {direction} rules, {e}"),
+                            Some(ROOM_HELP.into()),
+                        ),
+                    }
+                }
+                Some(collapse(all))
             }
-            Some(collapse(all))
+        };
+        match direction {
+            Direction::Ingress => g.ingress = rules,
+            Direction::Egress => g.egress = rules,
         }
-    };
-    g.ingress = merge(own_ingress, &global.ingress, g.takes_global);
-    g.egress = merge(own_egress, &global.egress, g.takes_global);
+    }
     (ctx.issues.len() == before).then_some(g)
 }
 
@@ -1417,7 +1556,12 @@ fn check_exception(
                         vars.peer_into(ctx, peer, r, &|| p.clone(), &mut peers);
                     }
                     let mut out = Vec::new();
-                    push_product(&mut out, c.direction, &c.protocols, &peers, None);
+                    let expanded = &mut vars.rules_expanded;
+                    if let Err(e) =
+                        push_product(&mut out, c.direction, &c.protocols, &peers, None, expanded)
+                    {
+                        ctx.issue(r, &p, e, Some(ROOM_HELP.into()));
+                    }
                     rules = out.into_iter().map(|d| d.rule).collect();
                     rules.sort();
                     rules.dedup();

@@ -47,6 +47,11 @@ pub enum PolicyError {
     },
     #[error("no policy files (*.yaml, *.yml, *.json) in `{location}`")]
     NoFiles { location: String },
+    #[error(transparent)]
+    Input(#[from] crate::limits::InputError),
+    /// A bound of docs/security.md ("Limits") that the policy as a whole exceeds.
+    #[error("policy `{location}` {what} (see docs/security.md, \"Limits\")")]
+    TooLarge { location: String, what: String },
     #[error("policy has {} problem{}", .0.len(), if .0.len() == 1 { "" } else { "s" })]
     Invalid(Vec<Issue>),
 }

@@ -293,7 +293,7 @@ fn version_must_be_the_integer_one() {
     );
     assert_eq!(
         one_issue("version: '1'\ngroups: {}").message,
-        "unsupported version `1`"
+        "`version` is the number 1, found the string `\"1\"`"
     );
 }
 
@@ -650,7 +650,7 @@ fn settings_account_takes_twelve_digits_and_says_how_to_keep_leading_zeros() {
         shown.starts_with("p.yaml:2:21: settings.account: expected a 12-digit"),
         "{shown}"
     );
-    assert!(shown.contains("quote it"), "{shown}");
+    assert!(shown.contains("write the 12 digits"), "{shown}");
 }
 
 #[test]
@@ -766,4 +766,208 @@ groups: {}
     assert!(i.to_string().contains("outside 1m to 30d"), "{i}");
     let i = one_issue("version: 1\nsettings: {flow_logs: vpc-flows}\ngroups: {}\n");
     assert!(i.to_string().contains("log_group: /vpc/flow-logs"), "{i}");
+}
+
+// Hostile input: every byte read, names kept as written, every expansion bounded.
+
+#[test]
+fn a_nul_byte_is_an_error_at_its_position_never_the_end_of_the_policy() {
+    let e = one_issue(
+        "version: 1\ngroups:\n  web:\n    ingress:\n      - tcp/443 from 0.0.0.0/0\n\0      - tcp/22 from 10.0.0.0/8\n",
+    );
+    assert_eq!((e.line, e.column), (Some(6), Some(1)));
+    assert!(e.message.contains("a NUL byte"), "{e}");
+    let e = one_issue("version: 1\ngroups:\n  web:\x07 {}\n");
+    assert!(e.message.contains("U+0007"), "{e}");
+}
+
+#[test]
+fn a_byte_order_mark_is_read_past_and_invalid_utf8_has_a_position() {
+    let p = Document::from_bytes(
+        "p.json",
+        b"\xef\xbb\xbf{\"version\": 1, \"groups\": {\"web\": {}}}".to_vec(),
+    )
+    .and_then(|d| load("p.json", &[d]))
+    .unwrap();
+    assert!(p.groups.contains_key("web"));
+    // A BOM that reached the text some other way is skipped too.
+    assert!(load_str("p.yaml", "\u{feff}version: 1\ngroups: {}\n").is_ok());
+    let e = Document::from_bytes("p.yaml", b"version: 1\ngroups:\n  w\xffeb: {}\n".to_vec())
+        .unwrap_err();
+    assert_eq!(
+        e.issues()[0].to_string(),
+        "p.yaml:3:4: not UTF-8 text (byte 0xFF at offset 22) (help: policy files are UTF-8 text)"
+    );
+}
+
+#[test]
+fn keys_and_names_keep_their_text_as_written() {
+    let p = ok("version: 1
+settings: {account: 012345678901}
+groups:
+  010: {}
+  1.10: {}
+  0x1F: {}
+  1e3: {}
+  True: {}
+  .inf: {}
+  NULL: {}
+  renamed: {name: 0x1F, regions: [us-east-1]}
+");
+    let keys: Vec<&str> = p.groups.keys().map(String::as_str).collect();
+    assert_eq!(
+        keys,
+        [
+            ".inf", "010", "0x1F", "1.10", "1e3", "NULL", "True", "renamed"
+        ]
+    );
+    assert_eq!(p.groups["0x1F"].name, "0x1F");
+    assert_eq!(p.groups["renamed"].name, "0x1F");
+    assert_eq!(p.settings.account.as_deref(), Some("012345678901"));
+}
+
+#[test]
+fn a_quoted_version_says_what_to_write() {
+    let e = one_issue("version: \"1\"\ngroups: {}\n");
+    assert_eq!(
+        e.message,
+        "`version` is the number 1, found the string `\"1\"`"
+    );
+    assert_eq!(
+        e.help.as_deref(),
+        Some("write `version: 1`, without quotes")
+    );
+}
+
+#[test]
+fn a_negative_port_is_named_as_written() {
+    for rule in [
+        "tcp/-22 from 10.0.0.0/8",
+        "{proto: tcp, ports: -22, from: 10.0.0.0/8}",
+    ] {
+        let e = one_issue(&format!(
+            "version: 1\ngroups:\n  web:\n    ingress: [{rule}]\n"
+        ));
+        assert!(
+            e.message.contains("`-22` is not a port or a port range"),
+            "{e}"
+        );
+        assert!(e.help.as_deref().unwrap().contains("never negative"), "{e}");
+    }
+}
+
+#[test]
+fn json_surrogate_pairs_read_as_the_character_they_encode() {
+    let p = ok(
+        r#"{"version": 1, "groups": {"web": {"description": "fire \ud83d\udd25", "ingress": []}}}"#,
+    );
+    assert_eq!(p.groups["web"].description.as_deref(), Some("fire 🔥"));
+}
+
+/// Runs `f` on a thread with the stack of the runtime's worker threads (2 MiB).
+fn on_small_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(f)
+        .unwrap()
+        .join()
+        .unwrap()
+}
+
+#[test]
+fn aliases_cannot_nest_past_the_depth_limit() {
+    // Each anchor wraps the one before: 40 levels in a few hundred bytes.
+    let mut doc = String::from("version: 1\ngroups: {}\nvariables:\n  a0: &a0 [x]\n");
+    for i in 1..40 {
+        doc.push_str(&format!("  a{i}: &a{i} [*a{}]\n", i - 1));
+    }
+    let e = on_small_stack(move || issues(&doc));
+    assert!(
+        e[0].message
+            .contains("nesting deeper than 32 levels (through an alias)"),
+        "{e:?}"
+    );
+    assert!(e[0].line.is_some());
+}
+
+#[test]
+fn a_long_chain_of_variables_is_an_error_not_a_stack_overflow() {
+    let mut doc = String::from("version: 1\ngroups: {}\nvariables:\n");
+    for i in 0..4000 {
+        doc.push_str(&format!("  v{i:04}: ['@v{:04}']\n", i + 1));
+    }
+    doc.push_str("  v4000: [10.0.0.0/8]\n");
+    let e = on_small_stack(move || issues(&doc));
+    assert_eq!(
+        e[0].message,
+        "`@v0032` is more than 32 variables deep (the chain starts at `@v0000`)"
+    );
+    assert_eq!(e[0].path, "variables.v0031[0]");
+}
+
+#[test]
+fn doubling_variables_stay_sets_of_peers() {
+    // 40 doublings of two peers: 2^41 copies written out, two distinct peers.
+    let mut doc = String::from("version: 1\nvariables:\n  d0: [10.0.0.0/8, 10.0.0.1/32]\n");
+    for i in 1..40 {
+        doc.push_str(&format!("  d{i}: ['@d{0}', '@d{0}']\n", i - 1));
+    }
+    doc.push_str("groups:\n  web: {ingress: ['tcp/22 from @d39']}\n");
+    let p = ok(&doc);
+    assert_eq!(p.groups["web"].ingress.as_ref().unwrap().len(), 2);
+}
+
+#[test]
+fn ports_times_peers_past_the_limit_is_an_error_naming_the_entry() {
+    // 200 ports × 400 peers: 80,000 atomic rules from 13 KB.
+    let peers: Vec<String> = (0..400)
+        .map(|i| format!("10.{}.{}.0/24", i / 256, i % 256))
+        .collect();
+    let ports: Vec<String> = (1..=200).map(|p| p.to_string()).collect();
+    let doc = format!(
+        "version: 1\nvariables:\n  many: [{}]\ngroups:\n  web: {{ingress: ['tcp/{} from @many']}}\n",
+        peers.join(", "),
+        ports.join(",")
+    );
+    let e = one_issue(&doc);
+    assert_eq!(e.path, "groups.web.ingress[0]");
+    assert!(e.message.contains("more than 10000 atomic rules"), "{e}");
+    // Global rules count in every group that takes them.
+    let half: Vec<String> = ports[..20].to_vec();
+    let doc = format!(
+        "version: 1\nvariables:\n  many: [{}]\nglobal: {{ingress: ['udp/{} from @many']}}\n\
+         groups:\n  web: {{ingress: ['tcp/{} from @many']}}\n",
+        peers.join(", "),
+        half.join(","),
+        half.join(",")
+    );
+    let e = one_issue(&doc);
+    assert_eq!(e.path, "groups.web.ingress");
+    assert!(e.message.contains("with the global ingress rules"), "{e}");
+}
+
+#[test]
+fn thousands_of_unknown_group_references_are_all_reported() {
+    let mut doc = String::from("version: 1\ngroups:\n  web:\n    ingress:\n");
+    // 1,000 here; benches/core times 3,000 (84 s before the bounds).
+    for i in 0..1000 {
+        doc.push_str(&format!("      - tcp/22 from sg:grop-{i:04}\n"));
+    }
+    for i in 0..1000 {
+        doc.push_str(&format!("  group-{i:04}: {{}}\n"));
+    }
+    let e = issues(&doc);
+    assert_eq!(e.len(), 1000);
+    assert_eq!(e[7].help.as_deref(), Some("did you mean `sg:group-0007`?"));
+    // A key of 3,000 characters gets no suggestion, and costs nothing to check.
+    let e = one_issue(&format!(
+        "version: 1\ngroups: {{}}\n{}: 1\n",
+        "k".repeat(1000)
+    ));
+    assert!(
+        e.help
+            .as_deref()
+            .is_some_and(|h| h.starts_with("known keys")),
+        "{e}"
+    );
 }

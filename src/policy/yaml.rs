@@ -10,10 +10,12 @@ use std::collections::HashMap;
 
 use saphyr_parser::{Event, Parser, ScalarStyle, Span};
 
-/// The deepest nesting accepted; a policy needs about six levels.
-const MAX_DEPTH: usize = 64;
+/// The deepest nesting accepted, aliases included; a policy needs about six levels. Kept
+/// low enough that the recursive walks of a tree (checks, clones, drops) stay far inside a
+/// 2 MiB thread stack, the size of the runtime's worker threads.
+pub const MAX_DEPTH: usize = 32;
 /// The most nodes one document may expand to (aliases included).
-const MAX_NODES: usize = 2_000_000;
+pub const MAX_NODES: usize = 2_000_000;
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
@@ -33,6 +35,9 @@ pub struct Node {
     pub value: Value,
     pub line: u32,
     pub col: u32,
+    /// The text as written, for a plain scalar that resolved to a number or a boolean
+    /// (`010`, `0x1F`, `True`): a name keeps this text, never the resolved value's.
+    pub written: Option<Box<str>>,
 }
 
 impl Node {
@@ -56,8 +61,11 @@ impl Node {
         }
     }
 
-    /// The scalar as text, whatever its type (for keys, which may be `80` or `true`).
+    /// The scalar's text as written (`0x1F` stays `0x1F`), whatever it resolved to.
     pub fn scalar_text(&self) -> Option<String> {
+        if let Some(w) = &self.written {
+            return Some(w.to_string());
+        }
         match &self.value {
             Value::Str(s) => Some(s.clone()),
             Value::Int(i) => Some(i.to_string()),
@@ -82,6 +90,12 @@ fn pos(span: &Span) -> (u32, u32) {
     let col = u32::try_from(span.start.col()).unwrap_or(u32::MAX);
     // saphyr's columns are 0-based in some versions; a column is never reported as 0.
     (line.max(1), col.saturating_add(1))
+}
+
+/// Whether `text`, written as a plain scalar value, reads back as that same text (and not
+/// as a number, a boolean or null).
+pub fn reads_as_text(text: &str) -> bool {
+    matches!(resolve_plain(text), Value::Str(_))
 }
 
 fn resolve_plain(text: &str) -> Value {
@@ -142,11 +156,17 @@ enum Frame {
 
 struct Builder {
     stack: Vec<Frame>,
-    anchors: HashMap<usize, Node>,
+    /// Anchored nodes and how deep each is (1 for a scalar).
+    anchors: HashMap<usize, (Node, usize)>,
     nodes: usize,
 }
 
 impl Builder {
+    /// True when the next node is a mapping key.
+    fn expects_key(&self) -> bool {
+        matches!(self.stack.last(), Some(Frame::Map(_, None, _, _)))
+    }
+
     fn count(&mut self, n: usize, line: u32, col: u32) -> Result<(), YamlError> {
         self.nodes = self.nodes.saturating_add(n);
         if self.nodes > MAX_NODES {
@@ -215,9 +235,157 @@ fn node_size(n: &Node) -> usize {
     }
 }
 
+/// How deep a tree is: 1 for a scalar. Only called on trees already within
+/// [`MAX_DEPTH`], so the recursion is bounded.
+fn node_depth(n: &Node) -> usize {
+    match &n.value {
+        Value::Seq(items) => 1 + items.iter().map(node_depth).max().unwrap_or(0),
+        Value::Map(entries) => {
+            1 + entries
+                .iter()
+                .map(|(k, v)| node_depth(k).max(node_depth(v)))
+                .max()
+                .unwrap_or(0)
+        }
+        _ => 1,
+    }
+}
+
+/// The first character a YAML stream may not hold, with its 1-based line and column.
+/// YAML 1.2 takes tab, line feed, carriage return, NEL and the printable characters; a
+/// NUL or another control character is an error here, never the silent end of the
+/// document (the parser would stop reading at it, and the rules after it would be lost).
+fn unreadable_char(text: &str) -> Option<YamlError> {
+    let (at, c) = text.char_indices().find(|(_, c)| {
+        let c = *c;
+        !(c == '\t'
+            || c == '\n'
+            || c == '\r'
+            || c == '\u{85}'
+            || (' '..='~').contains(&c)
+            || ('\u{A0}'..='\u{D7FF}').contains(&c)
+            || ('\u{E000}'..='\u{FFFD}').contains(&c) && c != '\u{FEFF}'
+            || ('\u{10000}'..='\u{10FFFF}').contains(&c))
+    })?;
+    let (line, col) = position(text, at);
+    let name = match c {
+        '\0' => "a NUL byte".to_string(),
+        '\u{FEFF}' => "a byte order mark inside the text".to_string(),
+        c => format!("the control character U+{:04X}", u32::from(c)),
+    };
+    Some(YamlError {
+        line,
+        col,
+        message: format!(
+            "{name}, which YAML does not allow: the file is cut or is not a text file"
+        ),
+    })
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+pub fn position(text: &str, at: usize) -> (u32, u32) {
+    let before = &text.as_bytes()[..at.min(text.len())];
+    let line = before.iter().filter(|b| **b == b'\n').count() + 1;
+    let line_start = before
+        .iter()
+        .rposition(|b| *b == b'\n')
+        .map_or(0, |i| i + 1);
+    let col = String::from_utf8_lossy(&before[line_start..])
+        .chars()
+        .count()
+        + 1;
+    (
+        u32::try_from(line).unwrap_or(u32::MAX),
+        u32::try_from(col).unwrap_or(u32::MAX),
+    )
+}
+
+/// Bytes as the text of a document, without copying them: UTF-8, with a leading byte
+/// order mark dropped (YAML and JSON both allow one). Invalid UTF-8 is an error at its
+/// line and column.
+pub fn decode(mut bytes: Vec<u8>) -> Result<String, YamlError> {
+    if bytes.starts_with(b"\xEF\xBB\xBF") {
+        bytes.drain(..3);
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        let bytes = e.into_bytes();
+        let (line, col) = position(std::str::from_utf8(&bytes[..at]).unwrap_or_default(), at);
+        YamlError {
+            line,
+            col,
+            message: format!(
+                "not UTF-8 text (byte 0x{:02X} at offset {at})",
+                bytes.get(at).copied().unwrap_or(0)
+            ),
+        }
+    })
+}
+
+/// JSON writes a character outside the Basic Multilingual Plane as a pair of escapes
+/// (`"\ud83d\udd25"`), which the YAML parser refuses one half at a time. This writes each
+/// such pair as the one escape YAML reads (`\U0001f525`); `None` when there is none.
+/// Columns after a rewritten pair on the same line move left by two.
+fn join_surrogate_pairs(text: &str) -> Option<String> {
+    let b = text.as_bytes();
+    let hex = |at: usize| -> Option<u32> {
+        let digits = std::str::from_utf8(b.get(at..at + 4)?).ok()?;
+        u32::from_str_radix(digits, 16).ok()
+    };
+    let mut out = String::with_capacity(text.len());
+    let (mut i, mut copied, mut escapes) = (0, 0, 0usize);
+    while i < b.len() {
+        if b[i] != b'\\' {
+            escapes = 0;
+            i += 1;
+            continue;
+        }
+        // A backslash that is itself escaped (`\\u…`) starts no escape.
+        if escapes % 2 == 0
+            && b.get(i + 1) == Some(&b'u')
+            && b.get(i + 6) == Some(&b'\\')
+            && b.get(i + 7) == Some(&b'u')
+            && let (Some(high @ 0xD800..=0xDBFF), Some(low @ 0xDC00..=0xDFFF)) =
+                (hex(i + 2), hex(i + 8))
+        {
+            let c = 0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00);
+            out.push_str(&text[copied..i]);
+            out.push_str(&format!("\\U{c:08x}"));
+            i += 12;
+            copied = i;
+            escapes = 0;
+            continue;
+        }
+        escapes += 1;
+        i += 1;
+    }
+    (copied > 0).then(|| {
+        out.push_str(&text[copied..]);
+        out
+    })
+}
+
 /// Parses one YAML document into a positioned tree. An empty document is `Null`.
-/// More than one document in the stream is an error.
+/// More than one document in the stream is an error, and so is a character YAML does
+/// not allow (a NUL byte, a control character). A leading byte order mark is skipped,
+/// and JSON's surrogate-pair escapes are read as the character they encode.
 pub fn parse(text: &str) -> Result<Node, YamlError> {
+    let text = text.strip_prefix('\u{FEFF}').unwrap_or(text);
+    if let Some(e) = unreadable_char(text) {
+        return Err(e);
+    }
+    match parse_stream(text) {
+        Err(e) if e.message.contains("invalid Unicode character escape") => {
+            match join_surrogate_pairs(text) {
+                Some(joined) => parse_stream(&joined),
+                None => Err(e),
+            }
+        }
+        parsed => parsed,
+    }
+}
+
+fn parse_stream(text: &str) -> Result<Node, YamlError> {
     let mut b = Builder {
         stack: Vec::new(),
         anchors: HashMap::new(),
@@ -252,29 +420,45 @@ pub fn parse(text: &str) -> Result<Node, YamlError> {
                 let is_str_tag = tag
                     .as_ref()
                     .is_some_and(|t| t.is_yaml_core_schema() && t.suffix == "str");
-                let v = if style != ScalarStyle::Plain || is_str_tag {
-                    Value::Str(value.into_owned())
+                // A mapping key names something (a group, a variable, a field): it keeps its
+                // text as written, so `010`, `0x1F`, `True` or `.inf` stay those names.
+                let (v, written) = if style != ScalarStyle::Plain || is_str_tag || b.expects_key() {
+                    (Value::Str(value.into_owned()), None)
                 } else {
-                    resolve_plain(&value)
+                    match resolve_plain(&value) {
+                        Value::Str(s) => (Value::Str(s), None),
+                        Value::Null => (Value::Null, None),
+                        other => (other, Some(value.into_owned().into_boxed_str())),
+                    }
                 };
                 let node = Node {
                     value: v,
                     line,
                     col,
+                    written,
                 };
                 if anchor > 0 {
-                    b.anchors.insert(anchor, node.clone());
+                    b.anchors.insert(anchor, (node.clone(), 1));
                 }
                 b.push(node)?
             }
             Event::Alias(id) => {
-                let Some(node) = b.anchors.get(&id).cloned() else {
+                let Some((node, depth)) = b.anchors.get(&id).cloned() else {
                     return Err(YamlError {
                         line,
                         col,
                         message: "alias to an unknown anchor".into(),
                     });
                 };
+                if b.stack.len() + depth > MAX_DEPTH {
+                    return Err(YamlError {
+                        line,
+                        col,
+                        message: format!(
+                            "nesting deeper than {MAX_DEPTH} levels (through an alias)"
+                        ),
+                    });
+                }
                 b.count(node_size(&node), line, col)?;
                 b.push(Node { line, col, ..node })?
             }
@@ -292,6 +476,7 @@ pub fn parse(text: &str) -> Result<Node, YamlError> {
                         value: Value::Seq(Vec::new()),
                         line,
                         col,
+                        written: None,
                     };
                     b.stack.push(Frame::Seq(node, anchor));
                 } else {
@@ -299,6 +484,7 @@ pub fn parse(text: &str) -> Result<Node, YamlError> {
                         value: Value::Map(Vec::new()),
                         line,
                         col,
+                        written: None,
                     };
                     b.stack.push(Frame::Map(node, None, anchor, HashMap::new()));
                 }
@@ -317,7 +503,8 @@ pub fn parse(text: &str) -> Result<Node, YamlError> {
                     }
                 };
                 if anchor > 0 {
-                    b.anchors.insert(anchor, node.clone());
+                    let depth = node_depth(&node);
+                    b.anchors.insert(anchor, (node.clone(), depth));
                 }
                 b.push(node)?
             }
@@ -331,6 +518,7 @@ pub fn parse(text: &str) -> Result<Node, YamlError> {
         value: Value::Null,
         line: 1,
         col: 1,
+        written: None,
     }))
 }
 

@@ -30,10 +30,9 @@ fn policy_fuzz_inputs_never_panic_and_every_problem_has_a_position() {
     all.extend(inputs(&fuzz.join("regressions"), Some("policy-")));
     assert!(all.len() >= 15, "the seed corpus is missing");
     for (name, bytes) in all {
-        let Ok(text) = std::str::from_utf8(&bytes) else {
-            continue;
-        };
-        if let Err(e) = sgwarden::policy::load_str("fuzz.yaml", text) {
+        let loaded = sgwarden::policy::Document::from_bytes("fuzz.yaml", bytes)
+            .and_then(|doc| sgwarden::policy::load("fuzz.yaml", &[doc]));
+        if let Err(e) = loaded {
             assert!(!e.issues().is_empty(), "{name}: {e} without its problems");
             for issue in e.issues() {
                 assert!(issue.line.is_some(), "{name}: no position in {issue}");
