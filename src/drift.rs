@@ -159,16 +159,17 @@ fn resolve_rule(
 
 /// Whether a policy entry governs a live group (by id or name, VPC and region).
 pub fn entry_matches(entry: &GroupPolicy, g: &CurrentGroup) -> bool {
-    let by_identity = match &entry.id {
-        Some(id) => *id == g.group_id,
-        None => entry.name == g.group_name,
-    };
-    by_identity
-        && entry
-            .vpc
-            .as_deref()
-            .is_none_or(|v| Some(v) == g.vpc_id.as_deref())
+    entry_matches_identity(entry, &g.group_id, &g.group_name, g.vpc_id.as_deref())
         && (entry.regions.is_empty() || entry.regions.contains(&g.region))
+}
+
+/// Whether a policy entry names a group by its id or name, and VPC.
+fn entry_matches_identity(entry: &GroupPolicy, id: &str, name: &str, vpc: Option<&str>) -> bool {
+    let by_identity = match &entry.id {
+        Some(entry_id) => entry_id == id,
+        None => entry.name == name,
+    };
+    by_identity && entry.vpc.as_deref().is_none_or(|v| Some(v) == vpc)
 }
 
 /// Computes the drift of `inventory` against `policy` in the governed `regions`, as of
@@ -199,6 +200,12 @@ pub fn drift(
     }
 
     let mut out = Drift::default();
+    let mut matched: Vec<(&GroupPolicy, &CurrentGroup)> = Vec::with_capacity(live.len());
+    // (entry key, region, vpc) that have a live group, for sg:NAME and missing groups.
+    let mut names: HashMap<(&str, &str, Option<&str>), &str> =
+        HashMap::with_capacity_and_hasher(live.len(), Default::default());
+    let mut seen: HashSet<(&str, &str)> =
+        HashSet::with_capacity_and_hasher(live.len(), Default::default());
     for u in &inventory.unreadable {
         if governed.contains(u.region.as_str()) {
             out.errors.push(DriftError {
@@ -207,15 +214,16 @@ pub fn drift(
                 region: u.region.clone(),
                 message: u.message.clone(),
             });
+            // It exists: its entry is not missing (and is never created a second time).
+            for e in policy.groups.values() {
+                if entry_matches_identity(e, &u.group_id, &u.group_name, u.vpc_id.as_deref())
+                    && (e.regions.is_empty() || e.regions.contains(&u.region))
+                {
+                    seen.insert((e.key.as_str(), u.region.as_str()));
+                }
+            }
         }
     }
-
-    let mut matched: Vec<(&GroupPolicy, &CurrentGroup)> = Vec::with_capacity(live.len());
-    // (entry key, region, vpc) that have a live group, for sg:NAME and missing groups.
-    let mut names: HashMap<(&str, &str, Option<&str>), &str> =
-        HashMap::with_capacity_and_hasher(live.len(), Default::default());
-    let mut seen: HashSet<(&str, &str)> =
-        HashSet::with_capacity_and_hasher(live.len(), Default::default());
     for g in &live {
         let mut entries: Vec<&GroupPolicy> = Vec::new();
         for list in [

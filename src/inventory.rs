@@ -44,6 +44,10 @@ impl CurrentGroup {
 pub struct UnreadableGroup {
     pub region: String,
     pub group_id: String,
+    /// Its name and VPC, which still say which policy entry it is: a group that exists is
+    /// never missing, readable or not.
+    pub group_name: String,
+    pub vpc_id: Option<String>,
     pub message: String,
 }
 
@@ -94,9 +98,12 @@ pub fn split(
     for p in permissions {
         let protocol =
             Protocol::from_ec2(&p.ip_protocol, p.from_port, p.to_port).ok_or_else(|| {
+                let port = |p: Option<i32>| p.map_or_else(|| "none".to_string(), |n| n.to_string());
                 format!(
-                    "cannot read {direction} permission IpProtocol `{}` FromPort {:?} ToPort {:?}",
-                    p.ip_protocol, p.from_port, p.to_port
+                    "cannot read {direction} permission IpProtocol `{}` FromPort {} ToPort {}",
+                    p.ip_protocol,
+                    port(p.from_port),
+                    port(p.to_port)
                 )
             })?;
         let mut push = |peer: Peer, description: &Option<String>| {
@@ -280,6 +287,8 @@ pub fn group_from_permissions(
         (Err(message), _) | (_, Err(message)) => Err(UnreadableGroup {
             region: region.to_string(),
             group_id,
+            group_name,
+            vpc_id: vpc_id.filter(|v| !v.is_empty()),
             message,
         }),
     }

@@ -480,8 +480,34 @@ fn unreadable_live_groups_are_errors_not_drift() {
     i.unreadable.push(crate::inventory::UnreadableGroup {
         region: "us-east-1".into(),
         group_id: "sg-9".into(),
+        group_name: "db".into(),
+        vpc_id: None,
         message: "cannot read".into(),
     });
     let d = run(&p, &i);
     assert_eq!(d.errors[0].stage, "inventory");
+}
+
+#[test]
+fn an_unreadable_group_is_never_missing() {
+    // The entry names it (by name here, by id below): it exists, so it is neither missing
+    // nor ever created a second time; it is only an inventory error.
+    for entry in ["web: {create: true}", "web: {id: sg-9, create: true}"] {
+        let p = policy(&format!("version: 1\ngroups:\n  {entry}\n"));
+        let mut i = inv(vec![]);
+        i.unreadable.push(crate::inventory::UnreadableGroup {
+            region: "us-east-1".into(),
+            group_id: "sg-9".into(),
+            group_name: "web".into(),
+            vpc_id: None,
+            message: "cannot read".into(),
+        });
+        let d = run(&p, &i);
+        assert!(
+            d.missing_groups.is_empty(),
+            "{entry}: {:?}",
+            d.missing_groups
+        );
+        assert_eq!(d.errors.len(), 1);
+    }
 }
