@@ -324,6 +324,10 @@ pub struct Truncated {
     pub rules_omitted: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub full_report: Option<String>,
+    /// Other fields cut short or lists shortened to fit (`trigger.actor.user_agent`,
+    /// `policy.files (100 of 1000)`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cut: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

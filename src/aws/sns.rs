@@ -8,7 +8,7 @@ use aws_sdk_sns::types::MessageAttributeValue;
 
 use crate::ports::{Notifier, NotifyError};
 use crate::report::Report;
-use crate::report::sns::message;
+use crate::report::sns::{FullReport, message};
 
 /// Publishes reports to a topic (when one is set) and stores them in a bucket (when set).
 pub struct SnsNotifier {
@@ -66,14 +66,27 @@ impl Notifier for SnsNotifier {
     async fn publish(&self, report: &Report) -> Result<(), NotifyError> {
         // The log always has the whole report, whatever happens to SNS.
         tracing::info!(report = %serde_json::to_string(report).unwrap_or_default(), "sgwarden report");
-        let full = match &self.report_bucket {
-            Some(bucket) => Some(self.store(bucket, report).await?),
+        // A report bucket that cannot be written never holds back the alert: the message
+        // says the full report could not be stored, and the run still publishes.
+        let stored = match &self.report_bucket {
+            Some(bucket) => Some(self.store(bucket, report).await),
             None => None,
         };
-        let Some(topic) = &self.topic_arn else {
-            return Ok(());
+        let full = match &stored {
+            None => FullReport::NotKept,
+            Some(Ok(at)) => FullReport::Stored(at),
+            Some(Err(e)) => {
+                tracing::error!(error = %e.message, "full report not stored");
+                FullReport::NotStored(&e.message)
+            }
         };
-        let m = message(report, full.as_deref());
+        let Some(topic) = &self.topic_arn else {
+            return match stored {
+                Some(Err(e)) => Err(e),
+                _ => Ok(()),
+            };
+        };
+        let m = message(report, full);
         let mut req = self
             .sns
             .publish()

@@ -308,9 +308,14 @@ pub fn text(r: &Report) -> String {
     if let Some(t) = &r.truncated {
         let _ = writeln!(
             o,
-            "\n(truncated: {} groups and {} rules left out{})",
+            "\n(truncated: {} groups and {} rules left out{}{})",
             t.groups_omitted,
             t.rules_omitted,
+            if t.cut.is_empty() {
+                String::new()
+            } else {
+                format!("; also cut: {}", t.cut.join(", "))
+            },
             t.full_report
                 .as_deref()
                 .map(|f| format!("; full report at {f}"))

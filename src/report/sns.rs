@@ -255,21 +255,151 @@ fn body(r: &Report) -> String {
     .to_string()
 }
 
-/// The SNS message of a report. `full_report` is where the whole report was written
-/// (the report bucket), named in the message when it had to be cut.
-pub fn message(report: &Report, full_report: Option<&str>) -> SnsMessage {
-    let attributes = vec![
-        ("severity".to_string(), severity(report).to_string()),
+/// Where the whole report went, for a message that has to name it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FullReport<'a> {
+    /// No report bucket is set.
+    NotKept,
+    /// Stored at this `s3://` location.
+    Stored(&'a str),
+    /// The bucket is set but the write failed, for this reason.
+    NotStored(&'a str),
+}
+
+/// Cuts `s` to at most `max` bytes (on a character boundary), marking the cut; true when
+/// something was cut.
+fn clip(s: &mut String, max: usize) -> bool {
+    if s.len() <= max {
+        return false;
+    }
+    let mut end = max.saturating_sub(3);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s.truncate(end);
+    s.push('…');
+    true
+}
+
+/// Shortens every free-text or caller-controlled field of `r` to `text` bytes and every
+/// list that is not the groups to `items` entries, and says in `notes` what was cut.
+fn slim(r: &mut Report, text: usize, items: usize, notes: &mut Vec<String>) {
+    let cut_text = |name: &str, s: &mut String, notes: &mut Vec<String>| {
+        if clip(s, text) && !notes.iter().any(|n| n == name) {
+            notes.push(name.to_string());
+        }
+    };
+    let t = &mut r.trigger;
+    for (name, field) in [
+        ("trigger.event_name", &mut t.event_name),
+        ("trigger.event_id", &mut t.event_id),
+        ("trigger.region", &mut t.region),
+        ("trigger.ignored", &mut t.ignored),
+    ] {
+        if let Some(v) = field {
+            cut_text(name, v, notes);
+        }
+    }
+    if let Some(ids) = &mut t.group_ids
+        && ids.len() > items
+    {
+        notes.push(format!("trigger.group_ids ({} of {})", items, ids.len()));
+        ids.truncate(items);
+    }
+    for id in t.group_ids.iter_mut().flatten() {
+        cut_text("trigger.group_ids", id, notes);
+    }
+    if let Some(a) = &mut t.actor {
+        cut_text("trigger.actor.arn", &mut a.arn, notes);
+        cut_text("trigger.actor.type", &mut a.kind, notes);
+        for (name, field) in [
+            ("trigger.actor.invoked_by", &mut a.invoked_by),
+            ("trigger.actor.source_ip", &mut a.source_ip),
+            ("trigger.actor.user_agent", &mut a.user_agent),
+        ] {
+            if let Some(v) = field {
+                cut_text(name, v, notes);
+            }
+        }
+    }
+    if let Some(p) = &mut r.policy {
+        cut_text("policy.location", &mut p.location, notes);
+        if p.files.len() > items {
+            notes.push(format!("policy.files ({} of {})", items, p.files.len()));
+            p.files.truncate(items);
+        }
+        for f in &mut p.files {
+            cut_text("policy.files", &mut f.location, notes);
+        }
+    }
+    if let Some(a) = &mut r.account {
+        cut_text("account", a, notes);
+    }
+    if let Some(why) = &mut r.refused {
+        cut_text("refused", why, notes);
+    }
+    for (name, len) in [
+        ("errors", r.errors.len()),
+        ("missing_groups", r.missing_groups.len()),
+        ("created_groups", r.created_groups.len()),
+        ("unmanaged_groups", r.unmanaged_groups.len()),
+    ] {
+        if len > items {
+            notes.push(format!("{name} ({items} of {len})"));
+        }
+    }
+    r.errors.truncate(items);
+    r.missing_groups.truncate(items);
+    r.created_groups.truncate(items);
+    r.unmanaged_groups.truncate(items);
+    for e in &mut r.errors {
+        cut_text("errors[].message", &mut e.message, notes);
+        for (name, field) in [
+            ("errors[].code", &mut e.code),
+            ("errors[].group_id", &mut e.group_id),
+            ("errors[].region", &mut e.region),
+        ] {
+            if let Some(v) = field {
+                cut_text(name, v, notes);
+            }
+        }
+    }
+}
+
+/// The SNS message of a report, always within SNS's limit whatever the report holds.
+///
+/// A report too large is cut in steps until it fits: first every caller-controlled text
+/// (the trigger's fields, such as a CloudTrail `userAgent`) and every list but the groups
+/// are shortened; then groups are left out from the end; last, only the headline,
+/// summary and first errors are kept. What was cut is said in the message
+/// (`truncated`), with where the full report is, or why it could not be stored.
+pub fn message(report: &Report, full_report: FullReport<'_>) -> SnsMessage {
+    let mut report = std::borrow::Cow::Borrowed(report);
+    if let FullReport::NotStored(why) = full_report {
+        report.to_mut().errors.push(super::ErrorJson {
+            stage: "report".into(),
+            group_id: None,
+            region: None,
+            code: None,
+            message: format!("the full report could not be stored: {why}"),
+        });
+    }
+    let report = report.as_ref();
+    let attributes: Vec<(String, String)> = [
+        ("severity", severity(report).to_string()),
         (
-            "account".to_string(),
+            "account",
             report.account.clone().unwrap_or_else(|| "unknown".into()),
         ),
-        ("mode".to_string(), mode(report).to_string()),
-        (
-            "trigger".to_string(),
-            report.trigger.kind.as_str().to_string(),
-        ),
-    ];
+        ("mode", mode(report).to_string()),
+        ("trigger", report.trigger.kind.as_str().to_string()),
+    ]
+    .into_iter()
+    .map(|(name, mut value)| {
+        clip(&mut value, 256);
+        (name.to_string(), value)
+    })
+    .collect();
     let subject = subject(report);
     let fits = |m: &str| m.len() + HEADROOM <= SNS_LIMIT;
     let whole = body(report);
@@ -281,9 +411,17 @@ pub fn message(report: &Report, full_report: Option<&str>) -> SnsMessage {
             truncated: None,
         };
     }
+    let stored = match full_report {
+        FullReport::Stored(at) => Some(at.to_string()),
+        FullReport::NotKept | FullReport::NotStored(_) => None,
+    };
+    // Each step keeps more of what matters, and less of everything else.
+    let mut notes = Vec::new();
+    let mut slimmed = report.clone();
+    slim(&mut slimmed, 2_048, 100, &mut notes);
     // Keep the first `n` groups (report order), the largest n that fits.
     let cut = |n: usize| -> (Report, String) {
-        let mut r = report.clone();
+        let mut r = slimmed.clone();
         let dropped = r.groups.split_off(n.min(r.groups.len()));
         r.truncated = Some(Truncated {
             groups_omitted: dropped.len(),
@@ -291,12 +429,13 @@ pub fn message(report: &Report, full_report: Option<&str>) -> SnsMessage {
                 .iter()
                 .map(|g| g.missing.len() + g.extra.len() + g.excepted.len())
                 .sum(),
-            full_report: full_report.map(str::to_string),
+            full_report: stored.clone(),
+            cut: notes.clone(),
         });
         let b = body(&r);
         (r, b)
     };
-    let (mut lo, mut hi) = (0usize, report.groups.len());
+    let (mut lo, mut hi) = (0usize, slimmed.groups.len());
     while lo < hi {
         let mid = (lo + hi).div_ceil(2);
         if fits(&cut(mid).1) {
@@ -305,15 +444,22 @@ pub fn message(report: &Report, full_report: Option<&str>) -> SnsMessage {
             hi = mid - 1;
         }
     }
-    let (r, mut message) = cut(lo);
+    let (mut r, mut message) = cut(lo);
     if !fits(&message) {
-        // Even with no group the report is too large (thousands of errors or missing
-        // groups): send the headline and the summary only.
-        let mut bare = r.clone();
-        bare.missing_groups.clear();
-        bare.unmanaged_groups.clear();
-        bare.errors.truncate(20);
-        message = body(&bare);
+        // Even with no group the report is too large: the headline, the summary and the
+        // first errors, each short.
+        let mut notes = notes.clone();
+        slim(&mut r, 256, 10, &mut notes);
+        r.missing_groups.clear();
+        r.created_groups.clear();
+        r.unmanaged_groups.clear();
+        if let Some(p) = &mut r.policy {
+            p.files.clear();
+        }
+        if let Some(t) = &mut r.truncated {
+            t.cut = notes;
+        }
+        message = body(&r);
     }
     SnsMessage {
         subject,
@@ -356,7 +502,7 @@ mod tests {
     #[test]
     fn every_protocol_gets_its_variant() {
         let r = example();
-        let m = message(&r, None);
+        let m = message(&r, FullReport::NotKept);
         let v: serde_json::Value = serde_json::from_str(&m.message).unwrap();
         assert!(
             v["default"]
@@ -402,7 +548,7 @@ mod tests {
 
     #[test]
     fn attributes_name_severity_account_mode_and_trigger() {
-        let m = message(&example(), None);
+        let m = message(&example(), FullReport::NotKept);
         assert_eq!(
             m.attributes,
             vec![
@@ -425,7 +571,7 @@ mod tests {
                 g
             })
             .collect();
-        let m = message(&r, Some("s3://reports/full.json"));
+        let m = message(&r, FullReport::Stored("s3://reports/full.json"));
         assert!(m.message.len() <= SNS_LIMIT, "{}", m.message.len());
         let t = m.truncated.expect("truncated");
         assert!(t.groups_omitted > 0 && t.groups_omitted < 3000);
@@ -443,6 +589,116 @@ mod tests {
                 .unwrap()
                 .contains("full report at s3://reports/full.json")
         );
+    }
+
+    /// The JSON variant of a message that must fit.
+    fn fitted(r: &Report, full: FullReport<'_>) -> (SnsMessage, serde_json::Value) {
+        let m = message(r, full);
+        assert!(
+            m.message.len() + HEADROOM <= SNS_LIMIT,
+            "{}",
+            m.message.len()
+        );
+        let v: serde_json::Value = serde_json::from_str(&m.message).unwrap();
+        let json = serde_json::from_str(v["sqs"].as_str().unwrap()).unwrap();
+        (m, json)
+    }
+
+    #[test]
+    fn caller_controlled_fields_and_long_lists_never_stop_the_message() {
+        // A 300 KB userAgent (CloudTrail passes the caller's), 10,000 group ids in one
+        // event, 1,000 policy files and 5,000 errors of 1 KB: each alone was over 256 KB.
+        let mut r = example();
+        r.trigger.actor = Some(crate::report::Actor {
+            arn: "arn:aws:iam::111122223333:user/mallory".into(),
+            kind: "IAMUser".into(),
+            console: None,
+            invoked_by: None,
+            source_ip: None,
+            user_agent: Some("A".repeat(300_000)),
+        });
+        let (m, json) = fitted(&r, FullReport::NotKept);
+        let cut = &m.truncated.as_ref().unwrap().cut;
+        assert_eq!(cut, &["trigger.actor.user_agent"]);
+        assert_eq!(json["groups"].as_array().unwrap().len(), r.groups.len());
+
+        let mut r = example();
+        r.trigger.group_ids = Some((0..10_000).map(|i| format!("sg-{i:017x}")).collect());
+        let (m, _) = fitted(&r, FullReport::NotKept);
+        assert!(m.truncated.unwrap().cut[0].starts_with("trigger.group_ids (100 of 10000)"));
+
+        let mut r = example();
+        let p = r.policy.as_mut().unwrap();
+        let one = p.files[0].clone();
+        p.files = (0..1000)
+            .map(|i| crate::policy::Provenance {
+                location: format!("s3://policy/{}/{i:04}.yaml", "team/".repeat(20)),
+                ..one.clone()
+            })
+            .collect();
+        let (m, json) = fitted(&r, FullReport::Stored("s3://reports/x.json"));
+        let t = m.truncated.unwrap();
+        assert_eq!(t.cut, ["policy.files (100 of 1000)"]);
+        assert_eq!(json["policy"]["files"].as_array().unwrap().len(), 100);
+        assert_eq!(json["truncated"]["full_report"], "s3://reports/x.json");
+
+        let mut r = example();
+        r.errors = (0..5_000)
+            .map(|i| crate::report::ErrorJson {
+                stage: "apply".into(),
+                group_id: None,
+                region: None,
+                code: None,
+                message: format!("{i}: {}", "x".repeat(1_000)),
+            })
+            .collect();
+        let (m, json) = fitted(&r, FullReport::NotKept);
+        assert!(
+            m.truncated
+                .unwrap()
+                .cut
+                .contains(&"errors (100 of 5000)".to_string())
+        );
+        assert_eq!(json["summary"], serde_json::to_value(&r.summary).unwrap());
+    }
+
+    #[test]
+    fn everything_huge_at_once_still_fits() {
+        let mut r = example();
+        let one = r.groups[0].clone();
+        r.groups = vec![one; 2_000];
+        r.trigger.event_name = Some("E".repeat(1 << 20));
+        r.account = Some("9".repeat(1 << 20));
+        r.refused = Some("R".repeat(1 << 20));
+        r.errors = (0..50_000)
+            .map(|_| crate::report::ErrorJson {
+                stage: "apply".into(),
+                group_id: Some("g".repeat(5_000)),
+                region: None,
+                code: Some("C".repeat(5_000)),
+                message: "m".repeat(5_000),
+            })
+            .collect();
+        let (m, _) = fitted(&r, FullReport::NotKept);
+        assert!(m.attributes.iter().all(|(_, v)| v.len() <= 256));
+    }
+
+    #[test]
+    fn a_report_bucket_that_fails_is_said_in_the_alert() {
+        let (m, json) = fitted(
+            &example(),
+            FullReport::NotStored("AccessDenied on s3://r/x"),
+        );
+        let errors = json["errors"].as_array().unwrap();
+        assert_eq!(errors.last().unwrap()["stage"], "report");
+        assert!(
+            errors.last().unwrap()["message"]
+                .as_str()
+                .unwrap()
+                .contains("could not be stored: AccessDenied on s3://r/x")
+        );
+        let v: serde_json::Value = serde_json::from_str(&m.message).unwrap();
+        assert!(v["email"].as_str().unwrap().contains("could not be stored"));
     }
 
     #[test]
