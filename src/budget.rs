@@ -82,9 +82,21 @@ impl Ledger {
         claims: &[Claim],
     ) -> Vec<Verdict> {
         self.version = 1;
-        let per = Duration::seconds(i64::try_from(limit.per_seconds).unwrap_or(i64::MAX / 2));
-        let since = now - per;
+        // The policy bounds the window to days; the fallbacks only keep hostile numbers
+        // from overflowing.
+        let per = i64::try_from(limit.per_seconds)
+            .ok()
+            .and_then(Duration::try_seconds)
+            .unwrap_or(Duration::days(365));
+        let since = now
+            .checked_sub_signed(per)
+            .unwrap_or(DateTime::<Utc>::MIN_UTC);
         for list in self.groups.values_mut() {
+            // An entry dated in the future (a forged ledger, a skewed clock) counts as made
+            // now: it holds a group for at most one window from now, never until its date.
+            for r in list.iter_mut() {
+                r.at = r.at.min(now);
+            }
             list.retain(|r| r.at > since);
             list.sort_by_key(|r| r.at);
         }
@@ -96,7 +108,10 @@ impl Ledger {
                 let list = self.groups.entry(c.key.clone()).or_default();
                 if list.len() >= k {
                     Verdict::Flapping {
-                        until: list[list.len() - k].at + per,
+                        until: list[list.len() - k]
+                            .at
+                            .checked_add_signed(per)
+                            .unwrap_or(DateTime::<Utc>::MAX_UTC),
                         reverts: list.clone(),
                     }
                 } else {
@@ -219,6 +234,34 @@ mod tests {
         // Everything older than the window is dropped, whole groups included.
         l.admit(at(200), LIMIT, &[claim("r/sg-9", "x")]);
         assert_eq!(l.groups.keys().collect::<Vec<_>>(), ["r/sg-9"]);
+    }
+
+    #[test]
+    fn entries_dated_in_the_future_hold_a_group_one_window_at_most() {
+        let mut l = Ledger::default();
+        let year_9999 = DateTime::parse_from_rfc3339("9999-12-31T23:59:59Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        l.groups.insert(
+            "r/sg-1".into(),
+            (0..3)
+                .map(|_| Revert {
+                    at: year_9999,
+                    actor: None,
+                    trigger: "forged".into(),
+                })
+                .collect(),
+        );
+        let v = l.admit(at(0), LIMIT, &[claim("r/sg-1", "x")]);
+        let Verdict::Flapping { until, .. } = &v[0] else {
+            panic!("{v:?}")
+        };
+        assert_eq!(*until, at(60));
+        // One window later the group is free again.
+        assert_eq!(
+            l.admit(at(60), LIMIT, &[claim("r/sg-1", "x")]),
+            [Verdict::Granted]
+        );
     }
 
     #[test]
