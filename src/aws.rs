@@ -18,11 +18,48 @@ pub(crate) fn error_text<E>(e: &E) -> String
 where
     E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
 {
-    match (e.code(), e.message()) {
+    let text = match (e.code(), e.message()) {
         (Some(code), Some(m)) => format!("{code}: {m}"),
         (Some(code), None) => code.to_string(),
-        _ => aws_sdk_s3::error::DisplayErrorContext(e).to_string(),
+        _ => {
+            // The SDK's full context ends with the raw HTTP response (headers and body) in
+            // Debug form: kilobytes of XML that belong in no report. Keep what precedes it.
+            let full = aws_sdk_s3::error::DisplayErrorContext(e).to_string();
+            let end = ["raw: ", "Response {", "source: "]
+                .iter()
+                .filter_map(|m| full.find(m))
+                .min()
+                .unwrap_or(full.len());
+            full[..end]
+                .trim_end_matches([' ', ',', '(', '{', ':'])
+                .to_string()
+        }
+    };
+    one_line(&text, ERROR_TEXT)
+}
+
+/// The longest AWS error text put into a report.
+const ERROR_TEXT: usize = 500;
+
+/// `text` on one line (whitespace runs collapsed), cut at `max` bytes with a mark.
+pub(crate) fn one_line(text: &str, max: usize) -> String {
+    let mut out = String::with_capacity(text.len().min(max + 3));
+    for word in text.split_whitespace() {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+        if out.len() > max {
+            let mut end = max;
+            while !out.is_char_boundary(end) {
+                end -= 1;
+            }
+            out.truncate(end);
+            out.push('…');
+            break;
+        }
     }
+    out
 }
 
 /// Loads the SDK configuration once. `region` overrides the chain's region (the home

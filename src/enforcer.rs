@@ -511,8 +511,8 @@ impl<E: Ec2, S: PolicySource, N: Notifier, L: RevertLedger, F: FlowSource> Enfor
                         Some(&g.region),
                         a.error.as_deref().and_then(|e| e.split(':').next()),
                         format!(
-                            "{:?} {} failed: {}",
-                            a.op,
+                            "{} {} failed: {}",
+                            a.op.as_str(),
                             a.rule.rule,
                             a.error.as_deref().unwrap_or("unknown error")
                         )

@@ -71,8 +71,8 @@ pub fn digest<'a>(records: impl IntoIterator<Item = &'a FlowRecord>) -> Vec<Dige
     let mut rows: BTreeMap<(IpAddr, IpAddr, bool), (u64, u64)> = BTreeMap::new();
     for r in records {
         let e = rows.entry((r.src, r.dst, r.accepted)).or_default();
-        e.0 += 1;
-        e.1 += r.bytes;
+        e.0 = e.0.saturating_add(1);
+        e.1 = e.1.saturating_add(r.bytes);
     }
     let mut out: Vec<DigestRow> = rows
         .into_iter()
@@ -187,13 +187,14 @@ pub fn cut_traffic<'a>(
     let mut peers: BTreeMap<IpAddr, u64> = BTreeMap::new();
     for (r, local) in records {
         if matches(rule, group, r, local, groups) && !still_allowed(r, local) {
-            t.flows += 1;
-            t.bytes += r.bytes;
+            t.flows = t.flows.saturating_add(1);
+            t.bytes = t.bytes.saturating_add(r.bytes);
             let peer = match rule.direction {
                 Direction::Ingress => r.src,
                 Direction::Egress => r.dst,
             };
-            *peers.entry(peer).or_default() += 1;
+            let n = peers.entry(peer).or_default();
+            *n = n.saturating_add(1);
         }
     }
     let mut top: Vec<(IpAddr, u64)> = peers.into_iter().collect();

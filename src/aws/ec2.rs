@@ -10,7 +10,7 @@ use std::sync::Mutex;
 
 use aws_config::{Region, SdkConfig};
 use aws_sdk_ec2::Client;
-use aws_sdk_ec2::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_ec2::error::ProvideErrorMetadata;
 use aws_sdk_ec2::types::{
     Filter, IpPermission, IpRange, Ipv6Range, PrefixListId, SecurityGroup, UserIdGroupPair,
 };
@@ -23,6 +23,9 @@ use crate::rule::{DescribedRule, Direction, Peer, Rule};
 #[cfg(feature = "devkit")]
 mod tests;
 
+/// The most values EC2 takes in one filter.
+pub const FILTER_VALUES: usize = 200;
+
 /// EC2 through the SDK.
 pub struct SdkEc2 {
     config: SdkConfig,
@@ -31,13 +34,33 @@ pub struct SdkEc2 {
 
 impl SdkEc2 {
     /// Every page of DescribeSecurityGroups, optionally with one filter (name, values).
+    /// EC2 takes at most [`FILTER_VALUES`] values per filter: more values are asked for in
+    /// as many calls as they need (an event can name thousands of groups).
     async fn describe_where(
         &self,
         region: &str,
         filter: Option<(&str, &[String])>,
     ) -> Result<Inventory, Ec2Error> {
-        let op = "DescribeSecurityGroups";
         let mut inv = Inventory::default();
+        match filter {
+            None => self.describe_page(region, None, &mut inv).await?,
+            Some((name, values)) => {
+                for chunk in values.chunks(FILTER_VALUES) {
+                    self.describe_page(region, Some((name, chunk)), &mut inv)
+                        .await?;
+                }
+            }
+        }
+        Ok(inv)
+    }
+
+    /// Every page of one DescribeSecurityGroups request, into `inv`.
+    async fn describe_page(
+        &self,
+        region: &str,
+        filter: Option<(&str, &[String])>,
+        inv: &mut Inventory,
+    ) -> Result<(), Ec2Error> {
         let request = self
             .client(region)
             .describe_security_groups()
@@ -51,10 +74,10 @@ impl SdkEc2 {
             }));
         let mut stream = request.into_paginator().items().send();
         while let Some(item) = stream.next().await {
-            let g = item.map_err(|e| map_error(op, &e))?;
-            add_group(region, &g, &mut inv);
+            let g = item.map_err(|e| map_error("DescribeSecurityGroups", &e))?;
+            add_group(region, &g, inv);
         }
-        Ok(inv)
+        Ok(())
     }
 
     pub fn new(config: &SdkConfig) -> Self {
@@ -99,12 +122,12 @@ where
                 code: c.to_string(),
             }
         }
-        Some(code) => Ec2Error::api(operation, code, e.message().unwrap_or("")),
-        None => Ec2Error::api(
+        Some(code) => Ec2Error::api(
             operation,
-            "Unavailable",
-            &DisplayErrorContext(e).to_string(),
+            &super::one_line(code, 100),
+            &super::one_line(e.message().unwrap_or(""), 500),
         ),
+        None => Ec2Error::api(operation, "Unavailable", &super::error_text(e)),
     }
 }
 
@@ -291,8 +314,7 @@ impl Ec2 for SdkEc2 {
     ) -> Result<Vec<Interface>, Ec2Error> {
         let op = "DescribeNetworkInterfaces";
         let mut out = Vec::new();
-        // EC2 takes at most 200 values per filter.
-        for chunk in group_ids.chunks(200) {
+        for chunk in group_ids.chunks(FILTER_VALUES) {
             let mut stream = self
                 .client(region)
                 .describe_network_interfaces()

@@ -166,7 +166,12 @@ async fn read<E: Ec2, F: FlowSource>(
         Vec::new()
     } else {
         let ids: Vec<String> = interfaces.iter().map(|i| i.id.clone()).collect();
-        let start = now - chrono::Duration::seconds(logs.look_back_seconds as i64);
+        // The policy bounds the window to 30 days; the fallback only stops an overflow.
+        let start = i64::try_from(logs.look_back_seconds)
+            .ok()
+            .and_then(chrono::Duration::try_seconds)
+            .and_then(|d| now.checked_sub_signed(d))
+            .unwrap_or(now);
         flows
             .records(region, &logs.log_group, start, now, &ids)
             .await

@@ -107,6 +107,32 @@ async fn describe_follows_next_tokens_over_every_page() {
 }
 
 #[tokio::test]
+async fn describe_by_id_splits_the_ids_into_filters_ec2_accepts() {
+    // EC2 takes at most 200 values per filter: 450 ids (an event naming them) are three
+    // calls, each answering for its own ids.
+    let stub = Stub::start(|req, _| {
+        let ids: Vec<String> = req
+            .params()
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("Filter.1.Value."))
+            .map(|(_, v)| v)
+            .collect();
+        if ids.len() > 200 {
+            return StubResponse::ec2_error(400, "FilterLimitExceeded", "too many values");
+        }
+        describe_page(&[group_xml(&ids[0], &ids[0], "")], None)
+    })
+    .await
+    .unwrap();
+    let ec2 = SdkEc2::new(&sdk(&stub).await);
+    let ids: Vec<String> = (0..450).map(|i| format!("sg-{i:04}")).collect();
+    let inv = ec2.describe("us-east-1", Some(&ids)).await.unwrap();
+    let firsts: Vec<&str> = inv.groups.iter().map(|g| g.group_id.as_str()).collect();
+    assert_eq!(firsts, ["sg-0000", "sg-0200", "sg-0400"]);
+    assert_eq!(stub.requests().len(), 3);
+}
+
+#[tokio::test]
 async fn revoke_sends_each_rule_as_its_exact_permission_in_one_call_and_reads_nothing_first() {
     let revoked = "<return>true</return><revokedSecurityGroupRuleSet>\
         <item><securityGroupRuleId>sgr-a</securityGroupRuleId></item>\
