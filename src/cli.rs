@@ -7,6 +7,8 @@
 use std::io::{IsTerminal, Write};
 
 use chrono::{DateTime, NaiveDate, Utc};
+
+use crate::limits;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde_json::{Value, json};
 
@@ -67,7 +69,8 @@ pub struct FlowsArgs {
     /// One network interface (`eni-…`).
     #[arg(long)]
     pub eni: Option<String>,
-    /// How far back to look: `90s`, `30m`, `1h`, `1d`.
+    /// How far back to look: `90s`, `30m`, `1h`, `1d`; at most 3653d (ten years, CloudWatch
+    /// Logs' longest retention).
     #[arg(long, default_value = "1h")]
     pub look_back: String,
     /// The region (else the region sgwarden runs in).
@@ -287,6 +290,9 @@ pub enum CliError {
     Output(#[from] std::io::Error),
 }
 
+/// The longest `flows --look-back`: past this no flow log is kept anyway.
+const MAX_LOOK_BACK_DAYS: u64 = 3_653;
+
 /// The run's clock: `--now`, or the system's.
 fn now(now: Option<&str>) -> Result<DateTime<Utc>, CliError> {
     match now {
@@ -301,10 +307,40 @@ fn now(now: Option<&str>) -> Result<DateTime<Utc>, CliError> {
     }
 }
 
-/// Loads a local policy location.
-pub fn load_policy(location: &str) -> Result<Policy, PolicyError> {
+/// Loads a policy: a local file or directory, or an `s3://` object or prefix (read with
+/// the ambient AWS configuration, `AWS_ENDPOINT_URL` included), exactly as a run would.
+pub fn load_policy(location: &str) -> Result<Policy, CliError> {
+    if location.starts_with("s3://") {
+        return load_remote_policy(location);
+    }
     let docs = local::read_policy(location)?;
-    policy::load(location, &docs)
+    Ok(policy::load(location, &docs)?)
+}
+
+#[cfg(feature = "aws")]
+fn load_remote_policy(location: &str) -> Result<Policy, CliError> {
+    block_on(async {
+        let sdk = crate::aws::sdk_config(None, None).await;
+        fetch_policy(&sdk, location).await
+    })?
+}
+
+/// The policy at `location` (local or S3), its problems kept apart from unreachable S3.
+#[cfg(feature = "aws")]
+async fn fetch_policy(sdk: &aws_config::SdkConfig, location: &str) -> Result<Policy, CliError> {
+    use crate::ports::{PolicySource, SourceError};
+    match crate::aws::AnyPolicySource::new(sdk, location).load().await {
+        Ok(p) => Ok(p),
+        Err(SourceError::Policy(p)) => Err(CliError::Policy(p)),
+        Err(e) => Err(CliError::Input(e.to_string())),
+    }
+}
+
+#[cfg(not(feature = "aws"))]
+fn load_remote_policy(location: &str) -> Result<Policy, CliError> {
+    Err(CliError::Input(format!(
+        "cannot read `{location}`: this sgwarden was built without AWS support (feature `aws`)"
+    )))
 }
 
 /// The regions a run governs: settings.regions (or the running region), narrowed by
@@ -394,6 +430,19 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Outcome, CliError> {
             let policy = load_policy(&a.policy)?;
             governed_regions(&policy, &a.region)?;
             let inventory = local::read_snapshots(&a.snapshot).map_err(CliError::Input)?;
+            // A snapshot of a region the policy does not govern would be silently left
+            // out of the plan: say so instead.
+            let all = governed_regions(&policy, &[])?;
+            for arg in &a.snapshot {
+                let (region, _) = local::snapshot_arg(arg);
+                if !all.contains(&region) {
+                    return Err(CliError::Input(format!(
+                        "--snapshot `{arg}`: region `{region}` is not governed by the policy \
+                         (regions: {}); its groups would not be planned",
+                        all.join(", ")
+                    )));
+                }
+            }
             let enforcer = Enforcer {
                 ec2: MemoryEc2::new(inventory),
                 source: LoadedPolicy(policy),
@@ -516,8 +565,8 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Outcome, CliError> {
             let imported = match c {
                 ImportCommand::Ini(a) => {
                     let name = a.file.display().to_string();
-                    let text = std::fs::read_to_string(&a.file)
-                        .map_err(|e| CliError::Input(format!("cannot read `{name}`: {e}")))?;
+                    let text = limits::read_text(&a.file, "ini file", limits::IMPORT_BYTES)
+                        .map_err(CliError::Input)?;
                     import::ini::import(&name, &text)
                 }
                 ImportCommand::Pysec(a) => import::pysec::read_paths(&a.paths).and_then(|files| {
@@ -552,10 +601,11 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Outcome, CliError> {
         }
         Command::Flows(a) => {
             let seconds = policy::parse_window(&a.look_back)
-                .filter(|s| *s > 0)
+                .filter(|s| (1..=MAX_LOOK_BACK_DAYS * 86_400).contains(s))
                 .ok_or_else(|| {
                     CliError::Input(format!(
-                        "invalid --look-back `{}`: write a number and a unit, e.g. 90s, 30m, 1h, 1d",
+                        "invalid --look-back `{}`: write a number and a unit from 1s to \
+                         {MAX_LOOK_BACK_DAYS}d, e.g. 90s, 30m, 1h, 1d",
                         a.look_back
                     ))
                 })?;
@@ -633,15 +683,10 @@ fn live(
     apply: bool,
     dry_run: bool,
 ) -> Result<Report, CliError> {
-    use crate::aws::{AnyPolicySource, ec2::SdkEc2, home_region, sdk_config};
-    use crate::ports::{PolicySource, SourceError};
+    use crate::aws::{ec2::SdkEc2, home_region, sdk_config};
     block_on(async {
         let sdk = sdk_config(None, endpoint).await;
-        let policy = match AnyPolicySource::new(&sdk, location).load().await {
-            Ok(p) => p,
-            Err(SourceError::Policy(p)) => return Err(CliError::Policy(p)),
-            Err(e) => return Err(CliError::Input(e.to_string())),
-        };
+        let policy = fetch_policy(&sdk, location).await?;
         governed_regions(&policy, regions)?;
         let enforcer = Enforcer {
             ec2: SdkEc2::new(&sdk),
@@ -700,8 +745,11 @@ fn flow_records(a: &FlowsArgs, seconds: u64) -> Result<Vec<crate::flows::FlowRec
             )));
         }
         let end = Utc::now();
-        let start =
-            end - chrono::Duration::seconds(i64::try_from(seconds).unwrap_or(i64::MAX / 1000));
+        let start = i64::try_from(seconds)
+            .ok()
+            .and_then(chrono::Duration::try_seconds)
+            .and_then(|d| end.checked_sub_signed(d))
+            .unwrap_or(DateTime::<Utc>::MIN_UTC);
         SdkFlows::new(&sdk)
             .records(&region, &a.log_group, start, end, &interfaces)
             .await
@@ -752,8 +800,12 @@ fn invoke(a: &InvokeArgs, out: &mut dyn Write) -> Result<Outcome, CliError> {
     };
     use crate::config::LambdaConfig;
     use crate::handler;
-    let text = std::fs::read_to_string(&a.event)
-        .map_err(|e| CliError::Input(format!("cannot read event `{}`: {e}", a.event)))?;
+    let text = crate::limits::read_text(
+        std::path::Path::new(&a.event),
+        "event",
+        crate::limits::EVENT_BYTES,
+    )
+    .map_err(CliError::Input)?;
     let event: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
         CliError::Input(format!(
             "event `{}` is not JSON: line {} column {}: {e}",

@@ -63,6 +63,8 @@ pub(crate) struct OutGroup {
 pub(crate) struct OutPolicy {
     pub header: Vec<String>,
     pub regions: Vec<String>,
+    /// Variables (name → peers); printed only when some rule uses them.
+    pub variables: BTreeMap<String, Vec<String>>,
     pub global_ingress: Vec<String>,
     pub groups: BTreeMap<String, OutGroup>,
 }
@@ -82,6 +84,32 @@ impl OutPolicy {
             "  # audit reports drift and changes nothing; add-only restores missing rules;\n  \
              # enforce also revokes extra ones.\n  default_mode: audit\n",
         );
+        let used = |name: &str| {
+            let reference = format!("@{name}");
+            let uses = |rules: &[String]| rules.iter().any(|r| r.contains(&reference));
+            uses(&self.global_ingress)
+                || self.groups.values().any(|g| {
+                    [&g.ingress, &g.egress]
+                        .into_iter()
+                        .flatten()
+                        .any(|r| uses(r))
+                })
+        };
+        let variables: Vec<_> = self.variables.iter().filter(|(k, _)| used(k)).collect();
+        if !variables.is_empty() {
+            out.push_str("variables:\n");
+            for (name, peers) in variables {
+                // Inside `[…]` a comma or bracket would end the item: those are quoted.
+                let list: Vec<String> = peers
+                    .iter()
+                    .map(|p| match p.contains([',', '[', ']', '{', '}']) {
+                        true => quote_always(p),
+                        false => quote(p),
+                    })
+                    .collect();
+                let _ = writeln!(out, "  {}: [{}]", quote(name), list.join(", "));
+            }
+        }
         if !self.global_ingress.is_empty() {
             out.push_str("global:\n  ingress:\n");
             for r in &self.global_ingress {
@@ -144,27 +172,53 @@ impl OutPolicy {
             }
         }
         let docs = [crate::policy::Document::new(source, out.clone())];
-        crate::policy::load(source, &docs).map_err(|e| ImportError {
-            file: source.to_string(),
-            line: None,
-            word: None,
-            message: format!("the imported policy does not check ({e}); please report this"),
+        crate::policy::load(source, &docs).map_err(|e| {
+            // Say what the problem is: most often a limit the input went past (a group
+            // with more rules than EC2 holds), not a fault of the import.
+            let issues = e.issues();
+            let mut problems: Vec<String> = issues
+                .iter()
+                .take(3)
+                .map(|i| match i.path.as_str() {
+                    "" => i.message.clone(),
+                    path => format!("{path}: {}", i.message),
+                })
+                .collect();
+            if issues.len() > 3 {
+                problems.push(format!("and {} more", issues.len() - 3));
+            }
+            if problems.is_empty() {
+                problems.push(e.to_string());
+            }
+            ImportError {
+                file: source.to_string(),
+                line: None,
+                word: None,
+                message: format!(
+                    "the policy it makes would not be valid: {}",
+                    problems.join("; ")
+                ),
+            }
         })?;
         Ok(out)
     }
 }
 
 /// A YAML scalar: plain when that reads back as the same string, else double-quoted.
+/// Whatever sgwarden's reader would take as a number, a boolean or null (`0x1F`, `True`,
+/// `.inf`, `NULL`, `1e3`) is quoted, and so are the YAML 1.1 words other readers take.
 pub(crate) fn quote(s: &str) -> String {
     let plain = !s.is_empty()
         && !s.starts_with(|c: char| "@*&!|>'\"%`{}[],#?-: ".contains(c))
         && !s.ends_with([' ', ':'])
         && !s.contains(": ")
         && !s.contains(" #")
+        && !s.contains(|c: char| c.is_control())
         && !matches!(
-            s,
-            "true" | "false" | "null" | "yes" | "no" | "on" | "off" | "~"
+            s.to_ascii_lowercase().as_str(),
+            "yes" | "no" | "on" | "off" | "y" | "n"
         )
+        && crate::policy::yaml::reads_as_text(s)
         && s.parse::<f64>().is_err();
     if plain {
         s.to_string()

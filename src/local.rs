@@ -2,54 +2,81 @@
 //! snapshots (`--snapshot [REGION=]FILE`), an in-memory EC2 that backs snapshots and the
 //! enforcer's tests, and a notifier that keeps what it was given.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use crate::inventory::{self, CurrentGroup, Inventory};
+use crate::limits;
 use crate::plan::Op;
 use crate::policy::{self, Document, Policy, PolicyError};
 use crate::ports::{Ec2, Ec2Error, GroupRef, Notifier, NotifyError, PolicySource, SourceError};
 use crate::report::Report;
 use crate::rule::{DescribedRule, Direction, Rule};
 
-fn is_policy_file(p: &Path) -> bool {
-    matches!(
-        p.extension().and_then(|e| e.to_str()),
-        Some("yaml" | "yml" | "json")
-    )
+/// A policy file by its name: `*.yaml`, `*.yml` or `*.json`, in any case.
+pub fn is_policy_file(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    [".yaml", ".yml", ".json"]
+        .iter()
+        .any(|e| lower.ends_with(e))
 }
 
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    for entry in std::fs::read_dir(dir)? {
-        let path = entry?.path();
-        let hidden = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .is_some_and(|n| n.starts_with('.'));
-        if hidden {
+/// The policy files under `dir`: each directory followed once (a symlink back to a parent
+/// is not walked again), at most [`limits::POLICY_DIR_DEPTH`] levels, hidden entries skipped,
+/// only regular files (a FIFO or a device among them is an error when read).
+fn walk(
+    dir: &Path,
+    depth: usize,
+    seen: &mut HashSet<PathBuf>,
+    out: &mut Vec<PathBuf>,
+) -> Result<(), PolicyError> {
+    let read_err = |source| PolicyError::Read {
+        location: dir.display().to_string(),
+        source,
+    };
+    if !seen.insert(std::fs::canonicalize(dir).map_err(read_err)?) {
+        return Ok(());
+    }
+    if depth > limits::POLICY_DIR_DEPTH {
+        return Err(PolicyError::TooLarge {
+            location: dir.display().to_string(),
+            what: format!("is more than {} directories deep", limits::POLICY_DIR_DEPTH),
+        });
+    }
+    for entry in std::fs::read_dir(dir).map_err(read_err)? {
+        let path = entry.map_err(read_err)?.path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if name.starts_with('.') {
             continue;
         }
         if path.is_dir() {
-            walk(&path, out)?;
-        } else if is_policy_file(&path) {
+            walk(&path, depth + 1, seen, out)?;
+        } else if is_policy_file(name) {
             out.push(path);
+            if out.len() > limits::POLICY_FILES {
+                return Err(PolicyError::TooLarge {
+                    location: dir.display().to_string(),
+                    what: format!("holds more than {} policy files", limits::POLICY_FILES),
+                });
+            }
         }
     }
     Ok(())
 }
 
 /// Reads a local policy location: one file, or every `*.yaml|*.yml|*.json` under a
-/// directory (hidden entries skipped), in path order.
+/// directory (hidden entries skipped), in path order. Every file and the whole are
+/// bounded (docs/security.md, "Limits").
 pub fn read_policy(location: &str) -> Result<Vec<Document>, PolicyError> {
     let path = Path::new(location);
-    let read_err = |source| PolicyError::Read {
+    let meta = std::fs::metadata(path).map_err(|source| PolicyError::Read {
         location: location.to_string(),
         source,
-    };
-    let meta = std::fs::metadata(path).map_err(read_err)?;
+    })?;
     let files = if meta.is_dir() {
         let mut files = Vec::new();
-        walk(path, &mut files).map_err(read_err)?;
+        walk(path, 0, &mut HashSet::new(), &mut files)?;
         files.sort();
         if files.is_empty() {
             return Err(PolicyError::NoFiles {
@@ -60,17 +87,23 @@ pub fn read_policy(location: &str) -> Result<Vec<Document>, PolicyError> {
     } else {
         vec![path.to_path_buf()]
     };
-    files
-        .into_iter()
-        .map(|f| {
-            let name = f.display().to_string();
-            let text = std::fs::read_to_string(&f).map_err(|source| PolicyError::Read {
-                location: name.clone(),
-                source,
-            })?;
-            Ok(Document::new(name, text))
-        })
-        .collect()
+    let mut total = 0u64;
+    let mut documents = Vec::with_capacity(files.len());
+    for f in files {
+        let bytes = limits::read_file(&f, "policy file", limits::POLICY_FILE_BYTES)?;
+        total = total.saturating_add(bytes.len() as u64);
+        if total > limits::POLICY_TOTAL_BYTES {
+            return Err(PolicyError::TooLarge {
+                location: location.to_string(),
+                what: format!(
+                    "is larger than {} in all",
+                    limits::bytes_text(limits::POLICY_TOTAL_BYTES)
+                ),
+            });
+        }
+        documents.push(Document::from_bytes(f.display().to_string(), bytes)?);
+    }
+    Ok(documents)
 }
 
 /// The region the program runs in: `$AWS_REGION`, else `$AWS_DEFAULT_REGION`, else
@@ -93,13 +126,19 @@ pub fn snapshot_arg(arg: &str) -> (String, String) {
     }
 }
 
-/// Reads every `--snapshot` into one inventory. Errors name the file.
+/// Reads every `--snapshot` into one inventory. Errors name the file; a region that is not
+/// a region name (`us-east-l`) is an error, never a snapshot silently left out.
 pub fn read_snapshots(args: &[String]) -> Result<Inventory, String> {
     let mut inv = Inventory::default();
     for arg in args {
         let (region, file) = snapshot_arg(arg);
-        let text = std::fs::read_to_string(&file)
-            .map_err(|e| format!("cannot read snapshot `{file}`: {e}"))?;
+        if !policy::is_region(&region) {
+            return Err(format!(
+                "--snapshot `{arg}`: `{region}` is not a region name (write REGION=FILE, \
+                 e.g. us-east-1=snap.json)"
+            ));
+        }
+        let text = limits::read_text(Path::new(&file), "snapshot", limits::SNAPSHOT_BYTES)?;
         inventory::read_snapshot(&file, &region, &text, &mut inv)?;
     }
     Ok(inv)

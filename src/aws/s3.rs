@@ -12,7 +12,8 @@ use aws_sdk_s3::error::ProvideErrorMetadata;
 use tokio::sync::Mutex;
 
 pub use crate::config::S3Location;
-use crate::policy::{self, Document, Policy};
+use crate::limits;
+use crate::policy::{self, Document, Policy, PolicyError};
 use crate::ports::{PolicySource, SourceError};
 
 struct Cached {
@@ -39,7 +40,7 @@ where
 
 fn is_policy_key(key: &str) -> bool {
     let hidden = key.split('/').any(|part| part.starts_with('.'));
-    !hidden && (key.ends_with(".yaml") || key.ends_with(".yml") || key.ends_with(".json"))
+    !hidden && crate::local::is_policy_file(key)
 }
 
 impl S3PolicySource {
@@ -75,6 +76,12 @@ impl S3PolicySource {
                     .map(str::to_string),
             );
         }
+        if keys.len() > limits::POLICY_FILES {
+            return Err(SourceError::Policy(PolicyError::TooLarge {
+                location: self.location.url(),
+                what: format!("holds more than {} policy files", limits::POLICY_FILES),
+            }));
+        }
         keys.sort();
         Ok(keys)
     }
@@ -97,6 +104,17 @@ impl S3PolicySource {
             }
             Err(e) => return Err(unavailable(&url, "cannot read the policy object", &e)),
         };
+        let too_large = || {
+            SourceError::Policy(PolicyError::Input(limits::InputError::TooLarge {
+                what: "policy object",
+                path: url.clone(),
+                limit: limits::POLICY_FILE_BYTES,
+            }))
+        };
+        let length = out.content_length().and_then(|n| u64::try_from(n).ok());
+        if length.is_some_and(|n| n > limits::POLICY_FILE_BYTES) {
+            return Err(too_large());
+        }
         let version_id = out.version_id().map(str::to_string);
         let etag = out.e_tag().map(str::to_string);
         let bytes = out
@@ -108,16 +126,13 @@ impl S3PolicySource {
                 message: format!("cannot read the policy object's body: {e}"),
             })?
             .into_bytes();
-        let text = String::from_utf8(bytes.to_vec()).map_err(|_| SourceError::Unavailable {
-            location: url.clone(),
-            message: "the policy object is not UTF-8 text".into(),
-        })?;
-        Ok(Some(Document {
-            location: url,
-            text,
-            version_id,
-            etag,
-        }))
+        if bytes.len() as u64 > limits::POLICY_FILE_BYTES {
+            return Err(too_large());
+        }
+        let mut doc = Document::from_bytes(url, Vec::from(bytes))?;
+        doc.version_id = version_id;
+        doc.etag = etag;
+        Ok(Some(doc))
     }
 }
 
@@ -126,11 +141,12 @@ impl PolicySource for S3PolicySource {
         let mut cache = self.cache.lock().await;
         let keys = self.keys().await?;
         if keys.is_empty() {
-            return Err(SourceError::Policy(policy::PolicyError::NoFiles {
+            return Err(SourceError::Policy(PolicyError::NoFiles {
                 location: self.location.url(),
             }));
         }
         let mut documents = Vec::with_capacity(keys.len());
+        let mut total = 0usize;
         let mut changed = cache
             .as_ref()
             .is_none_or(|c| c.documents.len() != keys.len());
@@ -139,10 +155,20 @@ impl PolicySource for S3PolicySource {
             let cached = cache
                 .as_ref()
                 .and_then(|c| c.documents.iter().find(|d| d.location == url));
-            match self
+            let read = self
                 .get(key, cached.and_then(|d| d.etag.as_deref()))
-                .await?
-            {
+                .await?;
+            total = total.saturating_add(read.as_ref().or(cached).map_or(0, |d| d.text.len()));
+            if total as u64 > limits::POLICY_TOTAL_BYTES {
+                return Err(SourceError::Policy(PolicyError::TooLarge {
+                    location: self.location.url(),
+                    what: format!(
+                        "is larger than {} in all",
+                        limits::bytes_text(limits::POLICY_TOTAL_BYTES)
+                    ),
+                }));
+            }
+            match read {
                 Some(doc) => {
                     changed = true;
                     documents.push(doc);

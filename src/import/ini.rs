@@ -19,6 +19,9 @@ use super::{ImportError, Imported, OutGroup, OutPolicy, cidr, port_pair, protoco
 /// The default region of the old tool.
 const DEFAULT_REGION: &str = "us-east-1";
 
+/// The variable the printed policy gives `*`: every group the file defines.
+const EVERY_GROUP: &str = "every-group";
+
 /// One `key = value` (or `key: value`) line, continuation lines joined.
 #[derive(Debug, Clone)]
 struct Entry {
@@ -162,6 +165,12 @@ pub fn import(file: &str, text: &str) -> Result<Imported, ImportError> {
         variables: &variables,
         defined: &defined,
     };
+    if !defined.is_empty() {
+        policy.variables.insert(
+            EVERY_GROUP.to_string(),
+            defined.iter().map(|g| format!("sg:{g}")).collect(),
+        );
+    }
     let mut referenced: BTreeMap<String, usize> = BTreeMap::new();
     if let Some(global) = sections.get("GLOBAL") {
         policy.global_ingress = ctx.rules(global, &mut referenced, &mut warnings)?;
@@ -236,11 +245,12 @@ impl Ctx<'_> {
         warnings: &mut Vec<String>,
     ) -> Result<Vec<String>, ImportError> {
         let mut out: Vec<String> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         for e in entries {
             let peers = self.sources(e, referenced, warnings)?;
             for ports in self.ports(e, warnings)? {
                 let line = format!("{ports} from {}", peers.join(", "));
-                if !out.contains(&line) {
+                if seen.insert(line.clone()) {
                     out.push(line);
                 }
             }
@@ -269,7 +279,9 @@ impl Ctx<'_> {
                         "`*` means every group the file defines, and it defines none".into(),
                     ));
                 }
-                peers.extend(self.defined.iter().map(|g| format!("sg:{g}")));
+                // One variable for every group, written once: spelled out in every
+                // section, the file's `*` lines would grow with the square of its size.
+                peers.push(format!("@{EVERY_GROUP}"));
                 continue;
             }
             let at = format!("{}:{}", self.file, e.line);

@@ -26,6 +26,16 @@ pub fn read_paths(paths: &[PathBuf]) -> Result<Vec<RulesFile>, ImportError> {
         word: None,
         message: format!("cannot read it: {e}"),
     };
+    let read = |p: &Path| {
+        crate::limits::read_text(p, "rules file", crate::limits::IMPORT_BYTES).map_err(|message| {
+            ImportError {
+                file: p.display().to_string(),
+                line: None,
+                word: None,
+                message,
+            }
+        })
+    };
     let mut out = Vec::new();
     for p in paths {
         if p.is_dir() {
@@ -43,14 +53,14 @@ pub fn read_paths(paths: &[PathBuf]) -> Result<Vec<RulesFile>, ImportError> {
                 .collect();
             files.sort();
             for f in files {
-                let text = std::fs::read_to_string(&f).map_err(|e| io(&f, e))?;
+                let text = read(&f)?;
                 out.push(RulesFile {
                     name: f.display().to_string(),
                     text,
                 });
             }
         } else {
-            let text = std::fs::read_to_string(p).map_err(|e| io(p, e))?;
+            let text = read(p)?;
             out.push(RulesFile {
                 name: p.display().to_string(),
                 text,
@@ -69,6 +79,7 @@ pub fn import(
 ) -> Result<Imported, ImportError> {
     let mut warnings = Vec::new();
     let mut rules: Vec<String> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for f in files {
         for (i, raw) in f.text.lines().enumerate() {
             let line = raw.trim();
@@ -76,7 +87,7 @@ pub fn import(
                 continue;
             }
             let rule = parse_line(&f.name, i + 1, line, &mut warnings)?;
-            if !rules.contains(&rule) {
+            if seen.insert(rule.clone()) {
                 rules.push(rule);
             }
         }

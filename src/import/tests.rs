@@ -215,7 +215,11 @@ fn ini_variables_stars_and_references_expand_as_the_old_tool_wrote_them() {
         y.contains("tcp/1-65535 from 10.1.0.0/16") && y.contains("udp/1-65535 from 10.1.0.0/16"),
         "{y}"
     );
-    assert!(y.contains("icmp from sg:web, sg:app, sg:empty"), "{y}");
+    assert!(y.contains("icmp from @every-group"), "{y}");
+    assert!(
+        y.contains("variables:\n  every-group: [sg:web, sg:app, sg:empty]\n"),
+        "{y}"
+    );
     // icmp:N is type N code N, with a warning.
     assert!(y.contains("icmp/8:8 from 10.2.0.0/16"), "{y}");
     assert!(
