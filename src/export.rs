@@ -44,6 +44,9 @@ fn logical_ids(policy: &Policy) -> BTreeMap<String, String> {
         if !id.starts_with(|c: char| c.is_ascii_alphabetic()) {
             id.insert(0, 'G');
         }
+        // CloudFormation takes logical ids of up to 255 characters; room is kept for
+        // `SecurityGroup`, a uniqueness number and the rule resources' suffixes.
+        id.truncate(LOGICAL_ID_BASE);
         id.push_str("SecurityGroup");
         let n = taken.entry(id.clone()).or_insert(0);
         *n += 1;
@@ -53,6 +56,28 @@ fn logical_ids(policy: &Policy) -> BTreeMap<String, String> {
         out.insert(key.clone(), id);
     }
     out
+}
+
+/// The longest part of a logical id taken from a group key.
+const LOGICAL_ID_BASE: usize = 200;
+
+/// Why EC2 would refuse `text` as a group or rule description: at most 255 characters of
+/// `a-zA-Z0-9`, space and `._-:/()#,@[]+=&;{}!$*`.
+fn description_problem(text: &str) -> Option<String> {
+    const ALLOWED: &str = "._-:/()#,@[]+=&;{}!$* ";
+    if text.chars().count() > 255 {
+        return Some("is longer than the 255 characters EC2 takes".into());
+    }
+    let bad: String = text
+        .chars()
+        .filter(|c| !c.is_ascii_alphanumeric() && !ALLOWED.contains(*c))
+        .take(5)
+        .collect();
+    (!bad.is_empty()).then(|| {
+        format!(
+            "holds characters EC2 refuses ({bad:?}); it takes a-z, A-Z, 0-9, spaces and {ALLOWED}"
+        )
+    })
 }
 
 /// The protocol and ports of a rule as CloudFormation properties.
@@ -78,7 +103,13 @@ pub fn cloudformation(policy: &Policy, location: &str) -> Template {
         let me = &ids[key];
         let mut props = Map::new();
         props.insert("GroupName".into(), json!(g.name));
-        props.insert("GroupDescription".into(), json!(g.creation_description()));
+        let description = g.creation_description();
+        if let Some(problem) = description_problem(&description) {
+            warnings.push(format!(
+                "groups.{key}: the description {problem}; the stack would fail to create the group"
+            ));
+        }
+        props.insert("GroupDescription".into(), json!(description));
         match &g.vpc {
             Some(vpc) => props.insert("VpcId".into(), json!(vpc)),
             None => {
@@ -114,6 +145,12 @@ pub fn cloudformation(policy: &Policy, location: &str) -> Template {
             for rule in rules {
                 let mut p = Map::new();
                 protocol_properties(rule, &mut p);
+                if let Some(problem) = rule.description.as_deref().and_then(description_problem) {
+                    warnings.push(format!(
+                        "groups.{key}: the description of `{}` {problem}; the stack would fail",
+                        rule.rule
+                    ));
+                }
                 let group_peer = match &rule.rule.peer {
                     Peer::V4(net) => {
                         p.insert("CidrIp".into(), json!(net.to_string()));
@@ -204,5 +241,40 @@ pub fn cloudformation(policy: &Policy, location: &str) -> Template {
     Template {
         template: Value::Object(template),
         warnings,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_keys_make_valid_logical_ids_and_bad_descriptions_are_warned_of() {
+        let long = "a".repeat(300);
+        let policy = crate::policy::load_str(
+            "p.yaml",
+            &format!(
+                "version: 1\ngroups:\n  {long}: {{vpc: vpc-1, ingress: []}}\n  \
+                 {long}-b: {{vpc: vpc-1, description: \"Café <web>\", \
+                 ingress: [{{proto: tcp, ports: 22, from: [10.0.0.0/8], description: \"ssh → bastion\"}}]}}\n"
+            ),
+        )
+        .unwrap();
+        let t = cloudformation(&policy, "p.yaml");
+        let resources = t.template["Resources"].as_object().unwrap();
+        assert_eq!(resources.len(), 2);
+        for id in resources.keys() {
+            assert!(id.len() <= 255, "{}", id.len());
+            assert!(id.chars().all(|c| c.is_ascii_alphanumeric()), "{id}");
+        }
+        let w = t.warnings.join("\n");
+        assert!(
+            w.contains("the description holds characters EC2 refuses"),
+            "{w}"
+        );
+        assert!(
+            w.contains("the description of `tcp/22 from 10.0.0.0/8` holds"),
+            "{w}"
+        );
     }
 }

@@ -256,7 +256,13 @@ pub fn parse(event: &Value, self_role_arn: Option<&str>) -> Result<TriggerEvent,
         .or_else(|| text(event, &["id"]))
         .map(str::to_string);
     // errorCode wins, even beside a non-null response: the call changed nothing.
-    let failed = matches!(detail.get("errorCode"), Some(Value::String(s)) if !s.is_empty());
+    // Any errorCode that says something (a string, or a number or object from a forged or
+    // unusual event) marks a failed call; only absent, null or "" does not.
+    let failed = match detail.get("errorCode") {
+        None | Some(Value::Null) => false,
+        Some(Value::String(s)) => !s.is_empty(),
+        Some(_) => true,
+    };
     let ignored = if failed {
         Some(Ignored::ErrorCode)
     } else if self_role_arn.is_some_and(|arn| !arn.is_empty() && is_self(detail, arn)) {
@@ -413,6 +419,26 @@ mod tests {
         assert_eq!(parsed("self-role.json").ignored, Some(Ignored::SelfRole));
         // Without SGWARDEN_SELF_ROLE_ARN the same event is acted on.
         assert_eq!(parse(&event("self-role.json"), None).unwrap().ignored, None);
+    }
+
+    #[test]
+    fn an_error_code_of_any_shape_marks_a_failed_call() {
+        for code in [
+            serde_json::json!(403),
+            serde_json::json!({"code": "AccessDenied"}),
+            serde_json::json!(true),
+        ] {
+            let mut e = event("authorize-ingress.json");
+            e["detail"]["errorCode"] = code.clone();
+            assert_eq!(
+                parse(&e, None).unwrap().ignored,
+                Some(Ignored::ErrorCode),
+                "{code}"
+            );
+        }
+        let mut e = event("authorize-ingress.json");
+        e["detail"]["errorCode"] = Value::Null;
+        assert_eq!(parse(&e, None).unwrap().ignored, None);
     }
 
     #[test]
