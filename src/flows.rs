@@ -254,6 +254,37 @@ mod tests {
     }
 
     #[test]
+    fn byte_totals_from_outside_saturate_instead_of_overflowing() {
+        let lines = [
+            rec(
+                "eni-1",
+                "203.0.113.9",
+                "10.0.0.5",
+                22,
+                6,
+                u64::MAX,
+                "ACCEPT",
+            ),
+            rec(
+                "eni-1",
+                "203.0.113.9",
+                "10.0.0.5",
+                22,
+                6,
+                u64::MAX,
+                "ACCEPT",
+            ),
+        ];
+        let rs = records(&lines);
+        assert_eq!(digest(&rs)[0].bytes, u64::MAX);
+        let local: Vec<IpAddr> = vec!["10.0.0.5".parse().unwrap()];
+        let world: Rule = "tcp/22 from 0.0.0.0/0".parse().unwrap();
+        let on = rs.iter().map(|r| (r, local.as_slice()));
+        let t = cut_traffic(&world, "sg-1", on, &BTreeMap::new(), |_, _| false);
+        assert_eq!((t.flows, t.bytes), (2, u64::MAX));
+    }
+
+    #[test]
     fn a_rule_counts_only_accepted_traffic_it_lets_through_that_nothing_else_allows() {
         let lines = [
             rec("eni-1", "203.0.113.9", "10.0.0.5", 22, 6, 800, "ACCEPT"),

@@ -563,6 +563,35 @@ async fn an_unreadable_region_is_an_error_and_its_groups_are_not_called_missing(
 }
 
 #[tokio::test]
+async fn an_unreadable_group_is_never_created_a_second_time() {
+    // The group exists but one of its permissions cannot be read: an inventory error,
+    // never a missing group, so `create: true` makes no second group of its name.
+    let ec2 = MemoryEc2::new(Inventory {
+        groups: vec![],
+        unreadable: vec![crate::inventory::UnreadableGroup {
+            region: "us-east-1".into(),
+            group_id: "sg-0e1".into(),
+            group_name: "web".into(),
+            vpc_id: Some("vpc-1".into()),
+            message: "cannot read ingress permission IpProtocol `gre` FromPort none ToPort none"
+                .into(),
+        }],
+    });
+    let e = enforcer(
+        ec2,
+        "version: 1\nsettings: {regions: [us-east-1], default_mode: enforce}\n\
+         groups:\n  web: {create: true, vpc: vpc-1, ingress: [tcp/443 from 0.0.0.0/0]}\n",
+    );
+    let r = e.run(&schedule(), &opts(true)).await;
+    assert!(r.missing_groups.is_empty(), "{:?}", r.missing_groups);
+    assert!(r.created_groups.is_empty());
+    assert!(e.ec2.groups().is_empty(), "no group was created");
+    assert!(e.ec2.writes().is_empty());
+    assert_eq!(r.errors[0].stage, "inventory");
+    assert_eq!(r.outcome(), Outcome::Error);
+}
+
+#[tokio::test]
 async fn reports_are_published_as_settings_notify_says() {
     // A clean estate under `notify: drift` publishes nothing; `always` publishes.
     let clean = "version: 1\nsettings: {regions: [us-east-1]}\ngroups:\n  app: {ingress: [tcp/8080 from sg:web]}\n  web: null\n";

@@ -13,6 +13,7 @@ mod demo;
 #[cfg(feature = "devkit")]
 mod faults;
 mod fuzz_corpus;
+mod hostile;
 #[cfg(feature = "devkit")]
 mod infra;
 #[cfg(feature = "devkit")]

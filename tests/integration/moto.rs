@@ -550,6 +550,92 @@ async fn a_missing_or_invalid_policy_makes_no_write_and_publishes_an_error_repor
 }
 
 #[tokio::test]
+async fn a_policy_object_with_a_nul_byte_is_invalid_and_nothing_is_written() {
+    // The YAML parser stops at a NUL: read that way, the rules after it would be gone and
+    // revoked in enforce mode. It is an error at its position, and the run writes nothing.
+    let moto = start_moto();
+    let e = seed(&moto, "enforce").await;
+    let text = policy("enforce");
+    let cut = text.find("  db:").unwrap();
+    put_policy(&e.sdk, &format!("{}\0{}", &text[..cut], &text[cut..])).await;
+    let err = run(&enforcer(&e), &config(None), &event("scheduled.json"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_type, "PolicyInvalid");
+    assert!(err.message.contains("a NUL byte"), "{}", err.message);
+    assert!(!moto.actions().iter().any(|a| is_ec2_write(a)));
+}
+
+#[tokio::test]
+async fn a_report_bucket_that_cannot_be_written_never_holds_back_the_alert() {
+    let moto = start_moto();
+    let e = seed(&moto, "audit").await;
+    let enf = Enforcer {
+        ec2: SdkEc2::new(&e.sdk),
+        source: AnyPolicySource::new(&e.sdk, &format!("s3://policy/{POLICY_KEY}")),
+        notifier: SnsNotifier::new(&e.sdk, Some(e.topic.clone()), Some("no-such-bucket".into())),
+        ledger: AnyLedger::new(&e.sdk, None),
+        flows: SdkFlows::new(&e.sdk),
+    };
+    run(&enf, &config(None), &event("scheduled.json"))
+        .await
+        .expect("the alert went out");
+    let msgs = received(&e).await;
+    assert_eq!(msgs.len(), 1);
+    let errors = msgs[0].1["errors"].as_array().unwrap();
+    let stored = errors
+        .iter()
+        .find(|x| x["stage"] == "report")
+        .expect("a report error");
+    let text = stored["message"].as_str().unwrap();
+    assert!(
+        text.contains("the full report could not be stored"),
+        "{text}"
+    );
+    assert!(text.contains("s3://no-such-bucket/reports/"), "{text}");
+    assert!(text.contains("NoSuchBucket"), "{text}");
+    assert!(!text.contains("<?xml"), "{text}");
+}
+
+#[tokio::test]
+async fn validate_show_and_export_read_a_policy_on_s3() {
+    let moto = start_moto();
+    let e = seed(&moto, "audit").await;
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_sgwarden"))
+            .args(args)
+            .envs(moto.env())
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let location = format!("s3://policy/{POLICY_KEY}");
+    let (code, out, err) = run(&["validate", "--policy", &location]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.starts_with(&format!("{location}: valid (")), "{out}");
+    let (code, out, err) = run(&["show", "policy", "--policy", &location, "--format", "json"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("web-prod"), "{out}");
+    let (code, out, err) = run(&["export", "cloudformation", "--policy", &location]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("AWS::EC2::SecurityGroup"), "{out}");
+    // A bad policy on S3 is reported with its position, like a local one.
+    put_policy(
+        &e.sdk,
+        "version: 1\ngroups:\n  web: {ingress: [tcp/22 from 10.0.0.5/8]}\n",
+    )
+    .await;
+    let (code, _, err) = run(&["validate", "--policy", &location]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains(&format!("{location}:3:")), "{err}");
+    assert!(err.contains("host bits set"), "{err}");
+}
+
+#[tokio::test]
 async fn an_unreachable_topic_fails_the_run_with_the_full_report_in_the_report_bucket() {
     let moto = start_moto();
     let e = seed(&moto, "enforce").await;
