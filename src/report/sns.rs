@@ -244,15 +244,26 @@ pub fn chat(r: &Report) -> serde_json::Value {
 }
 
 fn body(r: &Report) -> String {
+    body_within(r, usize::MAX).unwrap_or_default()
+}
+
+/// The message body, or `None` as soon as it is clear it would be over `max` bytes (the
+/// JSON report alone is, and it is sent twice), without rendering the rest.
+fn body_within(r: &Report, max: usize) -> Option<String> {
     let report_json = serde_json::to_string(r).unwrap_or_default();
-    json!({
-        "default": format!("sgwarden: {}", render::headline(r)),
-        "email": render::text(r),
-        "https": chat(r).to_string(),
-        "sqs": report_json,
-        "lambda": report_json,
-    })
-    .to_string()
+    if report_json.len().saturating_mul(2) > max {
+        return None;
+    }
+    Some(
+        json!({
+            "default": format!("sgwarden: {}", render::headline(r)),
+            "email": render::text(r),
+            "https": chat(r).to_string(),
+            "sqs": report_json,
+            "lambda": report_json,
+        })
+        .to_string(),
+    )
 }
 
 /// Where the whole report went, for a message that has to name it.
@@ -402,8 +413,7 @@ pub fn message(report: &Report, full_report: FullReport<'_>) -> SnsMessage {
     .collect();
     let subject = subject(report);
     let fits = |m: &str| m.len() + HEADROOM <= SNS_LIMIT;
-    let whole = body(report);
-    if fits(&whole) {
+    if let Some(whole) = body_within(report, SNS_LIMIT).filter(|m| fits(m)) {
         return SnsMessage {
             subject,
             message: whole,
@@ -670,13 +680,13 @@ mod tests {
         r.trigger.event_name = Some("E".repeat(1 << 20));
         r.account = Some("9".repeat(1 << 20));
         r.refused = Some("R".repeat(1 << 20));
-        r.errors = (0..50_000)
+        r.errors = (0..5_000)
             .map(|_| crate::report::ErrorJson {
                 stage: "apply".into(),
-                group_id: Some("g".repeat(5_000)),
+                group_id: Some("g".repeat(1_000)),
                 region: None,
-                code: Some("C".repeat(5_000)),
-                message: "m".repeat(5_000),
+                code: Some("C".repeat(1_000)),
+                message: "m".repeat(1_000),
             })
             .collect();
         let (m, _) = fitted(&r, FullReport::NotKept);
