@@ -47,31 +47,121 @@ fn osa(a: &[char], b: &[char], limit: usize) -> usize {
 /// The candidate closest to `word`, if it is close enough to be a plausible typo
 /// (at most a third of the word's length, and at least one edit allowed).
 ///
-/// Bounded for hostile policies: words longer than [`MAX_WORD`] get none, candidates
-/// whose length alone rules them out are skipped without comparing, and each comparison
-/// stops once it cannot come under the limit.
+/// Bounded for hostile input: words longer than [`MAX_WORD`] get none, candidates whose
+/// length or letters alone rule them out are skipped without comparing, and each
+/// comparison stops once it cannot come under the limit. For many lookups over large
+/// candidate sets (a policy's group keys), [`Suggester`] also caps the total work.
 pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
-    let w: Vec<char> = word.chars().collect();
-    if w.len() > MAX_WORD {
-        return None;
+    Suggester::new(u32::MAX, u64::MAX).closest(word, candidates)
+}
+
+/// "Did you mean" with a budget: at most `lookups` lookups, whose comparisons together
+/// cost at most `cells` (cells of the edit-distance table); past either, lookups suggest
+/// nothing. One policy check uses one, so thousands of unknown names against thousands of
+/// keys stay cheap whatever the names are: a policy with hundreds of unknown names has a
+/// problem other than typos.
+pub struct Suggester {
+    lookups: u32,
+    cells: u64,
+}
+
+impl Suggester {
+    /// A policy's lookups: the first 200 unknown names get a suggestion.
+    pub const POLICY_LOOKUPS: u32 = 200;
+    /// A policy's comparisons: about a tenth of a second.
+    pub const POLICY_CELLS: u64 = 50_000_000;
+
+    pub fn new(lookups: u32, cells: u64) -> Self {
+        Suggester { lookups, cells }
     }
-    let limit = (w.len() / 3).max(1);
-    let mut best: Option<(usize, &str)> = None;
-    let mut c_chars = Vec::with_capacity(MAX_WORD);
-    for c in candidates {
-        let c_len = c.chars().count();
-        if c_len.abs_diff(w.len()) > limit {
-            continue;
+
+    /// The budget of one policy check.
+    pub fn for_policy() -> Self {
+        Suggester::new(Self::POLICY_LOOKUPS, Self::POLICY_CELLS)
+    }
+
+    pub fn closest<'a>(
+        &mut self,
+        word: &str,
+        candidates: impl IntoIterator<Item = &'a str>,
+    ) -> Option<&'a str> {
+        let w: Vec<char> = word.chars().collect();
+        if w.len() > MAX_WORD || self.lookups == 0 {
+            return None;
         }
-        c_chars.clear();
-        c_chars.extend(c.chars());
-        let bound = best.map_or(limit, |(d, _)| d.min(limit));
-        let d = osa(&w, &c_chars, bound);
-        if d <= bound && best.is_none_or(|(bd, bc)| (d, c) < (bd, bc)) {
-            best = Some((d, c));
+        self.lookups -= 1;
+        let limit = (w.len() / 3).max(1);
+        let mut letters = Letters::of(&w);
+        let mut best: Option<(usize, &str)> = None;
+        let mut c_chars = Vec::with_capacity(MAX_WORD);
+        for c in candidates {
+            c_chars.clear();
+            c_chars.extend(c.chars());
+            if c_chars.len().abs_diff(w.len()) > limit {
+                continue;
+            }
+            let bound = best.map_or(limit, |(d, _)| d.min(limit));
+            // Each edit changes at most two letters of the multiset: half the difference
+            // of the letters is a lower bound of the distance.
+            if letters.difference(&c_chars).div_ceil(2) > bound {
+                continue;
+            }
+            let cost = (w.len() as u64 + 1).saturating_mul(c_chars.len() as u64 + 1);
+            if cost > self.cells {
+                self.cells = 0;
+                return best.map(|(_, c)| c);
+            }
+            self.cells -= cost;
+            let d = osa(&w, &c_chars, bound);
+            if d <= bound && best.is_none_or(|(bd, bc)| (d, c) < (bd, bc)) {
+                best = Some((d, c));
+            }
+        }
+        best.map(|(_, c)| c)
+    }
+}
+
+/// How often each character occurs in a word (ASCII counted exactly, the rest together).
+struct Letters {
+    counts: [u16; 129],
+    len: usize,
+    /// The slots one comparison took, to give them back.
+    taken: Vec<usize>,
+}
+
+impl Letters {
+    fn slot(c: char) -> usize {
+        if c.is_ascii() { c as usize } else { 128 }
+    }
+
+    fn of(word: &[char]) -> Self {
+        let mut counts = [0u16; 129];
+        for &c in word {
+            let n = &mut counts[Self::slot(c)];
+            *n = n.saturating_add(1);
+        }
+        Letters {
+            counts,
+            len: word.len(),
+            taken: Vec::with_capacity(MAX_WORD),
         }
     }
-    best.map(|(_, c)| c)
+
+    /// The size of the symmetric difference of the two multisets of letters.
+    fn difference(&mut self, other: &[char]) -> usize {
+        for &c in other {
+            let slot = Self::slot(c);
+            if self.counts[slot] > 0 {
+                self.counts[slot] -= 1;
+                self.taken.push(slot);
+            }
+        }
+        let shared = self.taken.len();
+        for slot in self.taken.drain(..) {
+            self.counts[slot] += 1;
+        }
+        (self.len - shared) + (other.len() - shared)
+    }
 }
 
 #[cfg(test)]
@@ -94,6 +184,29 @@ mod tests {
         assert_eq!(closest("web1", ["web3", "web2"]), Some("web2"));
         let long = "x".repeat(MAX_WORD + 1);
         assert_eq!(closest(&long, [long.as_str()]), None);
+    }
+
+    #[test]
+    fn a_spent_budget_suggests_nothing_more() {
+        let mut s = Suggester::new(u32::MAX, 200);
+        assert_eq!(s.closest("prots", ["ports"]), Some("ports"));
+        assert_eq!(s.closest("prots", ["ports"]), Some("ports"));
+        assert_eq!(s.closest("prots", ["ports"]), Some("ports"));
+        assert_eq!(s.closest("prots", ["ports"]), Some("ports"));
+        assert_eq!(s.closest("prots", ["ports"]), Some("ports"));
+        assert_eq!(
+            s.closest("prots", ["ports"]),
+            None,
+            "6 × 36 cells is past 200"
+        );
+        let mut s = Suggester::new(1, u64::MAX);
+        assert_eq!(s.closest("prots", ["ports"]), Some("ports"));
+        assert_eq!(s.closest("prots", ["ports"]), None, "one lookup only");
+        // Letters alone rule candidates out before any comparison.
+        assert_eq!(
+            Letters::of(&['a', 'b', 'c']).difference(&['c', 'b', 'x']),
+            2
+        );
     }
 
     #[test]

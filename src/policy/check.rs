@@ -12,8 +12,9 @@ use super::{
     DesiredRule, Document, Exception, FlapLimit, FlowLogs, GroupPolicy, Issue, Mode, Notify,
     Policy, Provenance, Settings, UnmanagedGroups,
 };
+use crate::limits;
 use crate::rule::{self, Direction, Peer, Rule, SyntaxError};
-use crate::{limits, suggest};
+use crate::suggest::{self, Suggester};
 
 pub(crate) const TOP_KEYS: &[&str] = &[
     "version",
@@ -67,9 +68,19 @@ struct At<'a> {
     node: &'a Node,
 }
 
-#[derive(Default)]
 struct Ctx {
     issues: Vec<Issue>,
+    /// "Did you mean" over names the policy defines, bounded for the whole policy.
+    suggest: Suggester,
+}
+
+impl Default for Ctx {
+    fn default() -> Self {
+        Ctx {
+            issues: Vec::new(),
+            suggest: Suggester::for_policy(),
+        }
+    }
 }
 
 impl Ctx {
@@ -378,7 +389,9 @@ impl Vars<'_, '_> {
                     }
                 } else {
                     let chain: Vec<String> = stack.iter().map(|s| format!("`@{s}`")).collect();
-                    let help = suggest::closest(r, self.defs.keys().map(String::as_str))
+                    let help = ctx
+                        .suggest
+                        .closest(r, self.defs.keys().map(String::as_str))
                         .map(|s| format!("did you mean `@{s}`?"));
                     ctx.issue(
                         at,
@@ -389,7 +402,7 @@ impl Vars<'_, '_> {
                     ok = false;
                 }
             } else {
-                match check_peer(text, self.group_keys) {
+                match check_peer(ctx, text, self.group_keys) {
                     Ok(peer) => peers.push(peer),
                     Err(e) => {
                         ctx.syntax(at, &p, e);
@@ -442,7 +455,9 @@ impl Vars<'_, '_> {
     ) {
         if let Some(r) = text.strip_prefix('@') {
             if !self.defs.contains_key(r) {
-                let help = suggest::closest(r, self.defs.keys().map(String::as_str))
+                let help = ctx
+                    .suggest
+                    .closest(r, self.defs.keys().map(String::as_str))
                     .map(|s| format!("did you mean `@{s}`?"));
                 ctx.issue(at, &path(), format!("undefined variable `@{r}`"), help);
                 return;
@@ -454,19 +469,25 @@ impl Vars<'_, '_> {
             }
             return;
         }
-        match check_peer(text, self.group_keys) {
+        match check_peer(ctx, text, self.group_keys) {
             Ok(p) => out.push(p),
             Err(e) => ctx.syntax(at, &path(), e),
         }
     }
 }
 
-fn check_peer(text: &str, group_keys: &HashSet<String>) -> Result<Peer, SyntaxError> {
+fn check_peer(
+    ctx: &mut Ctx,
+    text: &str,
+    group_keys: &HashSet<String>,
+) -> Result<Peer, SyntaxError> {
     let peer = rule::parse_peer(text)?;
     if let Peer::Named(name) = &peer
         && !group_keys.contains(name)
     {
-        let help = suggest::closest(name, group_keys.iter().map(String::as_str))
+        let help = ctx
+            .suggest
+            .closest(name, group_keys.iter().map(String::as_str))
             .map(|s| format!("did you mean `sg:{s}`?"))
             .or_else(|| Some("`sg:NAME` names a key under `groups`".into()));
         return Err(SyntaxError {
@@ -1069,6 +1090,7 @@ pub(crate) fn parse(documents: &[Document]) -> (Vec<(String, Node)>, Vec<Issue>)
 pub(crate) fn check(trees: &[(String, Node)], issues: &[Issue]) -> Result<Policy, Vec<Issue>> {
     let mut ctx = Ctx {
         issues: issues.to_vec(),
+        ..Ctx::default()
     };
 
     // Top level of each file, and what each defines.
@@ -1512,7 +1534,9 @@ fn check_exception(
         if group_keys.contains(&name) {
             Some(name)
         } else {
-            let help = suggest::closest(&name, group_keys.iter().map(String::as_str))
+            let help = ctx
+                .suggest
+                .closest(&name, group_keys.iter().map(String::as_str))
                 .map(|s| format!("did you mean `{s}`?"));
             ctx.issue(g, &p, format!("`{name}` names no policy group"), help);
             None

@@ -959,6 +959,15 @@ fn thousands_of_unknown_group_references_are_all_reported() {
     let e = issues(&doc);
     assert_eq!(e.len(), 1000);
     assert_eq!(e[7].help.as_deref(), Some("did you mean `sg:group-0007`?"));
+    // The first 200 unknown names get a suggestion; past that the list is no typo.
+    assert_eq!(
+        e[199].help.as_deref(),
+        Some("did you mean `sg:group-0199`?")
+    );
+    assert_eq!(
+        e[200].help.as_deref(),
+        Some("`sg:NAME` names a key under `groups`")
+    );
     // A key of 3,000 characters gets no suggestion, and costs nothing to check.
     let e = one_issue(&format!(
         "version: 1\ngroups: {{}}\n{}: 1\n",
