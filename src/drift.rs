@@ -14,6 +14,7 @@ use chrono::NaiveDate;
 use crate::inventory::{CurrentGroup, Inventory};
 use crate::policy::{Exception, GroupPolicy, Mode, Policy, UnmanagedGroups};
 use crate::rule::{DescribedRule, Direction, Peer, Rule};
+use crate::stage::Stage;
 
 /// An extra rule whose exception has expired: drift again.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -81,7 +82,7 @@ pub struct UnmanagedGroup {
 /// A group that could not be evaluated, with why. It is left untouched.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DriftError {
-    pub stage: &'static str,
+    pub stage: Stage,
     pub group_id: String,
     pub region: String,
     pub message: String,
@@ -209,7 +210,7 @@ pub fn drift(
     for u in &inventory.unreadable {
         if governed.contains(u.region.as_str()) {
             out.errors.push(DriftError {
-                stage: "inventory",
+                stage: Stage::Inventory,
                 group_id: u.group_id.clone(),
                 region: u.region.clone(),
                 message: u.message.clone(),
@@ -257,7 +258,7 @@ pub fn drift(
             several => {
                 let keys: Vec<String> = several.iter().map(|e| format!("`{}`", e.key)).collect();
                 out.errors.push(DriftError {
-                    stage: "policy",
+                    stage: Stage::Policy,
                     group_id: g.group_id.clone(),
                     region: g.region.clone(),
                     message: format!(

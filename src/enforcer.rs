@@ -16,13 +16,14 @@ use futures_util::{StreamExt, stream};
 use crate::budget::{Claim, Verdict};
 use crate::drift::{self, Drift};
 use crate::inventory::{CurrentGroup, Inventory};
-use crate::plan::{self, GroupPlan, Op, Plan, PlanOptions, Status};
+use crate::plan::{self, Failure, GroupPlan, Op, Plan, PlanOptions, Status};
 use crate::policy::{FlapLimit, Mode, Notify, Policy};
 use crate::ports::{
     Ec2, Ec2Error, FlowSource, GroupRef, Notifier, PolicySource, RevertLedger, SourceError,
 };
 use crate::report::{AfterJson, CreatedGroupJson, ErrorJson, FlappingJson, Report, RuleJson};
 use crate::rule::{DescribedRule, Direction, Rule};
+use crate::stage::Stage;
 use crate::trigger::{Trigger, TriggerEvent};
 
 /// How many groups are written at once. EC2 throttles mutating calls per account; the
@@ -57,14 +58,14 @@ pub struct Enforcer<E, S, N, L, F> {
 }
 
 fn error(
-    stage: &str,
+    stage: Stage,
     group_id: Option<&str>,
     region: Option<&str>,
     code: Option<&str>,
     message: String,
 ) -> ErrorJson {
     ErrorJson {
-        stage: stage.to_string(),
+        stage,
         group_id: group_id.map(str::to_string),
         region: region.map(str::to_string),
         code: code.map(str::to_string),
@@ -173,7 +174,8 @@ impl<E: Ec2, S: PolicySource, N: Notifier, L: RevertLedger, F: FlowSource> Enfor
                     }
                     other => other.to_string(),
                 };
-                r.errors.push(error("policy", None, None, None, message));
+                r.errors
+                    .push(error(Stage::Policy, None, None, None, message));
                 r.refused =
                     Some("the policy could not be loaded; nothing was checked or changed".into());
                 (r, Notify::Always)
@@ -188,7 +190,7 @@ impl<E: Ec2, S: PolicySource, N: Notifier, L: RevertLedger, F: FlowSource> Enfor
         {
             report
                 .errors
-                .push(error("notify", None, None, None, e.to_string()));
+                .push(error(Stage::Notify, None, None, None, e.to_string()));
         }
         report
     }
@@ -221,7 +223,7 @@ impl<E: Ec2, S: PolicySource, N: Notifier, L: RevertLedger, F: FlowSource> Enfor
         }
         if wanted.len() as u64 > policy.settings.max_changes_per_run {
             errors.push(error(
-                "create",
+                Stage::Create,
                 None,
                 None,
                 None,
@@ -255,23 +257,20 @@ impl<E: Ec2, S: PolicySource, N: Notifier, L: RevertLedger, F: FlowSource> Enfor
                             vpc_id: vpc.map(str::to_string),
                         });
                     }
-                    Ok(_) => errors.push(error(
-                        "create",
+                    Ok(_) => errors.push(error(Stage::Create,
                         Some(&id),
                         Some(&m.region),
                         None,
                         format!("created group `{}` but could not read it back; it is filled on the next run", g.name),
                     )),
-                    Err(e) => errors.push(error(
-                        "create",
+                    Err(e) => errors.push(error(Stage::Create,
                         Some(&id),
                         Some(&m.region),
                         Some(e.code()),
                         format!("created group `{}` but could not read it back: {e}", g.name),
                     )),
                 },
-                Err(e) => errors.push(error(
-                    "create",
+                Err(e) => errors.push(error(Stage::Create,
                     None,
                     Some(&m.region),
                     Some(e.code()),
@@ -293,7 +292,8 @@ impl<E: Ec2, S: PolicySource, N: Notifier, L: RevertLedger, F: FlowSource> Enfor
                     &Drift::default(),
                     &Plan::default(),
                 );
-                r.errors.push(error("event", None, None, None, message));
+                r.errors
+                    .push(error(Stage::Event, None, None, None, message));
                 return r;
             }
         };
@@ -317,7 +317,7 @@ impl<E: Ec2, S: PolicySource, N: Notifier, L: RevertLedger, F: FlowSource> Enfor
                     read_regions.push(region.clone());
                 }
                 Err(e) => errors.push(error(
-                    "inventory",
+                    Stage::Inventory,
                     None,
                     Some(region),
                     Some(e.code()),
@@ -344,7 +344,7 @@ impl<E: Ec2, S: PolicySource, N: Notifier, L: RevertLedger, F: FlowSource> Enfor
                 );
                 r.account = Some(live.to_string());
                 r.errors.push(error(
-                    "policy",
+                    Stage::Policy,
                     None,
                     None,
                     None,
@@ -448,7 +448,7 @@ impl<E: Ec2, S: PolicySource, N: Notifier, L: RevertLedger, F: FlowSource> Enfor
                                 "held back: the revert budget could not be checked",
                             );
                         }
-                        errors.push(error("budget", None, None, None, e.to_string()));
+                        errors.push(error(Stage::Budget, None, None, None, e.to_string()));
                     }
                 }
             }
@@ -505,18 +505,18 @@ impl<E: Ec2, S: PolicySource, N: Notifier, L: RevertLedger, F: FlowSource> Enfor
             for a in &gp.actions {
                 if a.status == Status::Failed {
                     let g = &d.groups[gp.group];
+                    let failure = a.error.as_ref();
                     report.errors.push(error(
-                        "apply",
+                        Stage::Apply,
                         Some(&g.group_id),
                         Some(&g.region),
-                        a.error.as_deref().and_then(|e| e.split(':').next()),
+                        failure.map(|f| f.code.as_str()),
                         format!(
                             "{} {} failed: {}",
                             a.op.as_str(),
                             a.rule.rule,
-                            a.error.as_deref().unwrap_or("unknown error")
-                        )
-                        .to_lowercase(),
+                            failure.map_or("unknown error", |f| f.message.as_str())
+                        ),
                     ));
                 }
             }
@@ -633,7 +633,10 @@ impl<E: Ec2, S: PolicySource, N: Notifier, L: RevertLedger, F: FlowSource> Enfor
                     let gone = matches!(e, Ec2Error::GroupNotFound { .. });
                     for i in idx {
                         gp.actions[i].status = Status::Failed;
-                        gp.actions[i].error = Some(format!("{}: {e}", e.code()));
+                        gp.actions[i].error = Some(Failure {
+                            code: e.code().to_string(),
+                            message: e.to_string(),
+                        });
                     }
                     if gone {
                         for a in gp
@@ -742,7 +745,7 @@ impl<E: Ec2, S: PolicySource, N: Notifier, L: RevertLedger, F: FlowSource> Enfor
                 Ok(inv) => fresh.extend(inv.groups),
                 Err(e) => {
                     report.errors.push(error(
-                        "verify",
+                        Stage::Verify,
                         None,
                         Some(region),
                         Some(e.code()),
@@ -792,7 +795,7 @@ impl<E: Ec2, S: PolicySource, N: Notifier, L: RevertLedger, F: FlowSource> Enfor
                 },
                 None => {
                     report.errors.push(error(
-                        "verify",
+                        Stage::Verify,
                         Some(id),
                         Some(&g.region),
                         None,

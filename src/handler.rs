@@ -45,16 +45,12 @@ pub fn summary(report: &Report) -> Value {
     v
 }
 
-/// The Lambda `errorType` of a report's first error.
+/// The Lambda `errorType` of a report's first error (see [`crate::stage::Stage::error_type`]).
 fn error_type(report: &Report) -> &'static str {
-    match report.errors.first().map(|e| e.stage.as_str()) {
-        Some("policy") => "PolicyInvalid",
-        Some("inventory") | Some("verify") => "AwsUnavailable",
-        Some("apply") => "ApplyFailed",
-        Some("budget") => "BudgetUnavailable",
-        Some("notify") => "NotifyFailed",
-        _ => "RunFailed",
-    }
+    report
+        .errors
+        .first()
+        .map_or("RunFailed", |e| e.stage.error_type())
 }
 
 /// Handles one invocation: reads the event, runs the enforcer, and returns the report

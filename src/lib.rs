@@ -50,6 +50,7 @@ pub mod ports;
 mod properties;
 pub mod report;
 pub mod rule;
+pub mod stage;
 pub mod suggest;
 pub mod trigger;
 

@@ -51,6 +51,20 @@ impl Status {
     }
 }
 
+/// Why a write failed: the service's error code, as data, and the whole message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    pub code: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for Failure {
+    /// `CODE: MESSAGE`, as the JSON report's `error` of an action.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
 /// One atomic change to one group.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Action {
@@ -59,7 +73,8 @@ pub struct Action {
     pub rule: DescribedRule,
     pub status: Status,
     pub reason: Option<String>,
-    pub error: Option<String>,
+    /// Why the write failed, when it did.
+    pub error: Option<Failure>,
     /// For a revoke, when `settings.flow_logs` is set: the traffic it would cut.
     pub risk: Option<crate::flows::ChangeRisk>,
 }

@@ -11,6 +11,7 @@ use crate::drift::{Drift, GroupDrift};
 use crate::plan::{Op, Plan, Status};
 use crate::policy::{Mode, Policy, Provenance};
 use crate::rule::{DescribedRule, Rule};
+use crate::stage::Stage;
 
 /// What asked for the run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -332,7 +333,7 @@ pub struct Truncated {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ErrorJson {
-    pub stage: String,
+    pub stage: Stage,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub group_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -486,7 +487,7 @@ impl Report {
                     rule: RuleJson::of(&a.rule),
                     status: a.status,
                     reason: a.reason.clone(),
-                    error: a.error.clone(),
+                    error: a.error.as_ref().map(ToString::to_string),
                     traffic: a
                         .risk
                         .as_ref()
@@ -542,7 +543,7 @@ impl Report {
                 .errors
                 .iter()
                 .map(|e| ErrorJson {
-                    stage: e.stage.to_string(),
+                    stage: e.stage,
                     group_id: Some(e.group_id.clone()),
                     region: Some(e.region.clone()),
                     code: None,

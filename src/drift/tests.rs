@@ -485,7 +485,7 @@ fn unreadable_live_groups_are_errors_not_drift() {
         message: "cannot read".into(),
     });
     let d = run(&p, &i);
-    assert_eq!(d.errors[0].stage, "inventory");
+    assert_eq!(d.errors[0].stage, crate::stage::Stage::Inventory);
 }
 
 #[test]

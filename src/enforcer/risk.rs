@@ -26,6 +26,7 @@ use crate::policy::{FlowLogs, Policy};
 use crate::ports::{Ec2, FlowSource, Interface};
 use crate::report::ErrorJson;
 use crate::rule::{Peer, Rule};
+use crate::stage::Stage;
 
 /// Whether an action is a revoke the run still means to make (or, in audit, would make).
 fn pending_revoke(a: &crate::plan::Action) -> bool {
@@ -71,7 +72,7 @@ pub(super) async fn assess<E: Ec2, F: FlowSource>(
             Ok(seen) => measure(policy, logs, &after, d, p, &plans, &seen),
             Err(e) => {
                 errors.push(error(
-                    "flows",
+                    Stage::Flows,
                     None,
                     Some(&region),
                     None,

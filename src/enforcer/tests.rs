@@ -328,7 +328,7 @@ async fn an_invalid_policy_makes_zero_writes_and_publishes_an_error_report() {
     let r = e.run(&schedule(), &opts(true)).await;
     assert!(e.ec2.writes().is_empty());
     assert_eq!(r.outcome(), Outcome::Error);
-    assert_eq!(r.errors[0].stage, "policy");
+    assert_eq!(r.errors[0].stage, crate::stage::Stage::Policy);
     assert!(
         r.errors[0]
             .message
@@ -534,9 +534,13 @@ async fn one_groups_failure_never_stops_the_others_and_is_reported_failed() {
     assert!(revoke.reason.as_deref().unwrap().contains("held back"));
     let app = r.groups.iter().find(|g| g.key == "app").unwrap();
     assert!(app.actions.iter().all(|a| a.status == Status::Done));
-    assert!(r.errors.iter().any(|e| e.stage == "apply"
-        && e.group_id.as_deref() == Some("sg-0e1")
-        && e.code.as_deref() == Some("UnauthorizedOperation")));
+    assert!(
+        r.errors
+            .iter()
+            .any(|e| e.stage == crate::stage::Stage::Apply
+                && e.group_id.as_deref() == Some("sg-0e1")
+                && e.code.as_deref() == Some("UnauthorizedOperation"))
+    );
     assert_eq!(r.summary.failed, 1);
     assert_eq!(r.outcome(), Outcome::Error);
 }
@@ -556,7 +560,8 @@ async fn an_unreadable_region_is_an_error_and_its_groups_are_not_called_missing(
     assert!(
         r.errors
             .iter()
-            .any(|e| e.stage == "inventory" && e.region.as_deref() == Some("eu-west-1"))
+            .any(|e| e.stage == crate::stage::Stage::Inventory
+                && e.region.as_deref() == Some("eu-west-1"))
     );
     assert!(r.missing_groups.iter().all(|m| m.region != "eu-west-1"));
     assert_eq!(r.summary.authorized, 1, "us-east-1 was still enforced");
@@ -587,7 +592,7 @@ async fn an_unreadable_group_is_never_created_a_second_time() {
     assert!(r.created_groups.is_empty());
     assert!(e.ec2.groups().is_empty(), "no group was created");
     assert!(e.ec2.writes().is_empty());
-    assert_eq!(r.errors[0].stage, "inventory");
+    assert_eq!(r.errors[0].stage, crate::stage::Stage::Inventory);
     assert_eq!(r.outcome(), Outcome::Error);
 }
 
@@ -636,11 +641,9 @@ async fn an_unreachable_notifier_is_an_error_in_the_report() {
     );
     e.notifier.fail_with = Some("connection refused".into());
     let r = e.run(&schedule(), &opts(true)).await;
-    assert!(
-        r.errors
-            .iter()
-            .any(|x| x.stage == "notify" && x.message.contains("connection refused"))
-    );
+    assert!(r.errors.iter().any(
+        |x| x.stage == crate::stage::Stage::Notify && x.message.contains("connection refused")
+    ));
     assert_eq!(r.outcome(), Outcome::Error);
     assert_eq!(
         r.summary.authorized, 1,
@@ -717,7 +720,7 @@ async fn a_policy_for_another_account_changes_nothing_and_reports_why() {
     let r = e.run(&schedule(), &opts(true)).await;
     assert!(e.ec2.writes().is_empty(), "{:?}", e.ec2.writes());
     assert_eq!(r.errors.len(), 1);
-    assert_eq!(r.errors[0].stage, "policy");
+    assert_eq!(r.errors[0].stage, crate::stage::Stage::Policy);
     assert!(
         r.errors[0].message.contains("999999999999"),
         "{:?}",
@@ -905,7 +908,7 @@ async fn an_unreachable_ledger_holds_every_write_back_and_is_an_error() {
         "fail closed: {:?}",
         e.ec2.writes()
     );
-    assert_eq!(r.errors[0].stage, "budget");
+    assert_eq!(r.errors[0].stage, crate::stage::Stage::Budget);
     assert!(
         r.errors[0].message.contains("s3://state/ledger.json"),
         "{:?}",
@@ -1187,7 +1190,7 @@ groups:
             let err = r
                 .errors
                 .iter()
-                .find(|x| x.stage == "flows")
+                .find(|x| x.stage == crate::stage::Stage::Flows)
                 .expect("an error");
             assert!(err.message.contains("vpc-flows"), "{}", err.message);
             let a = revoke(&r, "sg-0e1", "tcp/22 from 0.0.0.0/0");

@@ -388,7 +388,7 @@ pub fn message(report: &Report, full_report: FullReport<'_>) -> SnsMessage {
     let mut report = std::borrow::Cow::Borrowed(report);
     if let FullReport::NotStored(why) = full_report {
         report.to_mut().errors.push(super::ErrorJson {
-            stage: "report".into(),
+            stage: crate::stage::Stage::Report,
             group_id: None,
             region: None,
             code: None,
@@ -655,7 +655,7 @@ mod tests {
         let mut r = example();
         r.errors = (0..5_000)
             .map(|i| crate::report::ErrorJson {
-                stage: "apply".into(),
+                stage: crate::stage::Stage::Apply,
                 group_id: None,
                 region: None,
                 code: None,
@@ -682,7 +682,7 @@ mod tests {
         r.refused = Some("R".repeat(1 << 20));
         r.errors = (0..5_000)
             .map(|_| crate::report::ErrorJson {
-                stage: "apply".into(),
+                stage: crate::stage::Stage::Apply,
                 group_id: Some("g".repeat(1_000)),
                 region: None,
                 code: Some("C".repeat(1_000)),
@@ -718,7 +718,7 @@ mod tests {
         r.summary.revoked = 1;
         assert_eq!(severity(&r), "changed");
         r.errors.push(crate::report::ErrorJson {
-            stage: "apply".into(),
+            stage: crate::stage::Stage::Apply,
             group_id: None,
             region: None,
             code: None,

@@ -140,9 +140,11 @@ async fn check_report(s: &Scene, r: &Report) -> (usize, usize) {
                 (Status::Failed, _) => {
                     let e = a.error.as_deref().expect("a failed action says why");
                     assert!(
-                        r.errors.iter().any(|x| x.stage == "apply"
-                            && x.group_id == g.group_id
-                            && x.message.contains(&a.rule.text)),
+                        r.errors
+                            .iter()
+                            .any(|x| x.stage == sgwarden::stage::Stage::Apply
+                                && x.group_id == g.group_id
+                                && x.message.contains(&a.rule.text)),
                         "failed `{}` ({e}) is not in the errors: {:?}",
                         a.rule.text,
                         r.errors
