@@ -175,6 +175,19 @@ fn flow_look_back_past_its_bound_is_an_error_not_a_panic() {
     );
 }
 
+/// `sgwarden plan --format json` of a policy file against one snapshot argument.
+fn plan_json(policy: &Path, snapshot: &str) -> crate::support::Run {
+    sgwarden(&[
+        "plan",
+        "--policy",
+        path(policy),
+        "--snapshot",
+        snapshot,
+        "--format",
+        "json",
+    ])
+}
+
 #[test]
 fn groups_named_like_numbers_or_booleans_import_with_no_drift() {
     let dir = scratch("names");
@@ -204,15 +217,7 @@ fn groups_named_like_numbers_or_booleans_import_with_no_drift() {
     assert_eq!(imported.code, 0, "{}", imported.stderr);
     let policy = dir.join("imported.yaml");
     std::fs::write(&policy, &imported.stdout).unwrap();
-    let r = sgwarden(&[
-        "plan",
-        "--policy",
-        path(&policy),
-        "--snapshot",
-        &snap_arg,
-        "--format",
-        "json",
-    ]);
+    let r = plan_json(&policy, &snap_arg);
     assert_eq!(r.code, 0, "{}\n{}", imported.stdout, r.stdout);
     let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(v["summary"]["groups_checked"], names.len());
@@ -227,15 +232,7 @@ fn groups_named_like_numbers_or_booleans_import_with_no_drift() {
     let imported = sgwarden(&["import", "ini", path(&ini)]);
     assert_eq!(imported.code, 0, "{}", imported.stderr);
     std::fs::write(&policy, &imported.stdout).unwrap();
-    let r = sgwarden(&[
-        "plan",
-        "--policy",
-        path(&policy),
-        "--snapshot",
-        &snap_arg,
-        "--format",
-        "json",
-    ]);
+    let r = plan_json(&policy, &snap_arg);
     let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(
         v["summary"]["groups_checked"],

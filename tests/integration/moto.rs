@@ -159,6 +159,20 @@ pub(crate) async fn rules_of(e: &Estate, group: &str) -> Vec<String> {
         .collect()
 }
 
+/// `sgwarden ARGS` pointed at this moto: (exit code, stdout, stderr).
+fn sgwarden_on(moto: &Moto, args: &[&str]) -> (Option<i32>, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sgwarden"))
+        .args(args)
+        .envs(moto.env())
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 fn texts(v: &Value) -> Vec<String> {
     v.as_array()
         .unwrap()
@@ -601,18 +615,7 @@ async fn a_report_bucket_that_cannot_be_written_never_holds_back_the_alert() {
 async fn validate_show_and_export_read_a_policy_on_s3() {
     let moto = start_moto();
     let e = seed(&moto, "audit").await;
-    let run = |args: &[&str]| {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_sgwarden"))
-            .args(args)
-            .envs(moto.env())
-            .output()
-            .unwrap();
-        (
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    };
+    let run = |args: &[&str]| sgwarden_on(&moto, args);
     let location = format!("s3://policy/{POLICY_KEY}");
     let (code, out, err) = run(&["validate", "--policy", &location]);
     assert_eq!(code, Some(0), "{err}");
@@ -910,18 +913,7 @@ groups:
 async fn import_current_adopts_the_live_groups_with_no_drift_then_sees_an_edit() {
     let moto = start_moto();
     let e = seed(&moto, "audit").await;
-    let run = |args: &[&str]| {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_sgwarden"))
-            .args(args)
-            .envs(moto.env())
-            .output()
-            .unwrap();
-        (
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    };
+    let run = |args: &[&str]| sgwarden_on(&moto, args);
     let (code, yaml, stderr) = run(&["import", "current", "--region", "us-east-1"]);
     assert_eq!(code, Some(0), "{stderr}");
     assert!(yaml.contains("web-prod:"), "{yaml}");
