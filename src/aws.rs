@@ -22,17 +22,23 @@ where
         (Some(code), Some(m)) => format!("{code}: {m}"),
         (Some(code), None) => code.to_string(),
         _ => {
-            // The SDK's full context ends with the raw HTTP response (headers and body) in
-            // Debug form: kilobytes of XML that belong in no report. Keep what precedes it.
+            // The SDK's full context is the readable chain of causes, then the error again in
+            // Debug form (`(DispatchFailure(DispatchFailure { source: … }))`), which may hold
+            // the raw HTTP response: kilobytes that belong in no report. Keep the chain.
             let full = aws_sdk_s3::error::DisplayErrorContext(e).to_string();
-            let end = ["raw: ", "Response {", "source: "]
-                .iter()
-                .filter_map(|m| full.find(m))
-                .min()
-                .unwrap_or(full.len());
-            full[..end]
-                .trim_end_matches([' ', ',', '(', '{', ':'])
-                .to_string()
+            let end = [
+                " (ConstructionFailure(",
+                " (TimeoutError(",
+                " (DispatchFailure(",
+                " (ResponseError(",
+                " (ServiceError(",
+                "raw: ",
+            ]
+            .iter()
+            .filter_map(|m| full.find(m))
+            .min()
+            .unwrap_or(full.len());
+            full[..end].trim_end().to_string()
         }
     };
     one_line(&text, ERROR_TEXT)

@@ -6,20 +6,18 @@
 
 use std::io::{IsTerminal, Write};
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 
 use crate::limits;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde_json::{Value, json};
 
 use crate::budget::MemoryLedger;
-use crate::drift;
 use crate::enforcer::{Enforcer, RunOptions};
 use crate::inventory::Inventory;
 use crate::local::{self, LoadedPolicy, MemoryEc2, MemoryNotifier};
-use crate::plan::{self, PlanOptions};
 use crate::policy::{self, Policy, PolicyError};
-use crate::report::{Outcome, Report, TriggerInfo, render};
+use crate::report::{Outcome, Report, render};
 use crate::rule::{DescribedRule, Direction};
 use crate::trigger::{Trigger, TriggerEvent};
 use crate::{export, import};
@@ -853,26 +851,6 @@ fn invoke(a: &InvokeArgs, out: &mut dyn Write) -> Result<Outcome, CliError> {
             None => Err(CliError::Input(e.message)),
         },
     }
-}
-
-/// The pure path of a plan: drift, plan, report. No writes.
-pub fn plan_report(
-    policy: &Policy,
-    inventory: &Inventory,
-    regions: &[String],
-    today: NaiveDate,
-    trigger: TriggerInfo,
-    force_audit: bool,
-) -> Report {
-    let d = drift::drift(policy, inventory, regions, today);
-    let p = plan::plan(
-        &d,
-        PlanOptions {
-            max_changes_per_run: policy.settings.max_changes_per_run,
-            force_audit,
-        },
-    );
-    Report::new(trigger, Some(policy), regions, &d, &p)
 }
 
 fn pretty(v: &Value) -> String {

@@ -332,7 +332,7 @@ proptest! {
                 let mut inv = Inventory::default();
                 crate::inventory::read_snapshot("s.json", "us-east-1", EXAMPLE_SNAPSHOT, &mut inv).unwrap();
                 let regions = vec!["us-east-1".to_string(), "eu-west-1".to_string()];
-                let report = crate::cli::plan_report(&policy, &inv, &regions, today(), crate::report::TriggerInfo::manual(), false);
+                let report = crate::report::plan_report(&policy, &inv, &regions, today(), crate::report::TriggerInfo::manual(), false);
                 let _ = crate::report::render::text(&report);
                 let _ = crate::report::render::markdown(&report);
                 let _ = crate::report::render::table(&report, true);

@@ -12,72 +12,7 @@ use crate::plan::{Op, Plan, Status};
 use crate::policy::{Mode, Policy, Provenance};
 use crate::rule::{DescribedRule, Rule};
 use crate::stage::Stage;
-
-/// What asked for the run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TriggerKind {
-    Schedule,
-    Cloudtrail,
-    Manual,
-}
-
-impl TriggerKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TriggerKind::Schedule => "schedule",
-            TriggerKind::Cloudtrail => "cloudtrail",
-            TriggerKind::Manual => "manual",
-        }
-    }
-}
-
-/// Who made the change that triggered the run (CloudTrail triggers).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Actor {
-    pub arn: String,
-    #[serde(rename = "type")]
-    pub kind: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub console: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub invoked_by: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub source_ip: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub user_agent: Option<String>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct TriggerInfo {
-    pub kind: TriggerKind,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub event_name: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub event_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub region: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub group_ids: Option<Vec<String>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub ignored: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub actor: Option<Actor>,
-}
-
-impl TriggerInfo {
-    pub fn manual() -> Self {
-        TriggerInfo {
-            kind: TriggerKind::Manual,
-            event_name: None,
-            event_id: None,
-            region: None,
-            group_ids: None,
-            ignored: None,
-            actor: None,
-        }
-    }
-}
+pub use crate::trigger::{Actor, TriggerInfo, TriggerKind};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct PolicyInfo {
@@ -610,4 +545,25 @@ impl Report {
 
 fn is_zero(n: &usize) -> bool {
     *n == 0
+}
+
+/// The pure path of a plan, for tests: drift, plan, report. No writes.
+#[cfg(test)]
+pub(crate) fn plan_report(
+    policy: &Policy,
+    inventory: &crate::inventory::Inventory,
+    regions: &[String],
+    today: chrono::NaiveDate,
+    trigger: TriggerInfo,
+    force_audit: bool,
+) -> Report {
+    let d = crate::drift::drift(policy, inventory, regions, today);
+    let p = crate::plan::plan(
+        &d,
+        crate::plan::PlanOptions {
+            max_changes_per_run: policy.settings.max_changes_per_run,
+            force_audit,
+        },
+    );
+    Report::new(trigger, Some(policy), regions, &d, &p)
 }

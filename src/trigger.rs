@@ -7,9 +7,75 @@
 //! with those irregularities in mind and takes from an event only where to look: drift is
 //! always computed from a fresh describe, never from the payload. Pure: no I/O.
 
+use serde::Serialize;
 use serde_json::Value;
 
-use crate::report::{Actor, TriggerInfo, TriggerKind};
+/// What asked for the run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TriggerKind {
+    Schedule,
+    Cloudtrail,
+    Manual,
+}
+
+impl TriggerKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TriggerKind::Schedule => "schedule",
+            TriggerKind::Cloudtrail => "cloudtrail",
+            TriggerKind::Manual => "manual",
+        }
+    }
+}
+
+/// Who made the change that triggered the run (CloudTrail triggers).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Actor {
+    pub arn: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub console: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub invoked_by: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_ip: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TriggerInfo {
+    pub kind: TriggerKind,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group_ids: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ignored: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub actor: Option<Actor>,
+}
+
+impl TriggerInfo {
+    pub fn manual() -> Self {
+        TriggerInfo {
+            kind: TriggerKind::Manual,
+            event_name: None,
+            event_id: None,
+            region: None,
+            group_ids: None,
+            ignored: None,
+            actor: None,
+        }
+    }
+}
+
 
 /// The CloudTrail event names sgwarden handles.
 pub const EVENT_NAMES: [&str; 9] = [

@@ -482,7 +482,7 @@ pub fn message(report: &Report, full_report: FullReport<'_>) -> SnsMessage {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::plan_report;
+    use crate::report::plan_report;
     use crate::inventory::{self, Inventory};
     use crate::report::TriggerInfo;
 
