@@ -9,6 +9,7 @@ pub mod flows;
 pub mod s3;
 pub mod sns;
 pub mod state;
+pub mod wiring;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 

@@ -80,24 +80,19 @@ fn empty_report(event: &TriggerEvent) -> Report {
 /// The regions a run governs: the policy's (or the home region), narrowed by the options
 /// and, for a CloudTrail trigger, to the event's region.
 fn governed(policy: &Policy, opts: &RunOptions, trigger: &Trigger) -> Result<Vec<String>, String> {
-    let mut all = if policy.settings.regions.is_empty() {
-        vec![opts.home_region.clone()]
-    } else {
-        policy.settings.regions.clone()
-    };
-    if let Some(bad) = opts.regions.iter().find(|r| !all.contains(r)) {
-        return Err(format!(
-            "region `{bad}` is not governed by the policy (regions: {})",
-            all.join(", ")
-        ));
-    }
-    if !opts.regions.is_empty() {
-        all.retain(|r| opts.regions.contains(r));
-    }
+    let mut all = policy
+        .settings
+        .governed_regions(&opts.home_region, &opts.regions)
+        .map_err(|e| {
+            format!(
+                "region `{}` is not governed by the policy (regions: {})",
+                e.region,
+                e.governed.join(", ")
+            )
+        })?;
     if let Trigger::CloudTrail { region, .. } = trigger {
         all.retain(|r| r == region);
     }
-    all.sort();
     Ok(all)
 }
 

@@ -8,6 +8,7 @@
 mod check;
 pub(crate) use check::{is_region, parse_window};
 pub mod error;
+pub mod print;
 pub mod schema;
 pub mod yaml;
 
@@ -140,6 +141,43 @@ impl FlapLimit {
     /// The window as written in policies (`1h`, `30m`, `90s`, `1d`).
     pub fn per_text(&self) -> String {
         window_text(self.per_seconds)
+    }
+}
+
+/// A region asked for that the policy does not govern.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UngovernedRegion {
+    pub region: String,
+    /// The regions the policy does govern.
+    pub governed: Vec<String>,
+}
+
+impl Settings {
+    /// The regions a run governs, sorted: `settings.regions`, or `home` (the region the
+    /// program runs in) when none are listed; narrowed to `narrow` when it names any. A
+    /// region of `narrow` that is not governed is an error. The one place this is decided,
+    /// for the Lambda and every CLI command alike.
+    pub fn governed_regions(
+        &self,
+        home: &str,
+        narrow: &[String],
+    ) -> Result<Vec<String>, UngovernedRegion> {
+        let mut all = if self.regions.is_empty() {
+            vec![home.to_string()]
+        } else {
+            self.regions.clone()
+        };
+        if let Some(bad) = narrow.iter().find(|r| !all.contains(r)) {
+            return Err(UngovernedRegion {
+                region: bad.clone(),
+                governed: all,
+            });
+        }
+        if !narrow.is_empty() {
+            all.retain(|r| narrow.contains(r));
+        }
+        all.sort();
+        Ok(all)
     }
 }
 

@@ -4,12 +4,8 @@
 
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use serde_json::Value;
-use sgwarden::aws::{
-    AnyLedger, AnyPolicySource, ec2::SdkEc2, flows::SdkFlows, home_region, sdk_config,
-    sns::SnsNotifier,
-};
+use sgwarden::aws::{home_region, sdk_config, wiring};
 use sgwarden::config::LambdaConfig;
-use sgwarden::enforcer::Enforcer;
 use sgwarden::handler::{self, HandlerError};
 
 #[global_allocator]
@@ -44,17 +40,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let sdk = sdk_config(None, None).await;
     let home = home_region(&sdk);
     let valid = config.as_ref().ok();
-    let enforcer = Enforcer {
-        ec2: SdkEc2::new(&sdk),
-        source: AnyPolicySource::new(&sdk, valid.map_or("", |c| c.policy.as_str())),
-        notifier: SnsNotifier::new(
-            &sdk,
-            valid.and_then(|c| c.topic_arn.clone()),
-            valid.and_then(|c| c.report_bucket.clone()),
-        ),
-        ledger: AnyLedger::new(&sdk, valid.and_then(|c| c.state.as_ref())),
-        flows: SdkFlows::new(&sdk),
-    };
+    let enforcer = wiring::lambda(&sdk, valid);
     if valid.is_some_and(|c| c.state.is_none()) {
         tracing::warn!(
             "SGWARDEN_STATE is not set: the per-group revert budget (settings.flap_limit) is kept in this container's memory only"

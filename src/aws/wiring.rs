@@ -1,0 +1,50 @@
+//! The SDK-backed enforcer, wired in one place for every entry point: the Lambda binary,
+//! `sgwarden invoke` (the Lambda's code path on an event file), and `sgwarden plan|apply`
+//! against live EC2.
+
+use aws_config::SdkConfig;
+
+use super::ec2::SdkEc2;
+use super::flows::SdkFlows;
+use super::sns::SnsNotifier;
+use super::{AnyLedger, AnyPolicySource};
+use crate::config::LambdaConfig;
+use crate::enforcer::Enforcer;
+use crate::ports::{Notifier, PolicySource, RevertLedger};
+
+/// The enforcer of the Lambda function and of `invoke`.
+pub type LambdaEnforcer = Enforcer<SdkEc2, AnyPolicySource, SnsNotifier, AnyLedger, SdkFlows>;
+
+/// An enforcer that reads and writes EC2 and reads flow logs through the SDK, with the
+/// policy source, notifier and revert ledger given.
+pub fn enforcer<S: PolicySource, N: Notifier, L: RevertLedger>(
+    sdk: &SdkConfig,
+    source: S,
+    notifier: N,
+    ledger: L,
+) -> Enforcer<SdkEc2, S, N, L, SdkFlows> {
+    Enforcer {
+        ec2: SdkEc2::new(sdk),
+        source,
+        notifier,
+        ledger,
+        flows: SdkFlows::new(sdk),
+    }
+}
+
+/// The Lambda's enforcer from its configuration: the policy from `SGWARDEN_POLICY`, reports
+/// to the topic and report bucket, the revert ledger in `SGWARDEN_STATE` (in memory without
+/// it). `None` (a configuration that did not load) wires an enforcer that is never run:
+/// every invocation fails with the configuration error first.
+pub fn lambda(sdk: &SdkConfig, config: Option<&LambdaConfig>) -> LambdaEnforcer {
+    enforcer(
+        sdk,
+        AnyPolicySource::new(sdk, config.map_or("", |c| c.policy.as_str())),
+        SnsNotifier::new(
+            sdk,
+            config.and_then(|c| c.topic_arn.clone()),
+            config.and_then(|c| c.report_bucket.clone()),
+        ),
+        AnyLedger::new(sdk, config.and_then(|c| c.state.as_ref())),
+    )
+}

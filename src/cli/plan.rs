@@ -1,0 +1,167 @@
+//! `sgwarden plan` (from snapshots, or live) and `sgwarden apply` (live): the drift of the
+//! groups against a policy and what each mode does about it.
+
+use std::io::Write;
+
+use chrono::{DateTime, Utc};
+use clap::Args;
+
+use super::{CliError, EndpointArgs, ReportArgs, block_on, governed_regions, load_policy, manual};
+use crate::budget::MemoryLedger;
+use crate::enforcer::{Enforcer, RunOptions};
+use crate::local::{self, LoadedPolicy, MemoryEc2, MemoryNotifier};
+use crate::report::{Outcome, Report};
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Policy: a file, a directory, s3://bucket/key or s3://bucket/prefix/.
+    #[arg(long, env = "SGWARDEN_POLICY")]
+    pub policy: String,
+    /// `aws ec2 describe-security-groups` output for one region, as [REGION=]FILE
+    /// (repeatable). Without it, the groups are read from EC2.
+    #[arg(long, value_name = "[REGION=]FILE")]
+    pub snapshot: Vec<String>,
+    /// Only these regions (repeatable), within settings.regions.
+    #[arg(long)]
+    pub region: Vec<String>,
+    #[command(flatten)]
+    pub report: ReportArgs,
+    #[command(flatten)]
+    pub aws: EndpointArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// Policy: a file, a directory, s3://bucket/key or s3://bucket/prefix/.
+    #[arg(long, env = "SGWARDEN_POLICY")]
+    pub policy: String,
+    /// Every group as audit: report what would change, change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Only these regions (repeatable), within settings.regions.
+    #[arg(long)]
+    pub region: Vec<String>,
+    #[command(flatten)]
+    pub report: ReportArgs,
+    #[command(flatten)]
+    pub aws: EndpointArgs,
+}
+
+/// Plans from `--snapshot` files (no AWS at all), or from live EC2 without them.
+pub(super) fn plan(a: &PlanArgs, out: &mut dyn Write) -> Result<Outcome, CliError> {
+    let now = super::now(a.report.now.as_deref())?;
+    let report = if a.snapshot.is_empty() {
+        live(
+            a.aws.endpoint_url.as_deref(),
+            &a.policy,
+            &a.region,
+            now,
+            false,
+            false,
+        )?
+    } else {
+        from_snapshots(a, now)?
+    };
+    out.write_all(a.report.render(&report).as_bytes())?;
+    Ok(report.outcome())
+}
+
+/// Makes the writes each group's mode calls for (or none with `--dry-run`).
+pub(super) fn apply(a: &ApplyArgs, out: &mut dyn Write) -> Result<Outcome, CliError> {
+    let now = super::now(a.report.now.as_deref())?;
+    let report = live(
+        a.aws.endpoint_url.as_deref(),
+        &a.policy,
+        &a.region,
+        now,
+        true,
+        a.dry_run,
+    )?;
+    out.write_all(a.report.render(&report).as_bytes())?;
+    Ok(report.outcome())
+}
+
+/// The plan of snapshots: the enforcer's run over an in-memory EC2 that writes nothing.
+fn from_snapshots(a: &PlanArgs, now: DateTime<Utc>) -> Result<Report, CliError> {
+    let home = local::running_region();
+    let policy = load_policy(&a.policy)?;
+    governed_regions(&policy, &home, &a.region)?;
+    let inventory = local::read_snapshots(&a.snapshot).map_err(CliError::Input)?;
+    // A snapshot of a region the policy does not govern would be silently left out of the
+    // plan: say so instead.
+    let all = governed_regions(&policy, &home, &[])?;
+    for arg in &a.snapshot {
+        let (region, _) = local::snapshot_arg(arg);
+        if !all.contains(&region) {
+            return Err(CliError::Usage(format!(
+                "--snapshot `{arg}`: region `{region}` is not governed by the policy \
+                 (regions: {}); its groups would not be planned",
+                all.join(", ")
+            )));
+        }
+    }
+    let enforcer = Enforcer {
+        ec2: MemoryEc2::new(inventory),
+        source: LoadedPolicy(policy),
+        notifier: MemoryNotifier::default(),
+        ledger: MemoryLedger::new(),
+        flows: crate::ports::NoFlows,
+    };
+    let opts = RunOptions {
+        apply: false,
+        force_audit: false,
+        regions: a.region.clone(),
+        now,
+        home_region: home,
+        notify: false,
+    };
+    block_on(enforcer.run(&manual(), &opts))
+}
+
+#[cfg(not(feature = "aws"))]
+fn live(
+    _: Option<&str>,
+    _: &str,
+    _: &[String],
+    _: DateTime<Utc>,
+    _: bool,
+    _: bool,
+) -> Result<Report, CliError> {
+    Err(CliError::NoAws(": pass --snapshot"))
+}
+
+/// A plan or apply against live EC2 (or the endpoint given), through the enforcer.
+#[cfg(feature = "aws")]
+fn live(
+    endpoint: Option<&str>,
+    location: &str,
+    regions: &[String],
+    now: DateTime<Utc>,
+    apply: bool,
+    dry_run: bool,
+) -> Result<Report, CliError> {
+    use crate::aws::{home_region, sdk_config, wiring};
+    block_on(async {
+        let sdk = sdk_config(None, endpoint).await;
+        let home = home_region(&sdk);
+        let policy = super::fetch_policy(&sdk, location).await?;
+        governed_regions(&policy, &home, regions)?;
+        // A person's apply: counted within this run only, never held back by the Lambda's
+        // ledger (docs/operations.md).
+        let enforcer = wiring::enforcer(
+            &sdk,
+            LoadedPolicy(policy),
+            MemoryNotifier::default(),
+            MemoryLedger::new(),
+        );
+        let opts = RunOptions {
+            apply,
+            force_audit: dry_run,
+            regions: regions.to_vec(),
+            now,
+            home_region: home,
+            notify: false,
+        };
+        Ok(enforcer.run(&manual(), &opts).await)
+    })?
+}
