@@ -341,5 +341,8 @@ async fn an_endpoint_that_is_down_is_unavailable_not_missing() {
     // The readable chain of causes, never the SDK's Debug dump after it.
     let text = err.to_string();
     assert!(text.contains("dispatch failure"), "{text}");
-    assert!(!text.contains("DispatchFailure(") && !text.contains('{'), "{text}");
+    assert!(
+        !text.contains("DispatchFailure(") && !text.contains('{'),
+        "{text}"
+    );
 }
