@@ -76,7 +76,6 @@ impl TriggerInfo {
     }
 }
 
-
 /// The CloudTrail event names sgwarden handles.
 pub const EVENT_NAMES: [&str; 9] = [
     "AuthorizeSecurityGroupIngress",

@@ -482,9 +482,9 @@ pub fn message(report: &Report, full_report: FullReport<'_>) -> SnsMessage {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::plan_report;
     use crate::inventory::{self, Inventory};
     use crate::report::TriggerInfo;
+    use crate::report::plan_report;
 
     fn example() -> Report {
         let root = env!("CARGO_MANIFEST_DIR");
