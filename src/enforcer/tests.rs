@@ -5,11 +5,17 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::*;
 use crate::budget::MemoryLedger;
+use crate::budget::{Claim, Verdict};
+use crate::inventory::CurrentGroup;
 use crate::inventory::{self, Inventory};
 use crate::local::{Fault, MemoryEc2, MemoryFlows, MemoryNotifier};
+use crate::plan::{Op, Status};
+use crate::policy::FlapLimit;
 use crate::policy::{self, Mode};
 use crate::ports::NoFlows;
+use crate::ports::{Ec2Error, GroupRef};
 use crate::report::Outcome;
+use crate::rule::{DescribedRule, Direction, Rule};
 use crate::trigger;
 
 const POLICY: &str = "version: 1

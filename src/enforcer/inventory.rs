@@ -1,0 +1,194 @@
+//! Stage 1, inventory: the live groups of every governed region, read at once (a
+//! CloudTrail run reads only its groups and the ones their entries name), the guard
+//! against a policy written for another account, and the drift of what was read, narrowed
+//! to what the trigger touched.
+
+use std::collections::BTreeSet;
+
+use chrono::NaiveDate;
+use futures_util::future::join_all;
+
+use super::{Enforcer, error};
+use crate::drift::{self, Drift};
+use crate::inventory::Inventory;
+use crate::policy::Policy;
+use crate::ports::{Ec2, Ec2Error, FlowSource, Notifier, PolicySource, RevertLedger};
+use crate::report::ErrorJson;
+use crate::stage::Stage;
+use crate::trigger::{Trigger, TriggerEvent};
+
+/// What the inventory stage read.
+pub(super) struct Read {
+    pub inventory: Inventory,
+    /// The regions that could be read (a region that could not is an error, and its
+    /// groups are never called missing).
+    pub regions: Vec<String>,
+    pub errors: Vec<ErrorJson>,
+}
+
+impl Read {
+    /// The drift of what was read, narrowed to what the trigger touched.
+    pub fn drift(&self, policy: &Policy, today: NaiveDate, trigger: &Trigger) -> Drift {
+        let mut d = drift::drift(policy, &self.inventory, &self.regions, today);
+        scope(&mut d, trigger);
+        d
+    }
+
+    /// The account the groups read belong to, when it is not the one the policy is
+    /// written for (`settings.account`): such a run governs nothing (fail closed).
+    pub fn foreign_account(&self, policy: &Policy, event: &TriggerEvent) -> Option<String> {
+        let want = policy.settings.account.as_ref()?;
+        let live = self
+            .inventory
+            .groups
+            .iter()
+            .map(|g| g.owner_id.as_str())
+            .find(|o| !o.is_empty())
+            .or(event.account.as_deref())?;
+        (live != want).then(|| live.to_string())
+    }
+}
+
+impl<E: Ec2, S: PolicySource, N: Notifier, L: RevertLedger, F: FlowSource> Enforcer<E, S, N, L, F> {
+    /// Reads every governed region at once.
+    pub(super) async fn inventory(
+        &self,
+        policy: &Policy,
+        regions: &[String],
+        trigger: &Trigger,
+    ) -> Read {
+        let reads = join_all(regions.iter().map(|r| self.read_region(policy, r, trigger))).await;
+        let mut read = Read {
+            inventory: Inventory::default(),
+            regions: Vec::new(),
+            errors: Vec::new(),
+        };
+        for (region, result) in regions.iter().zip(reads) {
+            match result {
+                Ok(inv) => {
+                    read.inventory.groups.extend(inv.groups);
+                    read.inventory.unreadable.extend(inv.unreadable);
+                    read.regions.push(region.clone());
+                }
+                Err(e) => read.errors.push(error(
+                    Stage::Inventory,
+                    None,
+                    Some(region),
+                    Some(e.code()),
+                    format!("cannot describe security groups: {e}"),
+                )),
+            }
+        }
+        read
+    }
+
+    /// The groups a run needs from one region. For a CloudTrail event about known group
+    /// ids: those groups, plus the groups their policy entries and exceptions name with
+    /// `sg:NAME` (so references resolve), a few small reads instead of the whole region.
+    /// Otherwise (a sweep, a delete, an event that names groups without ids): every group.
+    async fn read_region(
+        &self,
+        policy: &Policy,
+        region: &str,
+        trigger: &Trigger,
+    ) -> Result<Inventory, Ec2Error> {
+        let ids = match trigger {
+            Trigger::CloudTrail {
+                event_name,
+                group_ids,
+                group_names,
+                ..
+            } if event_name != "DeleteSecurityGroup"
+                && !group_ids.is_empty()
+                && group_names.is_empty() =>
+            {
+                group_ids
+            }
+            _ => return self.ec2.describe(region, None).await,
+        };
+        let mut inv = self.ec2.describe(region, Some(ids)).await?;
+        let (by_id, by_name) = referenced(policy, &inv);
+        let by_id: Vec<String> = by_id
+            .into_iter()
+            .filter(|id| !inv.groups.iter().any(|g| g.group_id == *id))
+            .collect();
+        let mut more = Vec::new();
+        if !by_id.is_empty() {
+            more.push(self.ec2.describe(region, Some(&by_id)).await?);
+        }
+        if !by_name.is_empty() {
+            more.push(self.ec2.describe_named(region, &by_name).await?);
+        }
+        for m in more {
+            for g in m.groups {
+                if !inv.groups.iter().any(|h| h.group_id == g.group_id) {
+                    inv.groups.push(g);
+                }
+            }
+            inv.unreadable.extend(m.unreadable);
+        }
+        Ok(inv)
+    }
+}
+
+/// The groups that the entries governing `inv`'s groups name with `sg:NAME`, in their
+/// rules or their exceptions: (ids, names) of the named entries.
+fn referenced(policy: &Policy, inv: &Inventory) -> (BTreeSet<String>, Vec<String>) {
+    let mut ids = BTreeSet::new();
+    let mut names = BTreeSet::new();
+    for g in &inv.groups {
+        for e in policy
+            .groups
+            .values()
+            .filter(|e| drift::entry_matches(e, g))
+        {
+            let rules = e
+                .ingress
+                .iter()
+                .chain(&e.egress)
+                .flatten()
+                .map(|r| &r.rule)
+                .chain(
+                    policy
+                        .exceptions
+                        .iter()
+                        .filter(|x| x.group == e.key)
+                        .flat_map(|x| &x.rules),
+                );
+            for r in rules {
+                let crate::rule::Peer::Named(key) = &r.peer else {
+                    continue;
+                };
+                if let Some(t) = policy.groups.get(key) {
+                    match &t.id {
+                        Some(id) => ids.insert(id.clone()),
+                        None => names.insert(t.name.clone()),
+                    };
+                }
+            }
+        }
+    }
+    (ids, names.into_iter().collect())
+}
+
+/// Narrows a drift to what a CloudTrail event touched: its groups (by id, or by name
+/// where the event gave no id). Other groups are neither reported nor changed. Missing
+/// groups stay listed only for a DeleteSecurityGroup event, which may have made them so.
+fn scope(d: &mut Drift, trigger: &Trigger) {
+    let Trigger::CloudTrail {
+        event_name,
+        group_ids,
+        group_names,
+        ..
+    } = trigger
+    else {
+        return;
+    };
+    d.groups
+        .retain(|g| group_ids.contains(&g.group_id) || group_names.contains(&g.group_name));
+    d.unmanaged_groups.clear();
+    d.errors.retain(|e| group_ids.contains(&e.group_id));
+    if event_name != "DeleteSecurityGroup" {
+        d.missing_groups.clear();
+    }
+}
