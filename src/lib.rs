@@ -1,7 +1,8 @@
 //! sgwarden keeps EC2 security groups equal to a declared policy.
 //!
-//! Every run takes one path: trigger → policy → inventory → drift → plan → apply →
-//! verify → report → notify. The pure core lives here, free of AWS types and I/O:
+//! Every run takes one path (ARCHITECTURE.md has the map): trigger → policy → inventory →
+//! drift → create → plan → change risk → revert budget → apply → report → verify →
+//! notify. The pure core lives here, free of AWS types and I/O:
 //!
 //! - [`rule`]: the atomic rule, its canonical text and the compact syntax;
 //! - [`policy`]: load, check and expand a policy into desired rules per group;
