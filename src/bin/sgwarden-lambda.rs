@@ -8,6 +8,7 @@ use sgwarden::aws::{home_region, sdk_config, wiring};
 use sgwarden::config::LambdaConfig;
 use sgwarden::handler::{self, HandlerError};
 
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

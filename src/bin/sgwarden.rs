@@ -8,6 +8,7 @@ use sgwarden::cli::{self, Cli, CliError};
 
 // The core allocates many small rule values; mimalloc halves drift and expansion time
 // against the system allocator (docs/benchmarks.md).
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
