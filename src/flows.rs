@@ -255,26 +255,16 @@ mod tests {
 
     #[test]
     fn byte_totals_from_outside_saturate_instead_of_overflowing() {
-        let lines = [
-            rec(
-                "eni-1",
-                "203.0.113.9",
-                "10.0.0.5",
-                22,
-                6,
-                u64::MAX,
-                "ACCEPT",
-            ),
-            rec(
-                "eni-1",
-                "203.0.113.9",
-                "10.0.0.5",
-                22,
-                6,
-                u64::MAX,
-                "ACCEPT",
-            ),
-        ];
+        let huge = rec(
+            "eni-1",
+            "203.0.113.9",
+            "10.0.0.5",
+            22,
+            6,
+            u64::MAX,
+            "ACCEPT",
+        );
+        let lines = [huge.clone(), huge];
         let rs = records(&lines);
         assert_eq!(digest(&rs)[0].bytes, u64::MAX);
         let local: Vec<IpAddr> = vec!["10.0.0.5".parse().unwrap()];

@@ -23,6 +23,8 @@ pub const IMPORT_BYTES: u64 = 32 << 20;
 pub const VARIABLE_DEPTH: usize = 32;
 /// Distinct peers one variable may hold.
 pub const VARIABLE_PEERS: usize = 10_000;
+/// Peers all variable resolution may copy in one policy, references included.
+pub const VARIABLE_PEERS_COPIED: usize = 8_000_000;
 /// Atomic rules one group entry may expand to (EC2 allows about a thousand per group).
 pub const RULES_PER_GROUP: usize = 10_000;
 /// Atomic rules a whole policy may expand to.

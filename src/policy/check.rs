@@ -294,9 +294,6 @@ struct Vars<'s, 'a> {
     rules_expanded: usize,
 }
 
-/// Peers all variable resolution may copy in one policy (references included).
-const PEERS_COPIED: usize = 4 * limits::RULES_PER_POLICY;
-
 impl Vars<'_, '_> {
     fn resolve(&mut self, ctx: &mut Ctx, name: &str, stack: &mut Vec<String>) -> Option<Vec<Peer>> {
         if let Some(done) = self.done.get(name) {
@@ -369,7 +366,10 @@ impl Vars<'_, '_> {
                     ok = false;
                 } else if self.defs.contains_key(r) {
                     match self.resolve(ctx, r, stack) {
-                        Some(v) if self.peers_copied.saturating_add(v.len()) <= PEERS_COPIED => {
+                        Some(v)
+                            if self.peers_copied.saturating_add(v.len())
+                                <= limits::VARIABLE_PEERS_COPIED =>
+                        {
                             self.peers_copied += v.len();
                             peers.extend(v);
                         }
@@ -378,7 +378,8 @@ impl Vars<'_, '_> {
                                 at,
                                 &p,
                                 format!(
-                                    "variables expand to more than {PEERS_COPIED} peers in all"
+                                    "variables expand to more than {} peers in all",
+                                    limits::VARIABLE_PEERS_COPIED
                                 ),
                                 Some("reference each variable fewer times".into()),
                             );
@@ -429,11 +430,14 @@ impl Vars<'_, '_> {
                 Some("split it, or use a managed prefix list (`pl-…`)".into()),
             );
             ok = false;
-        } else if ok && self.peers_copied > PEERS_COPIED {
+        } else if ok && self.peers_copied > limits::VARIABLE_PEERS_COPIED {
             ctx.issue(
                 value,
                 &path,
-                format!("variables expand to more than {PEERS_COPIED} peers in all"),
+                format!(
+                    "variables expand to more than {} peers in all",
+                    limits::VARIABLE_PEERS_COPIED
+                ),
                 Some("reference each variable fewer times".into()),
             );
             ok = false;
