@@ -5,15 +5,15 @@
 //!
 //! | stage | module | output |
 //! |---|---|---|
-//! | 1. inventory (and the account guard) | [`inventory`] | `Read`: groups, regions read, errors |
+//! | 1. inventory (and the account guard) | `enforcer/inventory.rs` | `Read`: groups, regions read, errors |
 //! | 2. drift, narrowed to the trigger | `inventory::Read::drift` | [`Drift`] |
-//! | 3. create missing groups | [`create`] | the groups created, read back |
+//! | 3. create missing groups | `enforcer/create.rs` | the groups created, read back |
 //! | 4. plan | [`crate::plan`] | [`Plan`] |
-//! | 5. change risk (flow logs) | [`risk`] | the plan's revokes measured, `keep_if_traffic` held |
-//! | 6. revert budget (loop breaker) | [`budget`] | flapping groups held back |
-//! | 7. apply | [`apply`] | the groups written to |
+//! | 5. change risk (flow logs) | `enforcer/risk.rs` | the plan's revokes measured, `keep_if_traffic` held |
+//! | 6. revert budget (loop breaker) | `enforcer/budget.rs` | flapping groups held back |
+//! | 7. apply | `enforcer/apply.rs` | the groups written to |
 //! | 8. report | [`crate::report`] | [`Report`] |
-//! | 9. verify | [`verify`] | `groups[].after` |
+//! | 9. verify | `enforcer/verify.rs` | `groups[].after` |
 //!
 //! The Lambda handler and every CLI command that touches AWS call [`Enforcer::run`];
 //! neither re-implements a step. A failing group or region is report data, never an
