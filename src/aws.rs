@@ -128,14 +128,14 @@ impl crate::ports::PolicySource for AnyPolicySource {
 /// The revert ledger: an S3 object (`SGWARDEN_STATE`) or, without one, memory.
 pub enum AnyLedger {
     S3(Box<state::S3Ledger>),
-    Memory(crate::budget::MemoryLedger),
+    Memory(crate::local::MemoryLedger),
 }
 
 impl AnyLedger {
     pub fn new(config: &SdkConfig, location: Option<&s3::S3Location>) -> Self {
         match location {
             Some(l) => AnyLedger::S3(Box::new(state::S3Ledger::new(config, l.clone()))),
-            None => AnyLedger::Memory(crate::budget::MemoryLedger::new()),
+            None => AnyLedger::Memory(crate::local::MemoryLedger::new()),
         }
     }
 }

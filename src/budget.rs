@@ -10,17 +10,15 @@
 //! holds across invocations and under concurrent ones: a reservation is a
 //! read-modify-write that only lands on the version it read.
 //!
-//! This module holds the ledger itself and its pure arithmetic, plus an in-memory ledger
-//! for the CLI and for tests.
+//! This module holds the ledger itself and its pure arithmetic; the stores are adapters
+//! (`local::MemoryLedger`, `aws::state`).
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::policy::FlapLimit;
-use crate::ports::{LedgerError, RevertLedger};
 
 /// One write-bearing run on one group, asked for before the writes.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -124,43 +122,6 @@ impl Ledger {
                 }
             })
             .collect()
-    }
-}
-
-/// A ledger in memory: one process's runs only. The CLI uses it (an `apply` is a
-/// person's decision, counted within its own run only) and so does a Lambda started
-/// without `SGWARDEN_STATE` (one warm container's runs).
-#[derive(Debug, Default)]
-pub struct MemoryLedger {
-    ledger: Mutex<Ledger>,
-}
-
-impl MemoryLedger {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// The ledger as it stands.
-    pub fn snapshot(&self) -> Ledger {
-        self.ledger
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
-    }
-}
-
-impl RevertLedger for MemoryLedger {
-    async fn reserve(
-        &self,
-        now: DateTime<Utc>,
-        limit: FlapLimit,
-        claims: &[Claim],
-    ) -> Result<Vec<Verdict>, LedgerError> {
-        Ok(self
-            .ledger
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .admit(now, limit, claims))
     }
 }
 

@@ -7,8 +7,8 @@ use chrono::{DateTime, Utc};
 use clap::Args;
 
 use super::{CliError, EndpointArgs, ReportArgs, block_on, governed_regions, load_policy, manual};
-use crate::budget::MemoryLedger;
 use crate::enforcer::{Enforcer, RunOptions};
+use crate::local::MemoryLedger;
 use crate::local::{self, LoadedPolicy, MemoryEc2, MemoryNotifier};
 use crate::report::{Outcome, Report};
 

@@ -4,10 +4,10 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::*;
-use crate::budget::MemoryLedger;
 use crate::budget::{Claim, Verdict};
 use crate::inventory::CurrentGroup;
 use crate::inventory::{self, Inventory};
+use crate::local::MemoryLedger;
 use crate::local::{Fault, MemoryEc2, MemoryFlows, MemoryNotifier};
 use crate::plan::{Op, Status};
 use crate::policy::FlapLimit;
