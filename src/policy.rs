@@ -38,22 +38,15 @@ pub enum Mode {
 }
 
 impl Mode {
-    pub const NAMES: [&'static str; 3] = ["audit", "add-only", "enforce"];
+    /// Every mode, in the order the policy language lists them.
+    pub const ALL: [Mode; 3] = [Mode::Audit, Mode::AddOnly, Mode::Enforce];
 
-    pub fn as_str(self) -> &'static str {
+    /// The name the policy and the report use.
+    pub const fn as_str(self) -> &'static str {
         match self {
             Mode::Audit => "audit",
             Mode::AddOnly => "add-only",
             Mode::Enforce => "enforce",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Mode> {
-        match text {
-            "audit" => Some(Mode::Audit),
-            "add-only" => Some(Mode::AddOnly),
-            "enforce" => Some(Mode::Enforce),
-            _ => None,
         }
     }
 }

@@ -53,10 +53,11 @@ pub(crate) const GROUP_KEYS: &[&str] = &[
 ];
 pub(crate) const RULE_KEYS: &[&str] = &["proto", "ports", "from", "to", "description"];
 pub(crate) const GLOBAL_KEYS: &[&str] = &["ingress", "egress"];
-const MODES: &[(&str, Mode)] = &[
-    ("audit", Mode::Audit),
-    ("add-only", Mode::AddOnly),
-    ("enforce", Mode::Enforce),
+/// The modes as the checker offers them, from [`Mode`]'s own names.
+const MODES: [(&str, Mode); 3] = [
+    (Mode::ALL[0].as_str(), Mode::ALL[0]),
+    (Mode::ALL[1].as_str(), Mode::ALL[1]),
+    (Mode::ALL[2].as_str(), Mode::ALL[2]),
 ];
 
 pub(crate) const EXCEPTION_KEYS: &[&str] = &["group", "rule", "expires", "owner", "reason"];
@@ -819,7 +820,7 @@ fn check_settings(ctx: &mut Ctx, at: At<'_>) -> Settings {
         match key {
             "regions" => s.regions = check_regions(ctx, v, &path),
             "default_mode" => {
-                if let Some(m) = ctx.choice(v, &path, MODES) {
+                if let Some(m) = ctx.choice(v, &path, &MODES) {
                     s.default_mode = m;
                 }
             }
@@ -1424,7 +1425,7 @@ fn check_group<'a>(
                 g.regions = regions;
             }
             "mode" => {
-                if let Some(m) = ctx.choice(v, &p, MODES) {
+                if let Some(m) = ctx.choice(v, &p, &MODES) {
                     g.mode = m;
                 }
             }
