@@ -4,9 +4,9 @@
 //! and filled like any other group.
 
 use super::{Enforcer, RunOptions, error};
-use crate::drift::Drift;
+use crate::drift::{Drift, MissingGroup};
 use crate::inventory::Inventory;
-use crate::policy::{Mode, Policy};
+use crate::policy::{GroupPolicy, Mode, Policy};
 use crate::ports::{Ec2, FlowSource, Notifier, PolicySource, RevertLedger};
 use crate::report::{CreatedGroupJson, ErrorJson};
 use crate::stage::Stage;
@@ -54,47 +54,55 @@ impl<E: Ec2, S: PolicySource, N: Notifier, L: RevertLedger, F: FlowSource> Enfor
         }
         let mut created = Vec::new();
         for m in wanted {
-            let Some(g) = policy.groups.get(&m.key) else {
-                continue;
-            };
-            let description = g.creation_description();
-            let vpc = m.vpc_id.as_deref().or(g.vpc.as_deref());
-            match self
-                .ec2
-                .create_group(&m.region, &g.name, &description, vpc)
-                .await
-            {
-                Ok(id) => match self.ec2.describe(&m.region, Some(std::slice::from_ref(&id))).await {
-                    Ok(inv) if !inv.groups.is_empty() => {
+            if let Some(g) = policy.groups.get(&m.key) {
+                match self.create_one(m, g).await {
+                    Ok((json, inv)) => {
                         inventory.groups.extend(inv.groups);
-                        created.push(CreatedGroupJson {
-                            key: m.key.clone(),
-                            region: m.region.clone(),
-                            group_id: id,
-                            vpc_id: vpc.map(str::to_string),
-                        });
+                        created.push(json);
                     }
-                    Ok(_) => errors.push(error(Stage::Create,
-                        Some(&id),
-                        Some(&m.region),
-                        None,
-                        format!("created group `{}` but could not read it back; it is filled on the next run", g.name),
-                    )),
-                    Err(e) => errors.push(error(Stage::Create,
-                        Some(&id),
-                        Some(&m.region),
-                        Some(e.code()),
-                        format!("created group `{}` but could not read it back: {e}", g.name),
-                    )),
-                },
-                Err(e) => errors.push(error(Stage::Create,
-                    None,
-                    Some(&m.region),
-                    Some(e.code()),
-                    format!("cannot create group `{}` (groups.{}): {e}", g.name, m.key),
-                )),
+                    Err(e) => errors.push(e),
+                }
             }
         }
         created
+    }
+
+    /// Creates one group and reads it back.
+    async fn create_one(
+        &self,
+        m: &MissingGroup,
+        g: &GroupPolicy,
+    ) -> Result<(CreatedGroupJson, Inventory), ErrorJson> {
+        let vpc = m.vpc_id.as_deref().or(g.vpc.as_deref());
+        let region = Some(m.region.as_str());
+        let id = self
+            .ec2
+            .create_group(&m.region, &g.name, &g.creation_description(), vpc)
+            .await
+            .map_err(|e| {
+                let why = format!("cannot create group `{}` (groups.{}): {e}", g.name, m.key);
+                error(Stage::Create, None, region, Some(e.code()), why)
+            })?;
+        let unread = |code: Option<&str>, why: String| {
+            let message = format!("created group `{}` but could not read it back{why}", g.name);
+            error(Stage::Create, Some(&id), region, code, message)
+        };
+        match self
+            .ec2
+            .describe(&m.region, Some(std::slice::from_ref(&id)))
+            .await
+        {
+            Ok(inv) if !inv.groups.is_empty() => {
+                let json = CreatedGroupJson {
+                    key: m.key.clone(),
+                    region: m.region.clone(),
+                    group_id: id.clone(),
+                    vpc_id: vpc.map(str::to_string),
+                };
+                Ok((json, inv))
+            }
+            Ok(_) => Err(unread(None, "; it is filled on the next run".into())),
+            Err(e) => Err(unread(Some(e.code()), format!(": {e}"))),
+        }
     }
 }

@@ -28,44 +28,13 @@ impl<E: Ec2, S: PolicySource, N: Notifier, L: RevertLedger, F: FlowSource> Enfor
         changed: &[usize],
         report: &mut Report,
     ) {
-        let mut fresh: Vec<CurrentGroup> = Vec::new();
-        let mut verified: Vec<&str> = Vec::new();
-        for region in regions {
-            let ids: Vec<String> = changed
-                .iter()
-                .map(|i| &d.groups[*i])
-                .filter(|g| g.region == *region)
-                .map(|g| g.group_id.clone())
-                .collect();
-            if ids.is_empty() {
-                continue;
-            }
-            match self.ec2.describe(region, Some(&ids)).await {
-                Ok(inv) => fresh.extend(inv.groups),
-                Err(e) => {
-                    report.errors.push(error(
-                        Stage::Verify,
-                        None,
-                        Some(region),
-                        Some(e.code()),
-                        format!("cannot re-describe the changed groups: {e}"),
-                    ));
-                    continue;
-                }
-            }
-            verified.extend(
-                changed
-                    .iter()
-                    .map(|i| d.groups[*i].group_id.as_str())
-                    .filter(|id| ids.iter().any(|x| x == id)),
-            );
-        }
+        let (fresh, verified) = self.reread(regions, d, changed, report).await;
         // The rest of the estate as it was, so that `sg:NAME` still resolves.
         let mut after = Inventory {
             groups: before
                 .groups
                 .iter()
-                .filter(|g| !verified.contains(&g.group_id.as_str()))
+                .filter(|g| !verified.contains(&g.group_id))
                 .cloned()
                 .collect(),
             unreadable: Vec::new(),
@@ -76,7 +45,7 @@ impl<E: Ec2, S: PolicySource, N: Notifier, L: RevertLedger, F: FlowSource> Enfor
             let Some(id) = g.group_id.as_deref() else {
                 continue;
             };
-            if !verified.contains(&id) {
+            if !verified.iter().any(|v| v == id) {
                 continue;
             }
             let rules = |list: &[DescribedRule]| -> Vec<RuleJson> {
@@ -107,5 +76,44 @@ impl<E: Ec2, S: PolicySource, N: Notifier, L: RevertLedger, F: FlowSource> Enfor
                 }
             });
         }
+    }
+
+    /// The changed groups read again, region by region, and their ids; a region that
+    /// cannot be read is an error, and its groups are not verified.
+    async fn reread(
+        &self,
+        regions: &[String],
+        d: &Drift,
+        changed: &[usize],
+        report: &mut Report,
+    ) -> (Vec<CurrentGroup>, Vec<String>) {
+        let mut fresh = Vec::new();
+        let mut verified = Vec::new();
+        for region in regions {
+            let ids: Vec<String> = changed
+                .iter()
+                .map(|i| &d.groups[*i])
+                .filter(|g| g.region == *region)
+                .map(|g| g.group_id.clone())
+                .collect();
+            if ids.is_empty() {
+                continue;
+            }
+            match self.ec2.describe(region, Some(&ids)).await {
+                Ok(inv) => fresh.extend(inv.groups),
+                Err(e) => {
+                    report.errors.push(error(
+                        Stage::Verify,
+                        None,
+                        Some(region),
+                        Some(e.code()),
+                        format!("cannot re-describe the changed groups: {e}"),
+                    ));
+                    continue;
+                }
+            }
+            verified.extend(ids);
+        }
+        (fresh, verified)
     }
 }
