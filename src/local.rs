@@ -1,5 +1,5 @@
 //! Local adapters: policy files and directories on disk and describe-security-groups
-//! snapshots (`--snapshot [REGION=]FILE`); the in-memory adapters are in [`memory`].
+//! snapshots (`--snapshot [REGION=]FILE`); the in-memory adapters are in `local/memory.rs`.
 
 mod memory;
 
