@@ -30,7 +30,7 @@ pub use export::{ExportCloudFormationArgs, ExportCommand, TemplateFormat};
 pub use flows::FlowsArgs;
 pub use import::{ImportCommand, ImportCurrentArgs, ImportIniArgs, ImportPysecArgs};
 pub use invoke::InvokeArgs;
-pub use plan::{ApplyArgs, PlanArgs};
+pub use plan::{ApplyArgs, PlanArgs, RunArgs};
 pub use show::{ShowCommand, ShowCurrentArgs, ShowFormat, ShowPolicyArgs};
 pub use validate::ValidateArgs;
 

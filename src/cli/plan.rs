@@ -12,80 +12,65 @@ use crate::local::MemoryLedger;
 use crate::local::{self, LoadedPolicy, MemoryEc2, MemoryNotifier};
 use crate::report::{Outcome, Report};
 
+/// What `plan` and `apply` both take: the policy, the regions, the report, where AWS is.
 #[derive(Debug, Args)]
-pub struct PlanArgs {
+pub struct RunArgs {
     /// Policy: a file, a directory, s3://bucket/key or s3://bucket/prefix/.
     #[arg(long, env = "SGWARDEN_POLICY")]
     pub policy: String,
+    /// Only these regions (repeatable), within settings.regions.
+    #[arg(long)]
+    pub region: Vec<String>,
+    #[command(flatten)]
+    pub report: ReportArgs,
+    #[command(flatten)]
+    pub aws: EndpointArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
     /// `aws ec2 describe-security-groups` output for one region, as [REGION=]FILE
     /// (repeatable). Without it, the groups are read from EC2.
     #[arg(long, value_name = "[REGION=]FILE")]
     pub snapshot: Vec<String>,
-    /// Only these regions (repeatable), within settings.regions.
-    #[arg(long)]
-    pub region: Vec<String>,
     #[command(flatten)]
-    pub report: ReportArgs,
-    #[command(flatten)]
-    pub aws: EndpointArgs,
+    pub run: RunArgs,
 }
 
 #[derive(Debug, Args)]
 pub struct ApplyArgs {
-    /// Policy: a file, a directory, s3://bucket/key or s3://bucket/prefix/.
-    #[arg(long, env = "SGWARDEN_POLICY")]
-    pub policy: String,
     /// Every group as audit: report what would change, change nothing.
     #[arg(long)]
     pub dry_run: bool,
-    /// Only these regions (repeatable), within settings.regions.
-    #[arg(long)]
-    pub region: Vec<String>,
     #[command(flatten)]
-    pub report: ReportArgs,
-    #[command(flatten)]
-    pub aws: EndpointArgs,
+    pub run: RunArgs,
 }
 
 /// Plans from `--snapshot` files (no AWS at all), or from live EC2 without them.
 pub(super) fn plan(a: &PlanArgs, out: &mut dyn Write) -> Result<Outcome, CliError> {
-    let now = super::now(a.report.now.as_deref())?;
+    let now = super::now(a.run.report.now.as_deref())?;
     let report = if a.snapshot.is_empty() {
-        live(
-            a.aws.endpoint_url.as_deref(),
-            &a.policy,
-            &a.region,
-            now,
-            false,
-            false,
-        )?
+        live(&a.run, now, false, false)?
     } else {
         from_snapshots(a, now)?
     };
-    out.write_all(a.report.render(&report).as_bytes())?;
+    out.write_all(a.run.report.render(&report).as_bytes())?;
     Ok(report.outcome())
 }
 
 /// Makes the writes each group's mode calls for (or none with `--dry-run`).
 pub(super) fn apply(a: &ApplyArgs, out: &mut dyn Write) -> Result<Outcome, CliError> {
-    let now = super::now(a.report.now.as_deref())?;
-    let report = live(
-        a.aws.endpoint_url.as_deref(),
-        &a.policy,
-        &a.region,
-        now,
-        true,
-        a.dry_run,
-    )?;
-    out.write_all(a.report.render(&report).as_bytes())?;
+    let now = super::now(a.run.report.now.as_deref())?;
+    let report = live(&a.run, now, true, a.dry_run)?;
+    out.write_all(a.run.report.render(&report).as_bytes())?;
     Ok(report.outcome())
 }
 
 /// The plan of snapshots: the enforcer's run over an in-memory EC2 that writes nothing.
 fn from_snapshots(a: &PlanArgs, now: DateTime<Utc>) -> Result<Report, CliError> {
     let home = local::running_region();
-    let policy = load_policy(&a.policy)?;
-    governed_regions(&policy, &home, &a.region)?;
+    let policy = load_policy(&a.run.policy)?;
+    governed_regions(&policy, &home, &a.run.region)?;
     let inventory = local::read_snapshots(&a.snapshot).map_err(CliError::Input)?;
     // A snapshot of a region the policy does not govern would be silently left out of the
     // plan: say so instead.
@@ -110,7 +95,7 @@ fn from_snapshots(a: &PlanArgs, now: DateTime<Utc>) -> Result<Report, CliError> 
     let opts = RunOptions {
         apply: false,
         force_audit: false,
-        regions: a.region.clone(),
+        regions: a.run.region.clone(),
         now,
         home_region: home,
         notify: false,
@@ -119,32 +104,19 @@ fn from_snapshots(a: &PlanArgs, now: DateTime<Utc>) -> Result<Report, CliError> 
 }
 
 #[cfg(not(feature = "aws"))]
-fn live(
-    _: Option<&str>,
-    _: &str,
-    _: &[String],
-    _: DateTime<Utc>,
-    _: bool,
-    _: bool,
-) -> Result<Report, CliError> {
+fn live(_: &RunArgs, _: DateTime<Utc>, _: bool, _: bool) -> Result<Report, CliError> {
     Err(CliError::NoAws(": pass --snapshot"))
 }
 
 /// A plan or apply against live EC2 (or the endpoint given), through the enforcer.
 #[cfg(feature = "aws")]
-fn live(
-    endpoint: Option<&str>,
-    location: &str,
-    regions: &[String],
-    now: DateTime<Utc>,
-    apply: bool,
-    dry_run: bool,
-) -> Result<Report, CliError> {
+fn live(a: &RunArgs, now: DateTime<Utc>, apply: bool, dry_run: bool) -> Result<Report, CliError> {
     use crate::aws::{home_region, sdk_config, wiring};
+    let regions = &a.region;
     block_on(async {
-        let sdk = sdk_config(None, endpoint).await;
+        let sdk = sdk_config(None, a.aws.endpoint_url.as_deref()).await;
         let home = home_region(&sdk);
-        let policy = super::fetch_policy(&sdk, location).await?;
+        let policy = super::fetch_policy(&sdk, &a.policy).await?;
         governed_regions(&policy, &home, regions)?;
         // A person's apply: counted within this run only, never held back by the Lambda's
         // ledger (docs/operations.md).
