@@ -54,10 +54,7 @@ fn walk(
         } else if is_policy_file(name) {
             out.push(path);
             if out.len() > limits::POLICY_FILES {
-                return Err(PolicyError::TooLarge {
-                    location: dir.display().to_string(),
-                    what: format!("holds more than {} policy files", limits::POLICY_FILES),
-                });
+                return Err(PolicyError::too_many_files(dir.display().to_string()));
             }
         }
     }
@@ -92,13 +89,7 @@ pub fn read_policy(location: &str) -> Result<Vec<Document>, PolicyError> {
         let bytes = limits::read_file(&f, "policy file", limits::POLICY_FILE_BYTES)?;
         total = total.saturating_add(bytes.len() as u64);
         if total > limits::POLICY_TOTAL_BYTES {
-            return Err(PolicyError::TooLarge {
-                location: location.to_string(),
-                what: format!(
-                    "is larger than {} in all",
-                    limits::bytes_text(limits::POLICY_TOTAL_BYTES)
-                ),
-            });
+            return Err(PolicyError::too_large_in_all(location.to_string()));
         }
         documents.push(Document::from_bytes(f.display().to_string(), bytes)?);
     }

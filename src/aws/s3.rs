@@ -77,10 +77,7 @@ impl S3PolicySource {
             );
         }
         if keys.len() > limits::POLICY_FILES {
-            return Err(SourceError::Policy(PolicyError::TooLarge {
-                location: self.location.url(),
-                what: format!("holds more than {} policy files", limits::POLICY_FILES),
-            }));
+            return Err(PolicyError::too_many_files(self.location.url()).into());
         }
         keys.sort();
         Ok(keys)
@@ -160,13 +157,7 @@ impl PolicySource for S3PolicySource {
                 .await?;
             total = total.saturating_add(read.as_ref().or(cached).map_or(0, |d| d.text.len()));
             if total as u64 > limits::POLICY_TOTAL_BYTES {
-                return Err(SourceError::Policy(PolicyError::TooLarge {
-                    location: self.location.url(),
-                    what: format!(
-                        "is larger than {} in all",
-                        limits::bytes_text(limits::POLICY_TOTAL_BYTES)
-                    ),
-                }));
+                return Err(PolicyError::too_large_in_all(self.location.url()).into());
             }
             match read {
                 Some(doc) => {

@@ -121,7 +121,7 @@ pub fn import(file: &str, text: &str) -> Result<Imported, ImportError> {
                     if regions.is_empty() {
                         return Err(err(e.line, &e.key, "`regions` lists no region".into()));
                     }
-                    if let Some(bad) = regions.iter().find(|r| !is_region(r)) {
+                    if let Some(bad) = regions.iter().find(|r| !crate::policy::is_region(r)) {
                         return Err(err(e.line, bad, "not a region name (e.g. us-east-1)".into()));
                     }
                 }
@@ -437,10 +437,4 @@ fn looks_like_address(w: &str) -> bool {
         && w.chars()
             .all(|c| c.is_ascii_digit() || c == '.' || c == '/')
         || w.contains("::")
-}
-
-fn is_region(r: &str) -> bool {
-    r.split('-').count() >= 3
-        && r.chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
 }

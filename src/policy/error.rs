@@ -57,6 +57,28 @@ pub enum PolicyError {
 }
 
 impl PolicyError {
+    /// A directory or S3 prefix with more than [`crate::limits::POLICY_FILES`] files.
+    pub fn too_many_files(location: String) -> Self {
+        PolicyError::TooLarge {
+            location,
+            what: format!(
+                "holds more than {} policy files",
+                crate::limits::POLICY_FILES
+            ),
+        }
+    }
+
+    /// A policy larger than [`crate::limits::POLICY_TOTAL_BYTES`] in all its files.
+    pub fn too_large_in_all(location: String) -> Self {
+        PolicyError::TooLarge {
+            location,
+            what: format!(
+                "is larger than {} in all",
+                crate::limits::bytes_text(crate::limits::POLICY_TOTAL_BYTES)
+            ),
+        }
+    }
+
     /// The individual problems, for printing one per line before the summary.
     pub fn issues(&self) -> &[Issue] {
         match self {

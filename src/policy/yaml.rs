@@ -13,9 +13,9 @@ use saphyr_parser::{Event, Parser, ScalarStyle, Span};
 /// The deepest nesting accepted, aliases included; a policy needs about six levels. Kept
 /// low enough that the recursive walks of a tree (checks, clones, drops) stay far inside a
 /// 2 MiB thread stack, the size of the runtime's worker threads.
-pub const MAX_DEPTH: usize = 32;
+const MAX_DEPTH: usize = 32;
 /// The most nodes one document may expand to (aliases included).
-pub const MAX_NODES: usize = 2_000_000;
+const MAX_NODES: usize = 2_000_000;
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
@@ -283,7 +283,7 @@ fn unreadable_char(text: &str) -> Option<YamlError> {
 }
 
 /// 1-based line and column (in characters) of a byte offset.
-pub fn position(text: &str, at: usize) -> (u32, u32) {
+fn position(text: &str, at: usize) -> (u32, u32) {
     let before = &text.as_bytes()[..at.min(text.len())];
     let line = before.iter().filter(|b| **b == b'\n').count() + 1;
     let line_start = before
