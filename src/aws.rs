@@ -48,24 +48,10 @@ where
 /// The longest AWS error text put into a report.
 const ERROR_TEXT: usize = 500;
 
-/// `text` on one line (whitespace runs collapsed), cut at `max` bytes with a mark.
+/// `text` on one line (whitespace runs collapsed), cut to `max` bytes with a mark.
 pub(crate) fn one_line(text: &str, max: usize) -> String {
-    let mut out = String::with_capacity(text.len().min(max + 3));
-    for word in text.split_whitespace() {
-        if !out.is_empty() {
-            out.push(' ');
-        }
-        out.push_str(word);
-        if out.len() > max {
-            let mut end = max;
-            while !out.is_char_boundary(end) {
-                end -= 1;
-            }
-            out.truncate(end);
-            out.push('…');
-            break;
-        }
-    }
+    let mut out = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    crate::limits::clip(&mut out, max);
     out
 }
 

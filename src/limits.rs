@@ -56,6 +56,21 @@ pub enum InputError {
     },
 }
 
+/// Cuts `s` to at most `max` bytes (on a character boundary), marking the cut with `…`;
+/// true when something was cut. For text from outside that lands in a report.
+pub fn clip(s: &mut String, max: usize) -> bool {
+    if s.len() <= max {
+        return false;
+    }
+    let mut end = max.saturating_sub('…'.len_utf8());
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s.truncate(end);
+    s.push('…');
+    true
+}
+
 /// `8 MiB`, `6 MiB`, `512 KiB`, `100 bytes`.
 pub fn bytes_text(n: u64) -> String {
     match n {

@@ -15,6 +15,7 @@
 use serde_json::json;
 
 use super::{Report, Truncated, render};
+use crate::limits::clip;
 use crate::plan::Status;
 use crate::policy::Mode;
 
@@ -277,103 +278,63 @@ pub enum FullReport<'a> {
     NotStored(&'a str),
 }
 
-/// Cuts `s` to at most `max` bytes (on a character boundary), marking the cut; true when
-/// something was cut.
-fn clip(s: &mut String, max: usize) -> bool {
-    if s.len() <= max {
-        return false;
-    }
-    let mut end = max.saturating_sub(3);
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    s.truncate(end);
-    s.push('…');
-    true
-}
-
 /// Shortens every free-text or caller-controlled field of `r` to `text` bytes and every
 /// list that is not the groups to `items` entries, and says in `notes` what was cut.
 fn slim(r: &mut Report, text: usize, items: usize, notes: &mut Vec<String>) {
-    let cut_text = |name: &str, s: &mut String, notes: &mut Vec<String>| {
+    let cut = |name: &str, s: &mut String, notes: &mut Vec<String>| {
         if clip(s, text) && !notes.iter().any(|n| n == name) {
             notes.push(name.to_string());
         }
     };
-    let t = &mut r.trigger;
-    for (name, field) in [
-        ("trigger.event_name", &mut t.event_name),
-        ("trigger.event_id", &mut t.event_id),
-        ("trigger.region", &mut t.region),
-        ("trigger.ignored", &mut t.ignored),
-    ] {
-        if let Some(v) = field {
-            cut_text(name, v, notes);
+    let cut_some = |name: &str, s: &mut Option<String>, notes: &mut Vec<String>| {
+        if let Some(s) = s {
+            cut(name, s, notes);
         }
-    }
-    if let Some(ids) = &mut t.group_ids
-        && ids.len() > items
-    {
-        notes.push(format!("trigger.group_ids ({} of {})", items, ids.len()));
-        ids.truncate(items);
-    }
-    for id in t.group_ids.iter_mut().flatten() {
-        cut_text("trigger.group_ids", id, notes);
+    };
+    let t = &mut r.trigger;
+    cut_some("trigger.event_name", &mut t.event_name, notes);
+    cut_some("trigger.event_id", &mut t.event_id, notes);
+    cut_some("trigger.region", &mut t.region, notes);
+    cut_some("trigger.ignored", &mut t.ignored, notes);
+    if let Some(ids) = &mut t.group_ids {
+        shorten("trigger.group_ids", ids, items, notes);
+        for id in ids {
+            cut("trigger.group_ids", id, notes);
+        }
     }
     if let Some(a) = &mut t.actor {
-        cut_text("trigger.actor.arn", &mut a.arn, notes);
-        cut_text("trigger.actor.type", &mut a.kind, notes);
-        for (name, field) in [
-            ("trigger.actor.invoked_by", &mut a.invoked_by),
-            ("trigger.actor.source_ip", &mut a.source_ip),
-            ("trigger.actor.user_agent", &mut a.user_agent),
-        ] {
-            if let Some(v) = field {
-                cut_text(name, v, notes);
-            }
-        }
+        cut("trigger.actor.arn", &mut a.arn, notes);
+        cut("trigger.actor.type", &mut a.kind, notes);
+        cut_some("trigger.actor.invoked_by", &mut a.invoked_by, notes);
+        cut_some("trigger.actor.source_ip", &mut a.source_ip, notes);
+        cut_some("trigger.actor.user_agent", &mut a.user_agent, notes);
     }
     if let Some(p) = &mut r.policy {
-        cut_text("policy.location", &mut p.location, notes);
-        if p.files.len() > items {
-            notes.push(format!("policy.files ({} of {})", items, p.files.len()));
-            p.files.truncate(items);
-        }
+        cut("policy.location", &mut p.location, notes);
+        shorten("policy.files", &mut p.files, items, notes);
         for f in &mut p.files {
-            cut_text("policy.files", &mut f.location, notes);
+            cut("policy.files", &mut f.location, notes);
         }
     }
-    if let Some(a) = &mut r.account {
-        cut_text("account", a, notes);
-    }
-    if let Some(why) = &mut r.refused {
-        cut_text("refused", why, notes);
-    }
-    for (name, len) in [
-        ("errors", r.errors.len()),
-        ("missing_groups", r.missing_groups.len()),
-        ("created_groups", r.created_groups.len()),
-        ("unmanaged_groups", r.unmanaged_groups.len()),
-    ] {
-        if len > items {
-            notes.push(format!("{name} ({items} of {len})"));
-        }
-    }
-    r.errors.truncate(items);
-    r.missing_groups.truncate(items);
-    r.created_groups.truncate(items);
-    r.unmanaged_groups.truncate(items);
+    cut_some("account", &mut r.account, notes);
+    cut_some("refused", &mut r.refused, notes);
+    shorten("errors", &mut r.errors, items, notes);
+    shorten("missing_groups", &mut r.missing_groups, items, notes);
+    shorten("created_groups", &mut r.created_groups, items, notes);
+    shorten("unmanaged_groups", &mut r.unmanaged_groups, items, notes);
     for e in &mut r.errors {
-        cut_text("errors[].message", &mut e.message, notes);
-        for (name, field) in [
-            ("errors[].code", &mut e.code),
-            ("errors[].group_id", &mut e.group_id),
-            ("errors[].region", &mut e.region),
-        ] {
-            if let Some(v) = field {
-                cut_text(name, v, notes);
-            }
-        }
+        cut("errors[].message", &mut e.message, notes);
+        cut_some("errors[].code", &mut e.code, notes);
+        cut_some("errors[].group_id", &mut e.group_id, notes);
+        cut_some("errors[].region", &mut e.region, notes);
+    }
+}
+
+/// Keeps the first `items` entries of a list, noting `NAME (ITEMS of LEN)` when it cut.
+fn shorten<T>(name: &str, list: &mut Vec<T>, items: usize, notes: &mut Vec<String>) {
+    if list.len() > items {
+        notes.push(format!("{name} ({items} of {})", list.len()));
+        list.truncate(items);
     }
 }
 
