@@ -375,15 +375,7 @@ impl Vars<'_, '_> {
                             peers.extend(v);
                         }
                         Some(_) => {
-                            ctx.issue(
-                                at,
-                                &p,
-                                format!(
-                                    "variables expand to more than {} peers in all",
-                                    limits::VARIABLE_PEERS_COPIED
-                                ),
-                                Some("reference each variable fewer times".into()),
-                            );
+                            too_many_copies(ctx, at, &p);
                             ok = false;
                             break;
                         }
@@ -432,15 +424,7 @@ impl Vars<'_, '_> {
             );
             ok = false;
         } else if ok && self.peers_copied > limits::VARIABLE_PEERS_COPIED {
-            ctx.issue(
-                value,
-                &path,
-                format!(
-                    "variables expand to more than {} peers in all",
-                    limits::VARIABLE_PEERS_COPIED
-                ),
-                Some("reference each variable fewer times".into()),
-            );
+            too_many_copies(ctx, value, &path);
             ok = false;
         }
         let result = ok.then_some(peers);
@@ -479,6 +463,19 @@ impl Vars<'_, '_> {
             Err(e) => ctx.syntax(at, &path(), e),
         }
     }
+}
+
+/// The problem of variables that copy more peers than the policy's budget.
+fn too_many_copies(ctx: &mut Ctx, at: At<'_>, path: &str) {
+    ctx.issue(
+        at,
+        path,
+        format!(
+            "variables expand to more than {} peers in all",
+            limits::VARIABLE_PEERS_COPIED
+        ),
+        Some("reference each variable fewer times".into()),
+    );
 }
 
 fn check_peer(
