@@ -653,7 +653,7 @@ fn engine() -> (Duration, Duration) {
     use sgwarden::policy::{self, Document};
     let docs = [Document::new("bench.yaml", engine_estate::policy_text())];
     let inventory = engine_estate::inventory_of(&engine_estate::snapshot_text());
-    let regions = vec![REGION.to_string()];
+    let regions = vec![sgwarden::place::Place::new("", REGION)];
     let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 23).unwrap();
     let (mut load, mut diff) = (Vec::new(), Vec::new());
     for _ in 0..5 {

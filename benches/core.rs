@@ -27,7 +27,7 @@ fn bench(c: &mut Criterion) {
     let stext = snapshot_text();
     let policy = load(&ptext);
     let inv = inventory_of(&stext);
-    let regions = vec!["us-east-1".to_string()];
+    let regions = vec![sgwarden::place::Place::new("", "us-east-1")];
     let today = NaiveDate::from_ymd_opt(2026, 11, 23).expect("date");
     let opts = PlanOptions {
         max_changes_per_run: 100_000,

@@ -30,7 +30,12 @@ fn stage_expand(docs: &[Document], parsed: &Parsed) -> Policy {
 }
 
 #[inline(never)]
-fn stage_drift_plan(p: &Policy, inv: &Inventory, regions: &[String], today: NaiveDate) -> Plan {
+fn stage_drift_plan(
+    p: &Policy,
+    inv: &Inventory,
+    regions: &[sgwarden::place::Place],
+    today: NaiveDate,
+) -> Plan {
     let d = drift(p, inv, regions, today);
     plan(
         &d,
@@ -53,7 +58,7 @@ fn main() {
     }
     let docs = [Document::new("bench.yaml", estate::policy_text())];
     let stext = estate::snapshot_text();
-    let regions = vec!["us-east-1".to_string()];
+    let regions = vec![sgwarden::place::Place::new("", "us-east-1")];
     let today = NaiveDate::from_ymd_opt(2026, 11, 23).expect("date");
 
     let t = Instant::now();

@@ -12,6 +12,7 @@ use std::cmp::Ordering;
 use chrono::NaiveDate;
 
 use crate::inventory::{CurrentGroup, Inventory};
+use crate::place::Place;
 use crate::policy::{Exception, GroupPolicy, Mode, Policy, UnmanagedGroups};
 use crate::rule::{DescribedRule, Direction, Peer, Rule};
 use crate::stage::Stage;
@@ -39,7 +40,7 @@ pub struct GroupDrift {
     pub group_id: String,
     pub group_name: String,
     pub vpc_id: Option<String>,
-    pub region: String,
+    pub place: Place,
     /// The account that owns the group.
     pub owner_id: String,
     pub mode: Mode,
@@ -62,11 +63,11 @@ impl GroupDrift {
     }
 }
 
-/// A policy entry with no live group in a governed region.
+/// A policy entry with no live group in a governed place.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct MissingGroup {
     pub key: String,
-    pub region: String,
+    pub place: Place,
     pub vpc_id: Option<String>,
 }
 
@@ -76,7 +77,7 @@ pub struct UnmanagedGroup {
     pub group_id: String,
     pub group_name: String,
     pub vpc_id: Option<String>,
-    pub region: String,
+    pub place: Place,
 }
 
 /// A group that could not be evaluated, with why. It is left untouched.
@@ -84,7 +85,7 @@ pub struct UnmanagedGroup {
 pub struct DriftError {
     pub stage: Stage,
     pub group_id: String,
-    pub region: String,
+    pub place: Place,
     pub message: String,
 }
 
@@ -107,7 +108,7 @@ impl Drift {
 fn resolve(
     peer: &Peer,
     group: &CurrentGroup,
-    names: &HashMap<(&str, &str, Option<&str>), &str>,
+    names: &HashMap<(&str, &Place, Option<&str>), &str>,
 ) -> Peer {
     match peer {
         Peer::SelfGroup => Peer::Group {
@@ -115,7 +116,7 @@ fn resolve(
             id: group.group_id.clone(),
         },
         Peer::Named(key) => {
-            match names.get(&(key.as_str(), group.region.as_str(), group.vpc_id.as_deref())) {
+            match names.get(&(key.as_str(), &group.place, group.vpc_id.as_deref())) {
                 Some(id) => Peer::Group {
                     account: None,
                     id: (*id).to_string(),
@@ -149,7 +150,7 @@ fn needs_resolution(peer: &Peer, group: &CurrentGroup) -> bool {
 fn resolve_rule(
     rule: &Rule,
     group: &CurrentGroup,
-    names: &HashMap<(&str, &str, Option<&str>), &str>,
+    names: &HashMap<(&str, &Place, Option<&str>), &str>,
 ) -> Rule {
     Rule {
         direction: rule.direction,
@@ -161,7 +162,12 @@ fn resolve_rule(
 /// Whether a policy entry governs a live group (by id or name, VPC and region).
 pub fn entry_matches(entry: &GroupPolicy, g: &CurrentGroup) -> bool {
     entry_matches_identity(entry, &g.group_id, &g.group_name, g.vpc_id.as_deref())
-        && (entry.regions.is_empty() || entry.regions.contains(&g.region))
+        && entry_in(entry, &g.place)
+}
+
+/// Whether a policy entry applies in a place (its `regions:`, when it has any).
+fn entry_in(entry: &GroupPolicy, place: &Place) -> bool {
+    entry.regions.is_empty() || entry.regions.contains(&place.region)
 }
 
 /// Whether a policy entry names a group by its id or name, and VPC.
@@ -173,19 +179,14 @@ fn entry_matches_identity(entry: &GroupPolicy, id: &str, name: &str, vpc: Option
     by_identity && entry.vpc.as_deref().is_none_or(|v| Some(v) == vpc)
 }
 
-/// Computes the drift of `inventory` against `policy` in the governed `regions`, as of
-/// `today` (for exception expiry). Live groups of other regions are ignored.
-pub fn drift(
-    policy: &Policy,
-    inventory: &Inventory,
-    regions: &[String],
-    today: NaiveDate,
-) -> Drift {
-    let governed: HashSet<&str> = regions.iter().map(String::as_str).collect();
+/// Computes the drift of `inventory` against `policy` in the governed `places`, as of
+/// `today` (for exception expiry). Live groups of other places are ignored.
+pub fn drift(policy: &Policy, inventory: &Inventory, places: &[Place], today: NaiveDate) -> Drift {
+    let governed: HashSet<&Place> = places.iter().collect();
     let live: Vec<&CurrentGroup> = inventory
         .groups
         .iter()
-        .filter(|g| governed.contains(g.region.as_str()))
+        .filter(|g| governed.contains(&g.place))
         .collect();
 
     // Index entries by id and by name for matching.
@@ -202,25 +203,25 @@ pub fn drift(
 
     let mut out = Drift::default();
     let mut matched: Vec<(&GroupPolicy, &CurrentGroup)> = Vec::with_capacity(live.len());
-    // (entry key, region, vpc) that have a live group, for sg:NAME and missing groups.
-    let mut names: HashMap<(&str, &str, Option<&str>), &str> =
+    // (entry key, place, vpc) that have a live group, for sg:NAME and missing groups.
+    let mut names: HashMap<(&str, &Place, Option<&str>), &str> =
         HashMap::with_capacity_and_hasher(live.len(), Default::default());
-    let mut seen: HashSet<(&str, &str)> =
+    let mut seen: HashSet<(&str, &Place)> =
         HashSet::with_capacity_and_hasher(live.len(), Default::default());
     for u in &inventory.unreadable {
-        if governed.contains(u.region.as_str()) {
+        if governed.contains(&u.place) {
             out.errors.push(DriftError {
                 stage: Stage::Inventory,
                 group_id: u.group_id.clone(),
-                region: u.region.clone(),
+                place: u.place.clone(),
                 message: u.message.clone(),
             });
             // It exists: its entry is not missing (and is never created a second time).
             for e in policy.groups.values() {
                 if entry_matches_identity(e, &u.group_id, &u.group_name, u.vpc_id.as_deref())
-                    && (e.regions.is_empty() || e.regions.contains(&u.region))
+                    && entry_in(e, &u.place)
                 {
-                    seen.insert((e.key.as_str(), u.region.as_str()));
+                    seen.insert((e.key.as_str(), &u.place));
                 }
             }
         }
@@ -238,10 +239,10 @@ pub fn drift(
         }
         for e in &entries {
             names.insert(
-                (e.key.as_str(), g.region.as_str(), g.vpc_id.as_deref()),
+                (e.key.as_str(), &g.place, g.vpc_id.as_deref()),
                 g.group_id.as_str(),
             );
-            seen.insert((e.key.as_str(), g.region.as_str()));
+            seen.insert((e.key.as_str(), &g.place));
         }
         match entries.as_slice() {
             [] => {
@@ -250,7 +251,7 @@ pub fn drift(
                         group_id: g.group_id.clone(),
                         group_name: g.group_name.clone(),
                         vpc_id: g.vpc_id.clone(),
-                        region: g.region.clone(),
+                        place: g.place.clone(),
                     });
                 }
             }
@@ -260,7 +261,7 @@ pub fn drift(
                 out.errors.push(DriftError {
                     stage: Stage::Policy,
                     group_id: g.group_id.clone(),
-                    region: g.region.clone(),
+                    place: g.place.clone(),
                     message: format!(
                         "group `{}` is matched by entries {}; it is left untouched",
                         g.group_name,
@@ -289,16 +290,14 @@ pub fn drift(
         ));
     }
 
-    let mut all_regions: Vec<&str> = governed.iter().copied().collect();
-    all_regions.sort_unstable();
+    let mut all_places: Vec<&Place> = governed.iter().copied().collect();
+    all_places.sort_unstable();
     for e in policy.groups.values() {
-        for r in &all_regions {
-            if (e.regions.is_empty() || e.regions.iter().any(|x| x == r))
-                && !seen.contains(&(e.key.as_str(), *r))
-            {
+        for p in &all_places {
+            if entry_in(e, p) && !seen.contains(&(e.key.as_str(), *p)) {
                 out.missing_groups.push(MissingGroup {
                     key: e.key.clone(),
-                    region: (*r).to_string(),
+                    place: (*p).clone(),
                     vpc_id: e.vpc.clone(),
                 });
             }
@@ -306,20 +305,15 @@ pub fn drift(
     }
 
     out.groups.sort_by(|a, b| {
-        (&a.region, &a.vpc_id, &a.key, &a.group_id).cmp(&(
-            &b.region,
-            &b.vpc_id,
-            &b.key,
-            &b.group_id,
-        ))
+        (&a.place, &a.vpc_id, &a.key, &a.group_id).cmp(&(&b.place, &b.vpc_id, &b.key, &b.group_id))
     });
     out.missing_groups
-        .sort_by(|a, b| (&a.region, &a.vpc_id, &a.key).cmp(&(&b.region, &b.vpc_id, &b.key)));
+        .sort_by(|a, b| (&a.place, &a.vpc_id, &a.key).cmp(&(&b.place, &b.vpc_id, &b.key)));
     out.unmanaged_groups.sort_by(|a, b| {
-        (&a.region, &a.vpc_id, &a.group_id).cmp(&(&b.region, &b.vpc_id, &b.group_id))
+        (&a.place, &a.vpc_id, &a.group_id).cmp(&(&b.place, &b.vpc_id, &b.group_id))
     });
     out.errors.sort_by(|a, b| {
-        (&a.region, &a.group_id, &a.message).cmp(&(&b.region, &b.group_id, &b.message))
+        (&a.place, &a.group_id, &a.message).cmp(&(&b.place, &b.group_id, &b.message))
     });
     out
 }
@@ -327,7 +321,7 @@ pub fn drift(
 fn group_drift(
     entry: &GroupPolicy,
     g: &CurrentGroup,
-    names: &HashMap<(&str, &str, Option<&str>), &str>,
+    names: &HashMap<(&str, &Place, Option<&str>), &str>,
     exceptions: &[&Exception],
     compare_descriptions: bool,
     today: NaiveDate,
@@ -337,7 +331,7 @@ fn group_drift(
         group_id: g.group_id.clone(),
         group_name: g.group_name.clone(),
         vpc_id: g.vpc_id.clone(),
-        region: g.region.clone(),
+        place: g.place.clone(),
         owner_id: g.owner_id.clone(),
         mode: entry.mode,
         managed: Vec::new(),

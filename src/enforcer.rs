@@ -29,6 +29,7 @@ mod verify;
 use chrono::{DateTime, Utc};
 
 use crate::drift::Drift;
+use crate::place::Place;
 use crate::plan::{self, Plan, PlanOptions};
 use crate::policy::{Notify, Policy};
 use crate::ports::{Ec2, FlowSource, Notifier, PolicySource, RevertLedger, SourceError};
@@ -51,8 +52,10 @@ pub struct RunOptions {
     pub regions: Vec<String>,
     /// Now: the revert budget's clock; its UTC date decides exception expiry.
     pub now: DateTime<Utc>,
-    /// The region the program runs in: governed when the policy names none.
-    pub home_region: String,
+    /// The account and region the program runs in: the region is governed when the
+    /// policy names none; the account, when known (the Lambda's own ARN), is the one the
+    /// run acts in. Empty, the account comes from the event or `settings.account`.
+    pub home: Place,
     /// Publish the report through the notifier (as `settings.notify` says).
     pub notify: bool,
 }
@@ -70,14 +73,14 @@ pub struct Enforcer<E, S, N, L, F> {
 fn error(
     stage: Stage,
     group_id: Option<&str>,
-    region: Option<&str>,
+    place: Option<&Place>,
     code: Option<&str>,
     message: String,
 ) -> ErrorJson {
     ErrorJson {
         stage,
         group_id: group_id.map(str::to_string),
-        region: region.map(str::to_string),
+        place: place.cloned(),
         code: code.map(str::to_string),
         message,
     }
@@ -87,12 +90,13 @@ fn empty_report(event: &TriggerEvent) -> Report {
     Report::new(event.info(), None, &[], &Drift::default(), &Plan::default())
 }
 
-/// The regions a run governs: the policy's (or the home region), narrowed by the options
-/// and, for a CloudTrail trigger, to the event's region.
-fn governed(policy: &Policy, opts: &RunOptions, trigger: &Trigger) -> Result<Vec<String>, String> {
+/// The places a run governs: the home account in the policy's regions (or the home
+/// region), narrowed by the options and, for a CloudTrail trigger, to the event's region.
+/// An unknown home account is named once the groups are read (`Read::name_account`).
+fn governed(policy: &Policy, opts: &RunOptions, trigger: &Trigger) -> Result<Vec<Place>, String> {
     let mut all = policy
         .settings
-        .governed_regions(&opts.home_region, &opts.regions)
+        .governed_regions(&opts.home.region, &opts.regions)
         .map_err(|e| {
             format!(
                 "region `{}` is not governed by the policy (regions: {})",
@@ -103,7 +107,7 @@ fn governed(policy: &Policy, opts: &RunOptions, trigger: &Trigger) -> Result<Vec
     if let Trigger::CloudTrail { region, .. } = trigger {
         all.retain(|r| r == region);
     }
-    Ok(all)
+    Ok(Place::all(&opts.home.account, &all))
 }
 
 impl<E: Ec2, S: PolicySource, N: Notifier, L: RevertLedger, F: FlowSource> Enforcer<E, S, N, L, F> {
@@ -151,14 +155,15 @@ impl<E: Ec2, S: PolicySource, N: Notifier, L: RevertLedger, F: FlowSource> Enfor
 
     /// The stages of one run with its policy loaded.
     async fn run_with(&self, policy: &Policy, event: &TriggerEvent, opts: &RunOptions) -> Report {
-        let regions = match governed(policy, opts, &event.trigger) {
-            Ok(r) => r,
+        let places = match governed(policy, opts, &event.trigger) {
+            Ok(p) => p,
             Err(message) => return refused(event, policy, &[], None, Stage::Event, message, None),
         };
         let trigger = &event.trigger;
         let today = opts.now.date_naive();
 
-        let mut read = self.inventory(policy, &regions, trigger).await;
+        let mut read = self.inventory(policy, &places, trigger).await;
+        read.name_account(policy, event);
         if let Some(live) = read.foreign_account(policy, event) {
             let want = policy.settings.account.as_deref().unwrap_or_default();
             let why =
@@ -169,7 +174,7 @@ impl<E: Ec2, S: PolicySource, N: Notifier, L: RevertLedger, F: FlowSource> Enfor
             return refused(
                 event,
                 policy,
-                &read.regions,
+                &read.places,
                 Some(live),
                 Stage::Policy,
                 why,
@@ -205,7 +210,7 @@ impl<E: Ec2, S: PolicySource, N: Notifier, L: RevertLedger, F: FlowSource> Enfor
             .await;
         let changed = self.apply(opts, &d, &mut p).await;
 
-        let mut report = Report::new(event.info(), Some(policy), &read.regions, &d, &p);
+        let mut report = Report::new(event.info(), Some(policy), &read.places, &d, &p);
         report.errors.extend(errors);
         report.errors.extend(apply::failures(&d, &p));
         report.created_groups = created;
@@ -214,7 +219,7 @@ impl<E: Ec2, S: PolicySource, N: Notifier, L: RevertLedger, F: FlowSource> Enfor
             self.verify(
                 policy,
                 &read.inventory,
-                &read.regions,
+                &read.places,
                 today,
                 &d,
                 &changed,
@@ -232,7 +237,7 @@ impl<E: Ec2, S: PolicySource, N: Notifier, L: RevertLedger, F: FlowSource> Enfor
 fn refused(
     event: &TriggerEvent,
     policy: &Policy,
-    regions: &[String],
+    places: &[Place],
     account: Option<String>,
     stage: Stage,
     message: String,
@@ -241,7 +246,7 @@ fn refused(
     let mut r = Report::new(
         event.info(),
         Some(policy),
-        regions,
+        places,
         &Drift::default(),
         &Plan::default(),
     );

@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 
 use crate::config::LambdaConfig;
 use crate::enforcer::{Enforcer, RunOptions};
+use crate::place::Place;
 use crate::ports::{Ec2, FlowSource, Notifier, PolicySource, RevertLedger};
 use crate::report::Report;
 use crate::trigger;
@@ -53,12 +54,24 @@ fn error_type(report: &Report) -> &'static str {
         .map_or("RunFailed", |e| e.stage.error_type())
 }
 
+/// The account and region a function runs in: the account from its own ARN
+/// (`arn:PARTITION:lambda:REGION:ACCOUNT:function:NAME`; empty if it is not one), the
+/// region from its configuration.
+pub fn home(function_arn: &str, region: &str) -> Place {
+    let account = function_arn
+        .split(':')
+        .nth(4)
+        .filter(|a| a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()))
+        .unwrap_or_default();
+    Place::new(account, region)
+}
+
 /// Handles one invocation: reads the event, runs the enforcer, and returns the report
 /// (`Ok` when it has no error).
 pub async fn handle<E: Ec2, S: PolicySource, N: Notifier, L: RevertLedger, F: FlowSource>(
     enforcer: &Enforcer<E, S, N, L, F>,
     config: &LambdaConfig,
-    home_region: &str,
+    home: &Place,
     now: DateTime<Utc>,
     event: &Value,
 ) -> Result<Report, HandlerError> {
@@ -73,7 +86,7 @@ pub async fn handle<E: Ec2, S: PolicySource, N: Notifier, L: RevertLedger, F: Fl
         force_audit: config.dry_run,
         regions: Vec::new(),
         now,
-        home_region: home_region.to_string(),
+        home: home.clone(),
         notify: true,
     };
     let report = enforcer.run(&trigger, &opts).await;

@@ -7,12 +7,13 @@
 
 use serde::Deserialize;
 
+use crate::place::Place;
 use crate::rule::{self, DescribedRule, Direction, Peer, Protocol, Rule};
 
 /// One live group and its rules, split into atomic rules.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CurrentGroup {
-    pub region: String,
+    pub place: Place,
     pub group_id: String,
     pub group_name: String,
     pub vpc_id: Option<String>,
@@ -42,7 +43,7 @@ impl CurrentGroup {
 /// A live group that could not be read into atomic rules (left untouched, reported).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UnreadableGroup {
-    pub region: String,
+    pub place: Place,
     pub group_id: String,
     /// Its name and VPC, which still say which policy entry it is: a group that exists is
     /// never missing, readable or not.
@@ -253,14 +254,15 @@ impl From<PermissionJson> for Permission {
     }
 }
 
-/// Builds a [`CurrentGroup`] from plain fields and EC2-shaped permissions; a group whose
-/// permissions cannot be read comes back as an [`UnreadableGroup`].
+/// Adds one group to `inventory` from plain fields and EC2-shaped permissions: a
+/// [`CurrentGroup`], or an [`UnreadableGroup`] when its permissions cannot be read.
 #[expect(
     clippy::too_many_arguments,
     reason = "a plain constructor over EC2's fields"
 )]
-pub fn group_from_permissions(
-    region: &str,
+pub fn add_group(
+    inventory: &mut Inventory,
+    place: &Place,
     group_id: String,
     group_name: String,
     vpc_id: Option<String>,
@@ -268,14 +270,14 @@ pub fn group_from_permissions(
     description: String,
     ingress: &[Permission],
     egress: &[Permission],
-) -> Result<CurrentGroup, UnreadableGroup> {
+) {
     let read = |perms: &[Permission], d: Direction| split(perms, d, &owner_id);
     match (
         read(ingress, Direction::Ingress),
         read(egress, Direction::Egress),
     ) {
-        (Ok(ingress), Ok(egress)) => Ok(CurrentGroup {
-            region: region.to_string(),
+        (Ok(ingress), Ok(egress)) => inventory.groups.push(CurrentGroup {
+            place: place.clone(),
             group_id,
             group_name,
             vpc_id: vpc_id.filter(|v| !v.is_empty()),
@@ -284,8 +286,8 @@ pub fn group_from_permissions(
             ingress,
             egress,
         }),
-        (Err(message), _) | (_, Err(message)) => Err(UnreadableGroup {
-            region: region.to_string(),
+        (Err(message), _) | (_, Err(message)) => inventory.unreadable.push(UnreadableGroup {
+            place: place.clone(),
             group_id,
             group_name,
             vpc_id: vpc_id.filter(|v| !v.is_empty()),
@@ -294,11 +296,11 @@ pub fn group_from_permissions(
     }
 }
 
-/// Reads one region's `describe-security-groups` JSON into `inventory`.
+/// Reads one place's `describe-security-groups` JSON into `inventory`.
 /// `file` names the snapshot in errors.
 pub fn read_snapshot(
     file: &str,
-    region: &str,
+    place: &Place,
     text: &str,
     inventory: &mut Inventory,
 ) -> Result<(), String> {
@@ -316,8 +318,9 @@ pub fn read_snapshot(
             .into_iter()
             .map(Permission::from)
             .collect();
-        match group_from_permissions(
-            region,
+        add_group(
+            inventory,
+            place,
             g.group_id,
             g.group_name,
             g.vpc_id,
@@ -325,10 +328,7 @@ pub fn read_snapshot(
             g.description.unwrap_or_default(),
             &ingress,
             &egress,
-        ) {
-            Ok(group) => inventory.groups.push(group),
-            Err(u) => inventory.unreadable.push(u),
-        }
+        );
     }
     Ok(())
 }
@@ -343,7 +343,13 @@ mod tests {
 
     fn snapshot(json: &str) -> Inventory {
         let mut inv = Inventory::default();
-        read_snapshot("snap.json", "us-east-1", json, &mut inv).unwrap();
+        read_snapshot(
+            "snap.json",
+            &crate::place::Place::new("", "us-east-1"),
+            json,
+            &mut inv,
+        )
+        .unwrap();
         inv
     }
 
@@ -415,7 +421,7 @@ mod tests {
         let mut inv = Inventory::default();
         let e = read_snapshot(
             "s.json",
-            "us-east-1",
+            &crate::place::Place::new("", "us-east-1"),
             "{\n \"SecurityGroups\": [}",
             &mut inv,
         )

@@ -44,6 +44,7 @@ pub mod import;
 pub mod inventory;
 pub mod limits;
 pub mod local;
+pub mod place;
 pub mod plan;
 pub mod policy;
 pub mod ports;

@@ -10,6 +10,7 @@ pub use memory::{Fault, MemoryEc2, MemoryFlows, MemoryLedger, MemoryNotifier, Wr
 
 use crate::inventory::{self, Inventory};
 use crate::limits;
+use crate::place::Place;
 use crate::policy::{self, Document, Policy, PolicyError};
 use crate::ports::{PolicySource, SourceError};
 
@@ -129,7 +130,7 @@ pub fn read_snapshots(args: &[String]) -> Result<Inventory, String> {
             ));
         }
         let text = limits::read_text(Path::new(&file), "snapshot", limits::SNAPSHOT_BYTES)?;
-        inventory::read_snapshot(&file, &region, &text, &mut inv)?;
+        inventory::read_snapshot(&file, &Place::new("", region), &text, &mut inv)?;
     }
     Ok(inv)
 }

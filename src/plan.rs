@@ -179,7 +179,7 @@ fn group_plan(index: usize, g: &GroupDrift, force_audit: bool) -> GroupPlan {
                 status: Status::Skipped,
                 reason: Some(format!(
                     "`sg:{name}` has no live group in {} {}",
-                    g.region,
+                    g.place.region,
                     g.vpc_id.as_deref().unwrap_or("(no VPC)")
                 )),
                 error: None,
@@ -290,7 +290,7 @@ mod tests {
             group_id: "sg-1".into(),
             group_name: "web".into(),
             vpc_id: Some("vpc-1".into()),
-            region: "us-east-1".into(),
+            place: crate::place::Place::new("", "us-east-1"),
             owner_id: "111111111111".into(),
             mode,
             managed: vec![Direction::Ingress, Direction::Egress],

@@ -4,16 +4,24 @@
 
 use std::future::Future;
 
-use crate::inventory::Inventory;
+use crate::inventory::{CurrentGroup, Inventory};
+use crate::place::Place;
 use crate::policy::{Policy, PolicyError};
 use crate::report::Report;
 use crate::rule::{DescribedRule, Direction, Rule};
 
-/// One live group, by region and id.
+/// One live group, by place and id.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct GroupRef {
-    pub region: String,
+    pub place: Place,
     pub group_id: String,
+}
+
+impl GroupRef {
+    /// Whether this is the live group `g`.
+    pub fn is(&self, g: &CurrentGroup) -> bool {
+        self.place == g.place && self.group_id == g.group_id
+    }
 }
 
 /// What an EC2 call can come back with.
@@ -74,28 +82,28 @@ pub trait Ec2: Sync {
     /// knows none.
     fn interfaces(
         &self,
-        _region: &str,
+        _place: &Place,
         _group_ids: &[String],
     ) -> impl Future<Output = Result<Vec<Interface>, Ec2Error>> + Send {
         async { Ok(Vec::new()) }
     }
 
-    /// The groups of a region (all of them, or only `group_ids`), split into atomic rules.
+    /// The groups of a place (all of them, or only `group_ids`), split into atomic rules.
     fn describe(
         &self,
-        region: &str,
+        place: &Place,
         group_ids: Option<&[String]>,
     ) -> impl Future<Output = Result<Inventory, Ec2Error>> + Send;
 
-    /// The groups of a region named `names` (EC2 `GroupName`), in any VPC. The default
-    /// reads the whole region and keeps those; adapters filter at the source.
+    /// The groups of a place named `names` (EC2 `GroupName`), in any VPC. The default
+    /// reads the whole place and keeps those; adapters filter at the source.
     fn describe_named(
         &self,
-        region: &str,
+        place: &Place,
         names: &[String],
     ) -> impl Future<Output = Result<Inventory, Ec2Error>> + Send {
         async move {
-            let mut inv = self.describe(region, None).await?;
+            let mut inv = self.describe(place, None).await?;
             inv.groups.retain(|g| names.contains(&g.group_name));
             let kept: Vec<&str> = inv.groups.iter().map(|g| g.group_id.as_str()).collect();
             inv.unreadable
@@ -109,7 +117,7 @@ pub trait Ec2: Sync {
     /// refuses: an adapter that cannot create groups never does.
     fn create_group(
         &self,
-        _region: &str,
+        _place: &Place,
         _name: &str,
         _description: &str,
         _vpc: Option<&str>,
@@ -210,11 +218,11 @@ pub trait FlowSource: Sync {
         None
     }
 
-    /// The records of `log_group` in `region` from `start` to `end` on the interfaces
+    /// The records of `log_group` in `place` from `start` to `end` on the interfaces
     /// given, parsed and selected by sgwarden itself.
     fn records(
         &self,
-        region: &str,
+        place: &Place,
         log_group: &str,
         start: chrono::DateTime<chrono::Utc>,
         end: chrono::DateTime<chrono::Utc>,
@@ -233,7 +241,7 @@ impl FlowSource for NoFlows {
 
     async fn records(
         &self,
-        _: &str,
+        _: &Place,
         log_group: &str,
         _: chrono::DateTime<chrono::Utc>,
         _: chrono::DateTime<chrono::Utc>,

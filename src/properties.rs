@@ -115,7 +115,7 @@ fn live(rules: &[Rule]) -> CurrentGroup {
         v.dedup();
     }
     CurrentGroup {
-        region: "us-east-1".into(),
+        place: crate::place::Place::new("", "us-east-1"),
         group_id: "sg-0aaa".into(),
         group_name: "g".into(),
         vpc_id: Some("vpc-1".into()),
@@ -149,7 +149,7 @@ proptest! {
     fn drift_of_a_state_against_itself_is_empty(rules in pooled_rules()) {
         let policy = load_str("p.yaml", &policy_text(&rules, "enforce")).unwrap();
         let inv = Inventory { groups: vec![live(&rules)], unreadable: vec![] };
-        let d = drift(&policy, &inv, &["us-east-1".into()], today());
+        let d = drift(&policy, &inv, &[crate::place::Place::new("", "us-east-1")], today());
         prop_assert!(!d.has_drift(), "{:#?}", d);
     }
 
@@ -158,7 +158,7 @@ proptest! {
         let policy = load_str("p.yaml", &policy_text(&desired, "enforce")).unwrap();
         let mut group = live(&current);
         let inv = Inventory { groups: vec![group.clone()], unreadable: vec![] };
-        let d = drift(&policy, &inv, &["us-east-1".into()], today());
+        let d = drift(&policy, &inv, &[crate::place::Place::new("", "us-east-1")], today());
         let p = plan::plan(&d, PlanOptions { max_changes_per_run: u64::MAX, force_audit: false });
         for direction in Direction::BOTH {
             plan::apply_to(group.rules_mut(direction), direction, &p.groups[0].actions);
@@ -167,7 +167,7 @@ proptest! {
         prop_assert_eq!(set(&group.ingress), set(&want.ingress));
         prop_assert_eq!(set(&group.egress), set(&want.egress));
         // And the result has no drift.
-        let after = drift(&policy, &Inventory { groups: vec![group], unreadable: vec![] }, &["us-east-1".into()], today());
+        let after = drift(&policy, &Inventory { groups: vec![group], unreadable: vec![] }, &[crate::place::Place::new("", "us-east-1")], today());
         prop_assert!(!after.has_drift());
     }
 
@@ -176,7 +176,7 @@ proptest! {
         let policy = load_str("p.yaml", &policy_text(&desired, "add-only")).unwrap();
         let mut group = live(&current);
         let inv = Inventory { groups: vec![group.clone()], unreadable: vec![] };
-        let d = drift(&policy, &inv, &["us-east-1".into()], today());
+        let d = drift(&policy, &inv, &[crate::place::Place::new("", "us-east-1")], today());
         let p = plan::plan(&d, PlanOptions { max_changes_per_run: u64::MAX, force_audit: false });
         for direction in Direction::BOTH {
             plan::apply_to(group.rules_mut(direction), direction, &p.groups[0].actions);
@@ -330,9 +330,9 @@ proptest! {
             Ok(policy) => {
                 // A policy that still loads runs through the whole pure path.
                 let mut inv = Inventory::default();
-                crate::inventory::read_snapshot("s.json", "us-east-1", EXAMPLE_SNAPSHOT, &mut inv).unwrap();
-                let regions = vec!["us-east-1".to_string(), "eu-west-1".to_string()];
-                let report = crate::report::plan_report(&policy, &inv, &regions, today(), crate::report::TriggerInfo::manual(), false);
+                crate::inventory::read_snapshot("s.json", &crate::place::Place::new("", "us-east-1"), EXAMPLE_SNAPSHOT, &mut inv).unwrap();
+                let places = [crate::place::Place::new("", "us-east-1"), crate::place::Place::new("", "eu-west-1")];
+                let report = crate::report::plan_report(&policy, &inv, &places, today(), crate::report::TriggerInfo::manual(), false);
                 let _ = crate::report::render::text(&report);
                 let _ = crate::report::render::markdown(&report);
                 let _ = crate::report::render::table(&report, true);
@@ -345,7 +345,7 @@ proptest! {
     fn mutated_snapshots_never_panic(muts in proptest::collection::vec(arb_mutation(), 1..4)) {
         let text = mutate(EXAMPLE_SNAPSHOT, &muts);
         let mut inv = Inventory::default();
-        let _ = crate::inventory::read_snapshot("s.json", "us-east-1", &text, &mut inv);
+        let _ = crate::inventory::read_snapshot("s.json", &crate::place::Place::new("", "us-east-1"), &text, &mut inv);
     }
 
     #[test]

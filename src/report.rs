@@ -8,6 +8,7 @@ pub mod sns;
 use serde::Serialize;
 
 use crate::drift::{Drift, GroupDrift};
+use crate::place::Place;
 use crate::plan::{Op, Plan, Status};
 use crate::policy::{Mode, Policy, Provenance};
 use crate::rule::{DescribedRule, Rule};
@@ -171,7 +172,8 @@ pub struct GroupReport {
     pub group_name: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub vpc_id: Option<String>,
-    pub region: String,
+    #[serde(flatten)]
+    pub place: Place,
     pub mode: Mode,
     pub missing: Vec<RuleJson>,
     pub extra: Vec<RuleJson>,
@@ -231,7 +233,8 @@ impl GroupReport {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct MissingGroupJson {
     pub key: String,
-    pub region: String,
+    #[serde(flatten)]
+    pub place: Place,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub vpc_id: Option<String>,
 }
@@ -240,7 +243,8 @@ pub struct MissingGroupJson {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct CreatedGroupJson {
     pub key: String,
-    pub region: String,
+    #[serde(flatten)]
+    pub place: Place,
     pub group_id: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub vpc_id: Option<String>,
@@ -251,7 +255,8 @@ pub struct UnmanagedJson {
     pub group_id: String,
     pub group_name: String,
     pub vpc_id: Option<String>,
-    pub region: String,
+    #[serde(flatten)]
+    pub place: Place,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -271,8 +276,9 @@ pub struct ErrorJson {
     pub stage: Stage,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub group_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub region: Option<String>,
+    /// Where it arose, when in one place (`account` and `region` in the JSON).
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub place: Option<Place>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub code: Option<String>,
     pub message: String,
@@ -386,7 +392,7 @@ fn group_report(g: &GroupDrift, mode: Mode, actions: Vec<ActionJson>) -> GroupRe
         group_id: Some(g.group_id.clone()),
         group_name: g.group_name.clone(),
         vpc_id: g.vpc_id.clone(),
-        region: g.region.clone(),
+        place: g.place.clone(),
         mode,
         missing: rules_json(&g.missing),
         extra: rules_json(&g.extra),
@@ -405,7 +411,7 @@ impl Report {
     pub fn new(
         trigger: TriggerInfo,
         policy: Option<&Policy>,
-        regions: &[String],
+        places: &[Place],
         drift: &Drift,
         plan: &Plan,
     ) -> Report {
@@ -440,24 +446,32 @@ impl Report {
                 groups.push(r);
             }
         }
-        // The account is the owner of the governed groups (they all belong to one account).
+        // The account is the owner of the governed groups (they all belong to one
+        // account), else the one the places name.
         let account = drift
             .groups
             .first()
             .map(|g| g.owner_id.clone())
+            .or_else(|| places.first().map(|p| p.account.clone()))
             .filter(|o| !o.is_empty());
+        let mut regions: Vec<String> = Vec::with_capacity(places.len());
+        for p in places {
+            if !regions.contains(&p.region) {
+                regions.push(p.region.clone());
+            }
+        }
         let mut report = Report {
             account,
             trigger,
             policy: policy.map(PolicyInfo::of),
-            regions: regions.to_vec(),
+            regions,
             groups,
             missing_groups: drift
                 .missing_groups
                 .iter()
                 .map(|m| MissingGroupJson {
                     key: m.key.clone(),
-                    region: m.region.clone(),
+                    place: m.place.clone(),
                     vpc_id: m.vpc_id.clone(),
                 })
                 .collect(),
@@ -469,7 +483,7 @@ impl Report {
                     group_id: u.group_id.clone(),
                     group_name: u.group_name.clone(),
                     vpc_id: u.vpc_id.clone(),
-                    region: u.region.clone(),
+                    place: u.place.clone(),
                 })
                 .collect(),
             refused: plan.refused.clone(),
@@ -480,7 +494,7 @@ impl Report {
                 .map(|e| ErrorJson {
                     stage: e.stage,
                     group_id: Some(e.group_id.clone()),
-                    region: Some(e.region.clone()),
+                    place: Some(e.place.clone()),
                     code: None,
                     message: e.message.clone(),
                 })
@@ -537,6 +551,16 @@ impl Report {
         }
     }
 
+    /// A place as the text reports write it: the region alone when it is in the
+    /// report's account, else `ACCOUNT/REGION`.
+    pub fn place_text(&self, place: &Place) -> String {
+        if place.account.is_empty() || self.account.as_deref() == Some(place.account.as_str()) {
+            place.region.clone()
+        } else {
+            place.to_string()
+        }
+    }
+
     /// The JSON contract, pretty-printed.
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
@@ -552,12 +576,12 @@ fn is_zero(n: &usize) -> bool {
 pub(crate) fn plan_report(
     policy: &Policy,
     inventory: &crate::inventory::Inventory,
-    regions: &[String],
+    places: &[Place],
     today: chrono::NaiveDate,
     trigger: TriggerInfo,
     force_audit: bool,
 ) -> Report {
-    let d = crate::drift::drift(policy, inventory, regions, today);
+    let d = crate::drift::drift(policy, inventory, places, today);
     let p = crate::plan::plan(
         &d,
         crate::plan::PlanOptions {
@@ -565,5 +589,5 @@ pub(crate) fn plan_report(
             force_audit,
         },
     );
-    Report::new(trigger, Some(policy), regions, &d, &p)
+    Report::new(trigger, Some(policy), places, &d, &p)
 }

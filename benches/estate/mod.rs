@@ -83,6 +83,12 @@ pub fn load(text: &str) -> Policy {
 
 pub fn inventory_of(text: &str) -> Inventory {
     let mut inv = Inventory::default();
-    inventory::read_snapshot("bench.json", "us-east-1", text, &mut inv).expect("bench snapshot");
+    inventory::read_snapshot(
+        "bench.json",
+        &sgwarden::place::Place::new("", "us-east-1"),
+        text,
+        &mut inv,
+    )
+    .expect("bench snapshot");
     inv
 }

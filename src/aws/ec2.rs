@@ -4,6 +4,8 @@
 //!
 //! One client per region, built from one shared configuration; the SDK's standard retry
 //! (with backoff on `RequestLimitExceeded` and other throttling codes) applies to every call.
+//! It acts in the account of its credentials: a [`Place`]'s region picks the client, and
+//! the groups it reads are named with the place asked about.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -16,6 +18,7 @@ use aws_sdk_ec2::types::{
 };
 
 use crate::inventory::{self, GroupPair, Inventory, Permission};
+use crate::place::Place;
 use crate::ports::{Ec2, Ec2Error, GroupRef, Interface};
 use crate::rule::{DescribedRule, Direction, Peer, Rule};
 
@@ -38,15 +41,15 @@ impl SdkEc2 {
     /// as many calls as they need (an event can name thousands of groups).
     async fn describe_where(
         &self,
-        region: &str,
+        place: &Place,
         filter: Option<(&str, &[String])>,
     ) -> Result<Inventory, Ec2Error> {
         let mut inv = Inventory::default();
         match filter {
-            None => self.describe_page(region, None, &mut inv).await?,
+            None => self.describe_page(place, None, &mut inv).await?,
             Some((name, values)) => {
                 for chunk in values.chunks(FILTER_VALUES) {
-                    self.describe_page(region, Some((name, chunk)), &mut inv)
+                    self.describe_page(place, Some((name, chunk)), &mut inv)
                         .await?;
                 }
             }
@@ -57,12 +60,12 @@ impl SdkEc2 {
     /// Every page of one DescribeSecurityGroups request, into `inv`.
     async fn describe_page(
         &self,
-        region: &str,
+        place: &Place,
         filter: Option<(&str, &[String])>,
         inv: &mut Inventory,
     ) -> Result<(), Ec2Error> {
         let request = self
-            .client(region)
+            .client(&place.region)
             .describe_security_groups()
             .set_filters(filter.map(|(name, values)| {
                 vec![
@@ -75,7 +78,7 @@ impl SdkEc2 {
         let mut stream = request.into_paginator().items().send();
         while let Some(item) = stream.next().await {
             let g = item.map_err(|e| map_error("DescribeSecurityGroups", &e))?;
-            add_group(region, &g, inv);
+            add_group(place, &g, inv);
         }
         Ok(())
     }
@@ -178,11 +181,12 @@ fn permission(p: &IpPermission) -> Permission {
     }
 }
 
-fn add_group(region: &str, g: &SecurityGroup, inv: &mut Inventory) {
+fn add_group(place: &Place, g: &SecurityGroup, inv: &mut Inventory) {
     let ingress: Vec<Permission> = g.ip_permissions().iter().map(permission).collect();
     let egress: Vec<Permission> = g.ip_permissions_egress().iter().map(permission).collect();
-    match inventory::group_from_permissions(
-        region,
+    inventory::add_group(
+        inv,
+        place,
         g.group_id().unwrap_or_default().to_string(),
         g.group_name().unwrap_or_default().to_string(),
         g.vpc_id().map(str::to_string),
@@ -190,10 +194,7 @@ fn add_group(region: &str, g: &SecurityGroup, inv: &mut Inventory) {
         g.description().unwrap_or_default().to_string(),
         &ingress,
         &egress,
-    ) {
-        Ok(group) => inv.groups.push(group),
-        Err(u) => inv.unreadable.push(u),
-    }
+    );
 }
 
 /// The EC2 permission that writes one atomic rule.
@@ -298,25 +299,25 @@ impl RevokeAnswer {
 impl Ec2 for SdkEc2 {
     async fn describe(
         &self,
-        region: &str,
+        place: &Place,
         group_ids: Option<&[String]>,
     ) -> Result<Inventory, Ec2Error> {
         // A filter, not GroupIds: an id that no longer exists is then simply absent
         // instead of failing the whole call.
-        self.describe_where(region, group_ids.map(|ids| ("group-id", ids)))
+        self.describe_where(place, group_ids.map(|ids| ("group-id", ids)))
             .await
     }
 
     async fn interfaces(
         &self,
-        region: &str,
+        place: &Place,
         group_ids: &[String],
     ) -> Result<Vec<Interface>, Ec2Error> {
         let op = "DescribeNetworkInterfaces";
         let mut out = Vec::new();
         for chunk in group_ids.chunks(FILTER_VALUES) {
             let mut stream = self
-                .client(region)
+                .client(&place.region)
                 .describe_network_interfaces()
                 .filters(
                     Filter::builder()
@@ -351,20 +352,20 @@ impl Ec2 for SdkEc2 {
         Ok(out)
     }
 
-    async fn describe_named(&self, region: &str, names: &[String]) -> Result<Inventory, Ec2Error> {
-        self.describe_where(region, Some(("group-name", names)))
+    async fn describe_named(&self, place: &Place, names: &[String]) -> Result<Inventory, Ec2Error> {
+        self.describe_where(place, Some(("group-name", names)))
             .await
     }
 
     async fn create_group(
         &self,
-        region: &str,
+        place: &Place,
         name: &str,
         description: &str,
         vpc: Option<&str>,
     ) -> Result<String, Ec2Error> {
         let out = self
-            .client(region)
+            .client(&place.region)
             .create_security_group()
             .group_name(name)
             .description(description)
@@ -391,7 +392,7 @@ impl Ec2 for SdkEc2 {
             .iter()
             .map(|r| rule_permission(&r.rule, r.description.as_deref()))
             .collect::<Result<Vec<_>, _>>()?;
-        let client = self.client(&group.region);
+        let client = self.client(&group.place.region);
         ip_permission_call!(
             client,
             direction,
@@ -415,7 +416,7 @@ impl Ec2 for SdkEc2 {
             .iter()
             .map(|r| rule_permission(r, None))
             .collect::<Result<Vec<_>, _>>()?;
-        let client = self.client(&group.region);
+        let client = self.client(&group.place.region);
         let answer = match direction {
             Direction::Ingress => {
                 let out = client
@@ -459,7 +460,7 @@ impl Ec2 for SdkEc2 {
             .iter()
             .map(|r| rule_permission(&r.rule, Some(r.description.as_deref().unwrap_or(""))))
             .collect::<Result<Vec<_>, _>>()?;
-        let client = self.client(&group.region);
+        let client = self.client(&group.place.region);
         ip_permission_call!(
             client,
             direction,

@@ -6,6 +6,7 @@ use aws_config::{Region, SdkConfig};
 use chrono::{DateTime, Utc};
 
 use crate::flows::{FlowRecord, parse_record};
+use crate::place::Place;
 use crate::ports::{FlowError, FlowSource};
 
 /// CloudWatch Logs through the SDK.
@@ -24,14 +25,14 @@ impl SdkFlows {
 impl FlowSource for SdkFlows {
     async fn records(
         &self,
-        region: &str,
+        place: &Place,
         log_group: &str,
         start: DateTime<Utc>,
         end: DateTime<Utc>,
         interfaces: &[String],
     ) -> Result<Vec<FlowRecord>, FlowError> {
         let conf = aws_sdk_cloudwatchlogs::config::Builder::from(&self.config)
-            .region(Region::new(region.to_string()))
+            .region(Region::new(place.region.clone()))
             .build();
         let client = aws_sdk_cloudwatchlogs::Client::from_conf(conf);
         let mut pages = client

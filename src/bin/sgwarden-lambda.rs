@@ -48,13 +48,15 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         );
     }
     let (enforcer, config, home) = (&enforcer, &config, home.as_str());
+    // The account comes from the function's own ARN, known at the first invocation.
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let config = config.as_ref().map_err(|message| Diagnostic {
             error_type: "ConfigInvalid".to_string(),
             error_message: message.clone(),
         })?;
         let now = chrono::Utc::now();
-        match handler::handle(enforcer, config, home, now, &event.payload).await {
+        let home = handler::home(&event.context.invoked_function_arn, home);
+        match handler::handle(enforcer, config, &home, now, &event.payload).await {
             Ok(report) => {
                 tracing::info!(summary = %handler::summary(&report), "run done");
                 Ok(handler::summary(&report))

@@ -84,12 +84,14 @@ fn records(a: &FlowsArgs, seconds: u64) -> Result<Vec<FlowRecord>, CliError> {
         .region
         .clone()
         .unwrap_or_else(crate::local::running_region);
+    // The account of the caller's credentials.
+    let place = crate::place::Place::new("", region.as_str());
     super::block_on(async {
         let sdk = sdk_config(None, a.aws.endpoint_url.as_deref()).await;
         let interfaces: Vec<String> = match (&a.eni, &a.group) {
             (Some(eni), _) => vec![eni.clone()],
             (None, Some(group)) => SdkEc2::new(&sdk)
-                .interfaces(&region, std::slice::from_ref(group))
+                .interfaces(&place, std::slice::from_ref(group))
                 .await
                 .map_err(|e| CliError::Aws(format!("cannot list the interfaces of {group}: {e}")))?
                 .into_iter()
@@ -110,7 +112,7 @@ fn records(a: &FlowsArgs, seconds: u64) -> Result<Vec<FlowRecord>, CliError> {
             .and_then(|d| end.checked_sub_signed(d))
             .unwrap_or(DateTime::<Utc>::MIN_UTC);
         SdkFlows::new(&sdk)
-            .records(&region, &a.log_group, start, end, &interfaces)
+            .records(&place, &a.log_group, start, end, &interfaces)
             .await
             .map_err(|e| CliError::Aws(e.to_string()))
     })?

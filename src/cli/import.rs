@@ -83,7 +83,7 @@ pub(super) fn run(c: ImportCommand, out: &mut dyn Write) -> Result<Outcome, CliE
             } else {
                 let mut inv = local::read_snapshots(&a.snapshot).map_err(CliError::Input)?;
                 if !a.region.is_empty() {
-                    inv.groups.retain(|g| a.region.contains(&g.region));
+                    inv.groups.retain(|g| a.region.contains(&g.place.region));
                 }
                 (inv, a.snapshot.join(", "))
             };
@@ -113,7 +113,7 @@ fn live_inventory(endpoint: Option<&str>, regions: &[String]) -> Result<Inventor
         let mut all = Inventory::default();
         for region in regions {
             let inv = ec2
-                .describe(region, None)
+                .describe(&crate::place::Place::new("", region.as_str()), None)
                 .await
                 .map_err(|e| CliError::Aws(format!("cannot read the groups of {region}: {e}")))?;
             all.groups.extend(inv.groups);

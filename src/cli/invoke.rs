@@ -56,7 +56,8 @@ pub(super) fn run(a: &InvokeArgs, out: &mut dyn Write) -> Result<Outcome, CliErr
     let result = super::block_on(async {
         let sdk = sdk_config(None, a.aws.endpoint_url.as_deref()).await;
         let enforcer = wiring::lambda(&sdk, Some(&config));
-        handler::handle(&enforcer, &config, &home_region(&sdk), now, &event).await
+        let home = crate::place::Place::new("", home_region(&sdk));
+        handler::handle(&enforcer, &config, &home, now, &event).await
     })?;
     match result {
         Ok(report) => {

@@ -10,6 +10,7 @@ use super::{CliError, EndpointArgs, ReportArgs, block_on, governed_regions, load
 use crate::enforcer::{Enforcer, RunOptions};
 use crate::local::MemoryLedger;
 use crate::local::{self, LoadedPolicy, MemoryEc2, MemoryNotifier};
+use crate::place::Place;
 use crate::report::{Outcome, Report};
 
 /// What `plan` and `apply` both take: the policy, the regions, the report, where AWS is.
@@ -97,7 +98,7 @@ fn from_snapshots(a: &PlanArgs, now: DateTime<Utc>) -> Result<Report, CliError> 
         force_audit: false,
         regions: a.run.region.clone(),
         now,
-        home_region: home,
+        home: Place::new("", home),
         notify: false,
     };
     block_on(enforcer.run(&manual(), &opts))
@@ -131,7 +132,7 @@ fn live(a: &RunArgs, now: DateTime<Utc>, apply: bool, dry_run: bool) -> Result<R
             force_audit: dry_run,
             regions: regions.to_vec(),
             now,
-            home_region: home,
+            home: Place::new("", home),
             notify: false,
         };
         Ok(enforcer.run(&manual(), &opts).await)

@@ -78,11 +78,11 @@ pub(super) fn current(a: &ShowCurrentArgs, out: &mut dyn Write) -> Result<Outcom
     let mut groups: Vec<_> = inventory
         .groups
         .iter()
-        .filter(|g| a.region.is_empty() || a.region.contains(&g.region))
+        .filter(|g| a.region.is_empty() || a.region.contains(&g.place.region))
         .collect();
     groups.sort_by(|x, y| {
-        (&x.region, &x.vpc_id, &x.group_name, &x.group_id).cmp(&(
-            &y.region,
+        (&x.place.region, &x.vpc_id, &x.group_name, &x.group_id).cmp(&(
+            &y.place.region,
             &y.vpc_id,
             &y.group_name,
             &y.group_id,
@@ -98,7 +98,7 @@ pub(super) fn current(a: &ShowCurrentArgs, out: &mut dyn Write) -> Result<Outcom
             for g in &groups {
                 for r in g.ingress.iter().chain(&g.egress) {
                     rows.push(vec![
-                        g.region.clone(),
+                        g.place.region.clone(),
                         g.vpc_id.clone().unwrap_or_else(|| "-".into()),
                         g.group_name.clone(),
                         g.group_id.clone(),
@@ -115,7 +115,7 @@ pub(super) fn current(a: &ShowCurrentArgs, out: &mut dyn Write) -> Result<Outcom
                         .iter()
                         .map(|g| {
                             json!({
-                                "region": g.region, "group_id": g.group_id, "group_name": g.group_name,
+                                "region": g.place.region, "group_id": g.group_id, "group_name": g.group_name,
                                 "vpc_id": g.vpc_id, "owner_id": g.owner_id, "description": g.description,
                                 "ingress": g.ingress.iter().map(rule_value).collect::<Vec<_>>(),
                                 "egress": g.egress.iter().map(rule_value).collect::<Vec<_>>(),
@@ -135,7 +135,7 @@ pub(super) fn current(a: &ShowCurrentArgs, out: &mut dyn Write) -> Result<Outcom
         writeln!(
             out,
             "error: cannot read group {} in {}: {}",
-            u.group_id, u.region, u.message
+            u.group_id, u.place.region, u.message
         )?;
     }
     Ok(if inventory.unreadable.is_empty() {

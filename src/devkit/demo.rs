@@ -172,7 +172,10 @@ pub async fn run(paths: &DemoPaths) -> Result<(), DevError> {
     say("Groups after: what changed since the start");
     print!("{}", changes(&before, &groups(&sdk, &eu).await?));
     let prod = SdkEc2::new(&sdk)
-        .describe("us-east-1", Some(std::slice::from_ref(&estate.prod_web)))
+        .describe(
+            &crate::place::Place::new("", "us-east-1"),
+            Some(std::slice::from_ref(&estate.prod_web)),
+        )
         .await
         .map_err(|e| DevError::Setup(e.to_string()))?;
     let restored = prod.groups.first().is_some_and(|g| {
@@ -287,7 +290,7 @@ async fn groups(sdk: &SdkConfig, eu: &SdkConfig) -> Result<Shown, DevError> {
     let mut out = Vec::new();
     for (region, config) in [("us-east-1", sdk), ("eu-west-1", eu)] {
         let inv = SdkEc2::new(config)
-            .describe(region, None)
+            .describe(&crate::place::Place::new("", region), None)
             .await
             .map_err(|e| DevError::Setup(e.to_string()))?;
         let mut groups = inv.groups;

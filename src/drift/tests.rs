@@ -31,7 +31,7 @@ fn live(region: &str, id: &str, name: &str, vpc: &str, rules: &[&str]) -> Curren
     ingress.sort();
     egress.sort();
     CurrentGroup {
-        region: region.into(),
+        place: Place::new("", region),
         group_id: id.into(),
         group_name: name.into(),
         vpc_id: Some(vpc.into()),
@@ -54,7 +54,7 @@ fn day(s: &str) -> NaiveDate {
 }
 
 fn run(p: &Policy, i: &Inventory) -> Drift {
-    drift(p, i, &["us-east-1".to_string()], day("2026-11-23"))
+    drift(p, i, &[Place::new("", "us-east-1")], day("2026-11-23"))
 }
 
 fn texts(rules: &[DescribedRule]) -> Vec<String> {
@@ -73,7 +73,7 @@ fn a_drifted_cidr_inside_a_wanted_permission_is_one_missing_and_one_extra() {
     let mut i = Inventory::default();
     inventory::read_snapshot(
         "s.json",
-        "us-east-1",
+        &Place::new("", "us-east-1"),
         r#"{"SecurityGroups":[{"GroupId":"sg-1","GroupName":"web","OwnerId":"111111111111","VpcId":"vpc-1",
         "IpPermissions":[{"IpProtocol":"tcp","FromPort":443,"ToPort":443,
           "IpRanges":[{"CidrIp":"10.0.0.0/8"},{"CidrIp":"192.168.0.0/24"}]}]}]}"#,
@@ -92,7 +92,7 @@ fn all_protocols_match_live_minus_one() {
     let mut i = Inventory::default();
     inventory::read_snapshot(
         "s.json",
-        "us-east-1",
+        &Place::new("", "us-east-1"),
         r#"{"SecurityGroups":[{"GroupId":"sg-1","GroupName":"web","OwnerId":"1","VpcId":"vpc-1",
         "IpPermissionsEgress":[{"IpProtocol":"-1","IpRanges":[{"CidrIp":"0.0.0.0/0"}]}]}]}"#,
         &mut i,
@@ -109,7 +109,7 @@ fn icmp_type_code_matches_ec2_from_and_to_ports() {
     let mut i = Inventory::default();
     inventory::read_snapshot(
         "s.json",
-        "us-east-1",
+        &Place::new("", "us-east-1"),
         r#"{"SecurityGroups":[{"GroupId":"sg-1","GroupName":"web","OwnerId":"1","VpcId":"vpc-1",
         "IpPermissions":[{"IpProtocol":"icmp","FromPort":3,"ToPort":4,"IpRanges":[{"CidrIp":"0.0.0.0/0"}]},
                          {"IpProtocol":"1","FromPort":8,"ToPort":-1,"IpRanges":[{"CidrIp":"0.0.0.0/0"}]}]}]}"#,
@@ -203,7 +203,7 @@ fn an_unresolvable_sg_name_is_a_missing_rule_with_its_name_not_a_crash() {
         d.missing_groups,
         vec![MissingGroup {
             key: "web".into(),
-            region: "us-east-1".into(),
+            place: Place::new("", "us-east-1"),
             vpc_id: None
         }]
     );
@@ -217,7 +217,7 @@ fn a_cross_account_pair_keeps_its_account_and_an_own_account_reference_drops_it(
     let mut i = Inventory::default();
     inventory::read_snapshot(
         "s.json",
-        "us-east-1",
+        &Place::new("", "us-east-1"),
         r#"{"SecurityGroups":[{"GroupId":"sg-1","GroupName":"web","OwnerId":"111111111111","VpcId":"vpc-1",
         "IpPermissions":[
           {"IpProtocol":"tcp","FromPort":443,"ToPort":443,"UserIdGroupPairs":[{"GroupId":"sg-0abc","UserId":"222222222222"}]},
@@ -305,7 +305,7 @@ fn exceptions_hold_through_their_last_day_and_then_are_drift_again() {
         "vpc-1",
         &["tcp/8443 from 198.51.100.0/24"],
     )]);
-    let r = ["us-east-1".to_string()];
+    let r = [Place::new("", "us-east-1")];
     let during = drift(&p, &i, &r, day("2026-12-31"));
     assert!(!during.has_drift());
     assert_eq!(
@@ -362,7 +362,12 @@ fn one_entry_governs_the_same_group_in_several_vpcs_and_regions() {
         live("eu-west-1", "sg-3", "web", "vpc-3", &[]),
         live("ap-south-1", "sg-4", "web", "vpc-4", &[]),
     ]);
-    let d = drift(&p, &i, &p.settings.regions, day("2026-11-23"));
+    let d = drift(
+        &p,
+        &i,
+        &Place::all("", &p.settings.regions),
+        day("2026-11-23"),
+    );
     let ids: Vec<&str> = d.groups.iter().map(|g| g.group_id.as_str()).collect();
     assert_eq!(
         ids,
@@ -384,7 +389,12 @@ fn entries_match_by_id_and_are_narrowed_by_vpc_and_region() {
         live("us-east-1", "sg-0ddd", "db", "vpc-1", &[]),
         live("eu-west-1", "sg-0eee", "db", "vpc-3", &[]),
     ]);
-    let d = drift(&p, &i, &p.settings.regions, day("2026-11-23"));
+    let d = drift(
+        &p,
+        &i,
+        &Place::all("", &p.settings.regions),
+        day("2026-11-23"),
+    );
     let got: Vec<(&str, &str)> = d
         .groups
         .iter()
@@ -402,7 +412,7 @@ fn entries_match_by_id_and_are_narrowed_by_vpc_and_region() {
     let missing: Vec<(&str, &str)> = d
         .missing_groups
         .iter()
-        .map(|m| (m.key.as_str(), m.region.as_str()))
+        .map(|m| (m.key.as_str(), m.place.region.as_str()))
         .collect();
     assert_eq!(missing, vec![("byid", "eu-west-1"), ("invpc", "eu-west-1")]);
 }
@@ -478,7 +488,7 @@ fn unreadable_live_groups_are_errors_not_drift() {
     let p = policy("version: 1\ngroups:\n  web: null\n");
     let mut i = inv(vec![]);
     i.unreadable.push(crate::inventory::UnreadableGroup {
-        region: "us-east-1".into(),
+        place: Place::new("", "us-east-1"),
         group_id: "sg-9".into(),
         group_name: "db".into(),
         vpc_id: None,
@@ -496,7 +506,7 @@ fn an_unreadable_group_is_never_missing() {
         let p = policy(&format!("version: 1\ngroups:\n  {entry}\n"));
         let mut i = inv(vec![]);
         i.unreadable.push(crate::inventory::UnreadableGroup {
-            region: "us-east-1".into(),
+            place: Place::new("", "us-east-1"),
             group_id: "sg-9".into(),
             group_name: "web".into(),
             vpc_id: None,
@@ -510,4 +520,57 @@ fn an_unreadable_group_is_never_missing() {
         );
         assert_eq!(d.errors.len(), 1);
     }
+}
+
+#[test]
+fn the_same_group_in_two_accounts_is_two_groups_and_other_accounts_are_ignored() {
+    let p = policy(
+        "version: 1\ngroups:\n  web: {ingress: [tcp/443 from 0.0.0.0/0]}\n  db: {ingress: []}\n",
+    );
+    let at = |account: &str, id: &str, name: &str, rules: &[&str]| CurrentGroup {
+        place: Place::new(account, "us-east-1"),
+        owner_id: account.into(),
+        ..live("us-east-1", id, name, "vpc-1", rules)
+    };
+    let i = inv(vec![
+        at("111111111111", "sg-1", "web", &[]),
+        at("222222222222", "sg-1", "web", &["tcp/443 from 0.0.0.0/0"]),
+        at("222222222222", "sg-2", "db", &[]),
+        at("333333333333", "sg-1", "web", &[]),
+    ]);
+    let places = [
+        Place::new("111111111111", "us-east-1"),
+        Place::new("222222222222", "us-east-1"),
+    ];
+    let d = drift(&p, &i, &places, day("2026-11-23"));
+    let groups: Vec<(&str, &str, usize)> = d
+        .groups
+        .iter()
+        .map(|g| {
+            (
+                g.place.account.as_str(),
+                g.group_id.as_str(),
+                g.missing.len(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        groups,
+        vec![
+            ("111111111111", "sg-1", 1),
+            ("222222222222", "sg-2", 0),
+            ("222222222222", "sg-1", 0),
+        ],
+        "one drift per account, sorted by place; account 333333333333 is not governed"
+    );
+    let missing: Vec<String> = d
+        .missing_groups
+        .iter()
+        .map(|m| format!("{} {}", m.place, m.key))
+        .collect();
+    assert_eq!(
+        missing,
+        vec!["111111111111/us-east-1 db"],
+        "db is missing in one account only"
+    );
 }

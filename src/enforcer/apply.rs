@@ -30,7 +30,7 @@ impl<E: Ec2, S: PolicySource, N: Notifier, L: RevertLedger, F: FlowSource> Enfor
                 .map(|gp| {
                     let g = &d.groups[gp.group];
                     let group = GroupRef {
-                        region: g.region.clone(),
+                        place: g.place.clone(),
                         group_id: g.group_id.clone(),
                     };
                     async move { self.apply_group(&group, gp).await.then_some(gp.group) }
@@ -152,7 +152,7 @@ impl<E: Ec2, S: PolicySource, N: Notifier, L: RevertLedger, F: FlowSource> Enfor
         rules: &[DescribedRule],
     ) -> Result<(), Ec2Error> {
         let ids = [group.group_id.clone()];
-        let now = self.ec2.describe(&group.region, Some(&ids)).await?;
+        let now = self.ec2.describe(&group.place, Some(&ids)).await?;
         let Some(live) = now
             .groups
             .into_iter()
@@ -197,7 +197,7 @@ pub(super) fn failures(d: &Drift, p: &Plan) -> Vec<ErrorJson> {
             errors.push(error(
                 Stage::Apply,
                 Some(&g.group_id),
-                Some(&g.region),
+                Some(&g.place),
                 failure.map(|f| f.code.as_str()),
                 format!(
                     "{} {} failed: {}",

@@ -9,6 +9,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use super::{Enforcer, RunOptions, error};
 use crate::budget::{Claim, Verdict};
 use crate::drift::Drift;
+use crate::place::Place;
 use crate::plan::{GroupPlan, Plan, Status};
 use crate::policy::{FlapLimit, Policy};
 use crate::ports::{Ec2, FlowSource, Notifier, PolicySource, RevertLedger};
@@ -16,9 +17,9 @@ use crate::report::{ErrorJson, FlappingJson, Report};
 use crate::stage::Stage;
 use crate::trigger::Trigger;
 
-/// A group held back by its spent budget: (region, group id, what the report says).
+/// A group held back by its spent budget: (place, group id, what the report says).
 pub(super) struct Flapping {
-    region: String,
+    place: Place,
     group_id: String,
     json: FlappingJson,
 }
@@ -57,7 +58,7 @@ impl<E: Ec2, S: PolicySource, N: Notifier, L: RevertLedger, F: FlowSource> Enfor
             .map(|i| {
                 let g = &d.groups[p.groups[*i].group];
                 Claim {
-                    key: format!("{}/{}", g.region, g.group_id),
+                    key: g.place.key(&g.group_id),
                     actor: actor.clone(),
                     trigger: claim_trigger(trigger),
                 }
@@ -82,7 +83,7 @@ impl<E: Ec2, S: PolicySource, N: Notifier, L: RevertLedger, F: FlowSource> Enfor
                     );
                     let g = &d.groups[p.groups[*i].group];
                     flapping.push(Flapping {
-                        region: g.region.clone(),
+                        place: g.place.clone(),
                         group_id: g.group_id.clone(),
                         json,
                     });
@@ -108,7 +109,7 @@ pub(super) fn mark(report: &mut Report, flapping: Vec<Flapping>) {
         if let Some(g) = report
             .groups
             .iter_mut()
-            .find(|g| g.region == f.region && g.group_id.as_deref() == Some(f.group_id.as_str()))
+            .find(|g| g.place == f.place && g.group_id.as_deref() == Some(f.group_id.as_str()))
         {
             g.flapping = Some(f.json);
         }

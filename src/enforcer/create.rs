@@ -74,28 +74,28 @@ impl<E: Ec2, S: PolicySource, N: Notifier, L: RevertLedger, F: FlowSource> Enfor
         g: &GroupPolicy,
     ) -> Result<(CreatedGroupJson, Inventory), ErrorJson> {
         let vpc = m.vpc_id.as_deref().or(g.vpc.as_deref());
-        let region = Some(m.region.as_str());
+        let place = Some(&m.place);
         let id = self
             .ec2
-            .create_group(&m.region, &g.name, &g.creation_description(), vpc)
+            .create_group(&m.place, &g.name, &g.creation_description(), vpc)
             .await
             .map_err(|e| {
                 let why = format!("cannot create group `{}` (groups.{}): {e}", g.name, m.key);
-                error(Stage::Create, None, region, Some(e.code()), why)
+                error(Stage::Create, None, place, Some(e.code()), why)
             })?;
         let unread = |code: Option<&str>, why: String| {
             let message = format!("created group `{}` but could not read it back{why}", g.name);
-            error(Stage::Create, Some(&id), region, code, message)
+            error(Stage::Create, Some(&id), place, code, message)
         };
         match self
             .ec2
-            .describe(&m.region, Some(std::slice::from_ref(&id)))
+            .describe(&m.place, Some(std::slice::from_ref(&id)))
             .await
         {
             Ok(inv) if !inv.groups.is_empty() => {
                 let json = CreatedGroupJson {
                     key: m.key.clone(),
-                    region: m.region.clone(),
+                    place: m.place.clone(),
                     group_id: id.clone(),
                     vpc_id: vpc.map(str::to_string),
                 };

@@ -11,6 +11,7 @@ use futures_util::future::join_all;
 use super::{Enforcer, error};
 use crate::drift::{self, Drift};
 use crate::inventory::Inventory;
+use crate::place::Place;
 use crate::policy::Policy;
 use crate::ports::{Ec2, Ec2Error, FlowSource, Notifier, PolicySource, RevertLedger};
 use crate::report::ErrorJson;
@@ -20,18 +21,54 @@ use crate::trigger::{Trigger, TriggerEvent};
 /// What the inventory stage read.
 pub(super) struct Read {
     pub inventory: Inventory,
-    /// The regions that could be read (a region that could not is an error, and its
+    /// The places that could be read (a place that could not is an error, and its
     /// groups are never called missing).
-    pub regions: Vec<String>,
+    pub places: Vec<Place>,
     pub errors: Vec<ErrorJson>,
 }
 
 impl Read {
     /// The drift of what was read, narrowed to what the trigger touched.
     pub fn drift(&self, policy: &Policy, today: NaiveDate, trigger: &Trigger) -> Drift {
-        let mut d = drift::drift(policy, &self.inventory, &self.regions, today);
+        let mut d = drift::drift(policy, &self.inventory, &self.places, today);
         scope(&mut d, trigger);
         d
+    }
+
+    /// Names the account of places read without one (a CLI run does not know whose
+    /// credentials it holds): the owner of the groups read, else the event's account,
+    /// else `settings.account`. So one group has one place, and one revert budget,
+    /// whichever way a run learns its account.
+    pub fn name_account(&mut self, policy: &Policy, event: &TriggerEvent) {
+        if self.places.iter().all(|p| !p.account.is_empty()) {
+            return;
+        }
+        let owner = self.inventory.groups.iter().map(|g| g.owner_id.as_str());
+        let Some(account) = owner
+            .chain(event.account.as_deref())
+            .chain(policy.settings.account.as_deref())
+            .find(|a| !a.is_empty())
+            .map(str::to_string)
+        else {
+            return;
+        };
+        let name = |p: &mut Place| {
+            if p.account.is_empty() {
+                p.account.clone_from(&account);
+            }
+        };
+        self.places.iter_mut().for_each(name);
+        self.inventory
+            .groups
+            .iter_mut()
+            .for_each(|g| name(&mut g.place));
+        self.inventory
+            .unreadable
+            .iter_mut()
+            .for_each(|u| name(&mut u.place));
+        for e in &mut self.errors {
+            e.place.as_mut().map(name);
+        }
     }
 
     /// The account the groups read belong to, when it is not the one the policy is
@@ -50,30 +87,30 @@ impl Read {
 }
 
 impl<E: Ec2, S: PolicySource, N: Notifier, L: RevertLedger, F: FlowSource> Enforcer<E, S, N, L, F> {
-    /// Reads every governed region at once.
+    /// Reads every governed place at once.
     pub(super) async fn inventory(
         &self,
         policy: &Policy,
-        regions: &[String],
+        places: &[Place],
         trigger: &Trigger,
     ) -> Read {
-        let reads = join_all(regions.iter().map(|r| self.read_region(policy, r, trigger))).await;
+        let reads = join_all(places.iter().map(|p| self.read_place(policy, p, trigger))).await;
         let mut read = Read {
             inventory: Inventory::default(),
-            regions: Vec::new(),
+            places: Vec::new(),
             errors: Vec::new(),
         };
-        for (region, result) in regions.iter().zip(reads) {
+        for (place, result) in places.iter().zip(reads) {
             match result {
                 Ok(inv) => {
                     read.inventory.groups.extend(inv.groups);
                     read.inventory.unreadable.extend(inv.unreadable);
-                    read.regions.push(region.clone());
+                    read.places.push(place.clone());
                 }
                 Err(e) => read.errors.push(error(
                     Stage::Inventory,
                     None,
-                    Some(region),
+                    Some(place),
                     Some(e.code()),
                     format!("cannot describe security groups: {e}"),
                 )),
@@ -82,14 +119,14 @@ impl<E: Ec2, S: PolicySource, N: Notifier, L: RevertLedger, F: FlowSource> Enfor
         read
     }
 
-    /// The groups a run needs from one region. For a CloudTrail event about known group
+    /// The groups a run needs from one place. For a CloudTrail event about known group
     /// ids: those groups, plus the groups their policy entries and exceptions name with
-    /// `sg:NAME` (so references resolve), a few small reads instead of the whole region.
+    /// `sg:NAME` (so references resolve), a few small reads instead of the whole place.
     /// Otherwise (a sweep, a delete, an event that names groups without ids): every group.
-    async fn read_region(
+    async fn read_place(
         &self,
         policy: &Policy,
-        region: &str,
+        place: &Place,
         trigger: &Trigger,
     ) -> Result<Inventory, Ec2Error> {
         let ids = match trigger {
@@ -104,9 +141,9 @@ impl<E: Ec2, S: PolicySource, N: Notifier, L: RevertLedger, F: FlowSource> Enfor
             {
                 group_ids
             }
-            _ => return self.ec2.describe(region, None).await,
+            _ => return self.ec2.describe(place, None).await,
         };
-        let mut inv = self.ec2.describe(region, Some(ids)).await?;
+        let mut inv = self.ec2.describe(place, Some(ids)).await?;
         let (by_id, by_name) = referenced(policy, &inv);
         let by_id: Vec<String> = by_id
             .into_iter()
@@ -114,10 +151,10 @@ impl<E: Ec2, S: PolicySource, N: Notifier, L: RevertLedger, F: FlowSource> Enfor
             .collect();
         let mut more = Vec::new();
         if !by_id.is_empty() {
-            more.push(self.ec2.describe(region, Some(&by_id)).await?);
+            more.push(self.ec2.describe(place, Some(&by_id)).await?);
         }
         if !by_name.is_empty() {
-            more.push(self.ec2.describe_named(region, &by_name).await?);
+            more.push(self.ec2.describe_named(place, &by_name).await?);
         }
         for m in more {
             for g in m.groups {

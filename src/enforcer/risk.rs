@@ -1,7 +1,7 @@
 //! Change risk: the traffic each planned revoke would cut, read from the VPC flow logs
 //! when `settings.flow_logs` is set, and `keep_if_traffic`, which holds such revokes.
 //!
-//! Per region with planned revokes: the interfaces of the groups concerned (and of the
+//! Per place with planned revokes: the interfaces of the groups concerned (and of the
 //! groups their rules name), then the window's flow records of those interfaces, read
 //! once. A flow counts against a revoke when the rule lets it through and no rule left
 //! after the run does, in that group or in another group on the same interface. A group
@@ -21,6 +21,7 @@ use crate::flows::{
     ChangeRisk, FlowRecord, GroupAddresses, cut_traffic, flows_text, matches, measurable,
 };
 use crate::inventory::Inventory;
+use crate::place::Place;
 use crate::plan::{Op, Plan, Status};
 use crate::policy::{FlowLogs, Policy};
 use crate::ports::{Ec2, FlowSource, Interface};
@@ -51,30 +52,30 @@ pub(super) async fn assess<E: Ec2, F: FlowSource>(
     if p.refused.is_some() {
         return;
     }
-    let mut by_region: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    let mut by_place: BTreeMap<Place, Vec<usize>> = BTreeMap::new();
     for (i, gp) in p.groups.iter().enumerate() {
         if gp.actions.iter().any(pending_revoke) {
-            by_region
-                .entry(d.groups[gp.group].region.clone())
+            by_place
+                .entry(d.groups[gp.group].place.clone())
                 .or_default()
                 .push(i);
         }
     }
     if let Some(why) = flows.unavailable() {
-        for plans in by_region.values() {
+        for plans in by_place.values() {
             unknown(policy, logs, d, p, plans, why);
         }
         return;
     }
-    for (region, plans) in by_region {
-        let after = rules_after(inventory, d, p, &region);
-        match read(ec2, flows, logs, &after, d, p, &region, &plans, now).await {
+    for (place, plans) in by_place {
+        let after = rules_after(inventory, d, p, &place);
+        match read(ec2, flows, logs, &after, d, p, &place, &plans, now).await {
             Ok(seen) => measure(policy, logs, &after, d, p, &plans, &seen),
             Err(e) => {
                 errors.push(error(
                     Stage::Flows,
                     None,
-                    Some(&region),
+                    Some(&place),
                     None,
                     format!("change risk not measured: {e}"),
                 ));
@@ -91,7 +92,7 @@ pub(super) async fn assess<E: Ec2, F: FlowSource>(
     }
 }
 
-/// What one region's reads found.
+/// What one place's reads found.
 struct Seen {
     /// The interfaces of the groups with pending revokes.
     interfaces: Vec<Interface>,
@@ -102,10 +103,10 @@ struct Seen {
 
 async fn interfaces_of<E: Ec2>(
     ec2: &E,
-    region: &str,
+    place: &Place,
     ids: &[String],
 ) -> Result<Vec<Interface>, String> {
-    ec2.interfaces(region, ids)
+    ec2.interfaces(place, ids)
         .await
         .map_err(|e| format!("cannot list network interfaces: {e}"))
 }
@@ -118,7 +119,7 @@ async fn read<E: Ec2, F: FlowSource>(
     after: &BTreeMap<String, Vec<Rule>>,
     d: &Drift,
     p: &Plan,
-    region: &str,
+    place: &Place,
     plans: &[usize],
     now: DateTime<Utc>,
 ) -> Result<Seen, String> {
@@ -127,7 +128,7 @@ async fn read<E: Ec2, F: FlowSource>(
         .map(|i| d.groups[p.groups[*i].group].group_id.clone())
         .collect();
     let own_list: Vec<String> = own.iter().cloned().collect();
-    let interfaces = interfaces_of(ec2, region, &own_list).await?;
+    let interfaces = interfaces_of(ec2, place, &own_list).await?;
 
     // Group peers of the revoked rules and of the rules left after the run on those
     // interfaces: their addresses decide what a flow's peer is.
@@ -148,7 +149,7 @@ async fn read<E: Ec2, F: FlowSource>(
         })
         .collect();
     let more: Vec<String> = peers.difference(&own).cloned().collect();
-    let peer_interfaces = interfaces_of(ec2, region, &more).await?;
+    let peer_interfaces = interfaces_of(ec2, place, &more).await?;
 
     let mut addresses = GroupAddresses::new();
     let mut seen_ids = BTreeSet::new();
@@ -174,7 +175,7 @@ async fn read<E: Ec2, F: FlowSource>(
             .and_then(|d| now.checked_sub_signed(d))
             .unwrap_or(now);
         flows
-            .records(region, &logs.log_group, start, now, &ids)
+            .records(place, &logs.log_group, start, now, &ids)
             .await
             .map_err(|e| e.to_string())?
     };
@@ -185,18 +186,18 @@ async fn read<E: Ec2, F: FlowSource>(
     })
 }
 
-/// The rules each known group of the region has after the run: live, without its
+/// The rules each known group of the place has after the run: live, without its
 /// pending revokes, with its pending authorizations.
 fn rules_after(
     inventory: &Inventory,
     d: &Drift,
     p: &Plan,
-    region: &str,
+    place: &Place,
 ) -> BTreeMap<String, Vec<Rule>> {
     let mut out: BTreeMap<String, Vec<Rule>> = inventory
         .groups
         .iter()
-        .filter(|g| g.region == region)
+        .filter(|g| g.place == *place)
         .map(|g| {
             let rules = g.ingress.iter().chain(&g.egress).map(|r| r.rule.clone());
             (g.group_id.clone(), rules.collect())
@@ -204,7 +205,7 @@ fn rules_after(
         .collect();
     for gp in &p.groups {
         let g = &d.groups[gp.group];
-        if g.region != region {
+        if g.place != *place {
             continue;
         }
         let Some(rules) = out.get_mut(&g.group_id) else {

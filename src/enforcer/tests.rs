@@ -65,7 +65,7 @@ fn group(id: &str, name: &str, ingress: &[&str], egress: &[&str]) -> CurrentGrou
         v
     };
     CurrentGroup {
-        region: "us-east-1".into(),
+        place: crate::place::Place::new("", "us-east-1"),
         group_id: id.into(),
         group_name: name.into(),
         vpc_id: Some("vpc-1".into()),
@@ -103,7 +103,7 @@ fn opts(apply: bool) -> RunOptions {
         force_audit: false,
         regions: vec![],
         now: "2026-11-23T12:00:00Z".parse().unwrap(),
-        home_region: "us-east-1".into(),
+        home: Place::new("", "us-east-1"),
         notify: true,
     }
 }
@@ -380,8 +380,8 @@ struct Racing {
 }
 
 impl Ec2 for Racing {
-    async fn describe(&self, region: &str, ids: Option<&[String]>) -> Result<Inventory, Ec2Error> {
-        let inv = self.inner.describe(region, ids).await;
+    async fn describe(&self, place: &Place, ids: Option<&[String]>) -> Result<Inventory, Ec2Error> {
+        let inv = self.inner.describe(place, ids).await;
         let race = self.race.lock().unwrap().take();
         if let Some(f) = race {
             f(&self.inner);
@@ -567,9 +567,13 @@ async fn an_unreadable_region_is_an_error_and_its_groups_are_not_called_missing(
         r.errors
             .iter()
             .any(|e| e.stage == crate::stage::Stage::Inventory
-                && e.region.as_deref() == Some("eu-west-1"))
+                && e.place.as_ref().is_some_and(|p| p.region == "eu-west-1"))
     );
-    assert!(r.missing_groups.iter().all(|m| m.region != "eu-west-1"));
+    assert!(
+        r.missing_groups
+            .iter()
+            .all(|m| m.place.region != "eu-west-1")
+    );
     assert_eq!(r.summary.authorized, 1, "us-east-1 was still enforced");
 }
 
@@ -580,7 +584,7 @@ async fn an_unreadable_group_is_never_created_a_second_time() {
     let ec2 = MemoryEc2::new(Inventory {
         groups: vec![],
         unreadable: vec![crate::inventory::UnreadableGroup {
-            region: "us-east-1".into(),
+            place: crate::place::Place::new("", "us-east-1"),
             group_id: "sg-0e1".into(),
             group_name: "web".into(),
             vpc_id: Some("vpc-1".into()),
@@ -693,7 +697,13 @@ async fn snapshots_back_the_in_memory_ec2() {
         env!("CARGO_MANIFEST_DIR")
     ))
     .unwrap();
-    inventory::read_snapshot("s.json", "us-east-1", &text, &mut inv).unwrap();
+    inventory::read_snapshot(
+        "s.json",
+        &crate::place::Place::new("", "us-east-1"),
+        &text,
+        &mut inv,
+    )
+    .unwrap();
     let policy = std::fs::read_to_string(format!(
         "{}/examples/policy.yaml",
         env!("CARGO_MANIFEST_DIR")
@@ -854,7 +864,7 @@ async fn a_group_reverted_k_times_in_the_window_is_left_alone_and_reported_flapp
     // Only web was written to; only web is in the ledger.
     assert_eq!(
         e.ledger.snapshot().groups.keys().collect::<Vec<_>>(),
-        ["us-east-1/sg-0e1"]
+        ["111122223333/us-east-1/sg-0e1"]
     );
 }
 
@@ -1283,4 +1293,49 @@ groups:
         e.run(&schedule(), &opts(false)).await;
         assert_eq!(e.flows.reads.load(Ordering::SeqCst), 0);
     }
+}
+
+/// The same group id in another account of the same region: a run in one account reads,
+/// writes and budgets only its own.
+#[tokio::test]
+async fn a_run_in_one_account_never_touches_the_same_group_id_in_another() {
+    let twin = CurrentGroup {
+        place: Place::new("444455556666", "us-east-1"),
+        owner_id: "444455556666".into(),
+        ..group("sg-0e1", "web", &["tcp/22 from 0.0.0.0/0"], &[])
+    };
+    let mut groups = estate().groups();
+    groups.push(twin.clone());
+    let ec2 = MemoryEc2::new(Inventory {
+        groups,
+        unreadable: vec![],
+    });
+    let e = enforcer(ec2, FLAPPY);
+    let mut o = opts(true);
+    o.home = Place::new("111122223333", "us-east-1");
+    let r = e.run(&schedule(), &o).await;
+    assert!(r.summary.revoked >= 1);
+    assert!(
+        r.groups
+            .iter()
+            .all(|g| g.place == Place::new("111122223333", "us-east-1"))
+    );
+    let json = r.to_json();
+    assert!(json.contains("\"account\": \"111122223333\""), "{json}");
+    assert!(
+        e.ec2
+            .writes()
+            .iter()
+            .all(|w| w.place.account == "111122223333")
+    );
+    let kept = e
+        .ec2
+        .groups()
+        .into_iter()
+        .find(|g| g.place.account == "444455556666");
+    assert_eq!(kept, Some(twin), "the other account's group is untouched");
+    assert_eq!(
+        e.ledger.snapshot().groups.keys().collect::<Vec<_>>(),
+        ["111122223333/us-east-1/sg-0e1"]
+    );
 }

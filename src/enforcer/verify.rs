@@ -6,8 +6,9 @@ use chrono::NaiveDate;
 use super::{Enforcer, error};
 use crate::drift::{self, Drift};
 use crate::inventory::{CurrentGroup, Inventory};
+use crate::place::Place;
 use crate::policy::Policy;
-use crate::ports::{Ec2, FlowSource, Notifier, PolicySource, RevertLedger};
+use crate::ports::{Ec2, FlowSource, GroupRef, Notifier, PolicySource, RevertLedger};
 use crate::report::{AfterJson, Report, RuleJson};
 use crate::rule::DescribedRule;
 use crate::stage::Stage;
@@ -22,30 +23,33 @@ impl<E: Ec2, S: PolicySource, N: Notifier, L: RevertLedger, F: FlowSource> Enfor
         &self,
         policy: &Policy,
         before: &Inventory,
-        regions: &[String],
+        places: &[Place],
         today: NaiveDate,
         d: &Drift,
         changed: &[usize],
         report: &mut Report,
     ) {
-        let (fresh, verified) = self.reread(regions, d, changed, report).await;
+        let (fresh, verified) = self.reread(places, d, changed, report).await;
         // The rest of the estate as it was, so that `sg:NAME` still resolves.
         let mut after = Inventory {
             groups: before
                 .groups
                 .iter()
-                .filter(|g| !verified.contains(&g.group_id))
+                .filter(|g| !verified.iter().any(|v| v.is(g)))
                 .cloned()
                 .collect(),
             unreadable: Vec::new(),
         };
         after.groups.extend(fresh);
-        let again = drift::drift(policy, &after, regions, today);
+        let again = drift::drift(policy, &after, places, today);
         for g in report.groups.iter_mut() {
             let Some(id) = g.group_id.as_deref() else {
                 continue;
             };
-            if !verified.iter().any(|v| v == id) {
+            if !verified
+                .iter()
+                .any(|v| v.place == g.place && v.group_id == id)
+            {
                 continue;
             }
             let rules = |list: &[DescribedRule]| -> Vec<RuleJson> {
@@ -56,7 +60,11 @@ impl<E: Ec2, S: PolicySource, N: Notifier, L: RevertLedger, F: FlowSource> Enfor
                 v.sort_by(|a, b| a.text.cmp(&b.text));
                 v
             };
-            g.after = Some(match again.groups.iter().find(|x| x.group_id == id) {
+            let now = again
+                .groups
+                .iter()
+                .find(|x| x.place == g.place && x.group_id == id);
+            g.after = Some(match now {
                 Some(now) => AfterJson {
                     missing: rules(&now.missing),
                     extra: rules(&now.extra),
@@ -65,7 +73,7 @@ impl<E: Ec2, S: PolicySource, N: Notifier, L: RevertLedger, F: FlowSource> Enfor
                     report.errors.push(error(
                         Stage::Verify,
                         Some(id),
-                        Some(&g.region),
+                        Some(&g.place),
                         None,
                         "the group is gone after the run".into(),
                     ));
@@ -78,41 +86,44 @@ impl<E: Ec2, S: PolicySource, N: Notifier, L: RevertLedger, F: FlowSource> Enfor
         }
     }
 
-    /// The changed groups read again, region by region, and their ids; a region that
+    /// The changed groups read again, place by place, and which they are; a place that
     /// cannot be read is an error, and its groups are not verified.
     async fn reread(
         &self,
-        regions: &[String],
+        places: &[Place],
         d: &Drift,
         changed: &[usize],
         report: &mut Report,
-    ) -> (Vec<CurrentGroup>, Vec<String>) {
+    ) -> (Vec<CurrentGroup>, Vec<GroupRef>) {
         let mut fresh = Vec::new();
         let mut verified = Vec::new();
-        for region in regions {
+        for place in places {
             let ids: Vec<String> = changed
                 .iter()
                 .map(|i| &d.groups[*i])
-                .filter(|g| g.region == *region)
+                .filter(|g| g.place == *place)
                 .map(|g| g.group_id.clone())
                 .collect();
             if ids.is_empty() {
                 continue;
             }
-            match self.ec2.describe(region, Some(&ids)).await {
+            match self.ec2.describe(place, Some(&ids)).await {
                 Ok(inv) => fresh.extend(inv.groups),
                 Err(e) => {
                     report.errors.push(error(
                         Stage::Verify,
                         None,
-                        Some(region),
+                        Some(place),
                         Some(e.code()),
                         format!("cannot re-describe the changed groups: {e}"),
                     ));
                     continue;
                 }
             }
-            verified.extend(ids);
+            verified.extend(ids.into_iter().map(|group_id| GroupRef {
+                place: place.clone(),
+                group_id,
+            }));
         }
         (fresh, verified)
     }

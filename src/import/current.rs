@@ -21,7 +21,7 @@ pub fn import(inventory: &Inventory, source: &str) -> Result<Imported, ImportErr
         .map(|u| {
             format!(
                 "group {} in {} could not be read and is left out: {}",
-                u.group_id, u.region, u.message
+                u.group_id, u.place.region, u.message
             )
         })
         .collect();
@@ -29,7 +29,11 @@ pub fn import(inventory: &Inventory, source: &str) -> Result<Imported, ImportErr
     for g in &inventory.groups {
         *names.entry(g.group_name.as_str()).or_default() += 1;
     }
-    let mut regions: Vec<String> = inventory.groups.iter().map(|g| g.region.clone()).collect();
+    let mut regions: Vec<String> = inventory
+        .groups
+        .iter()
+        .map(|g| g.place.region.clone())
+        .collect();
     regions.sort();
     regions.dedup();
     let mut policy = OutPolicy {
@@ -53,13 +57,13 @@ pub fn import(inventory: &Inventory, source: &str) -> Result<Imported, ImportErr
             id: (!unique).then(|| g.group_id.clone()),
             vpc: g.vpc_id.clone(),
             regions: if regions.len() > 1 {
-                vec![g.region.clone()]
+                vec![g.place.region.clone()]
             } else {
                 Vec::new()
             },
             description: (!g.description.is_empty()).then(|| g.description.clone()),
             no_global: false,
-            comment: Some(format!("{} in {}", g.group_id, g.region)),
+            comment: Some(format!("{} in {}", g.group_id, g.place.region)),
             ingress: Some(rules(g, &g.ingress)),
             egress: Some(rules(g, &g.egress)),
         };

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 
 use crate::budget::{Claim, Ledger, Verdict};
 use crate::inventory::{self, CurrentGroup, Inventory};
+use crate::place::Place;
 use crate::plan::Op;
 use crate::policy::FlapLimit;
 use crate::ports::{Ec2, Ec2Error, GroupRef, LedgerError, Notifier, NotifyError, RevertLedger};
@@ -18,6 +19,7 @@ use crate::rule::{DescribedRule, Direction, Rule};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Write {
     pub op: Op,
+    pub place: Place,
     pub group_id: String,
     pub direction: Direction,
     pub rules: Vec<String>,
@@ -28,7 +30,7 @@ pub struct Write {
 pub enum Fault {
     /// Every write to this group fails with this error.
     Group { group_id: String, error: Ec2Error },
-    /// Describing this region fails.
+    /// Describing this region (in any account) fails.
     Region { region: String, error: Ec2Error },
 }
 
@@ -47,6 +49,10 @@ struct MemoryState {
 /// EC2 in memory. Batches behave as EC2's do: a duplicate (authorize) or absent
 /// (revoke, description update) rule rejects the whole batch. With `partial_batches`,
 /// the rest of a rejected batch is applied first, as moto does.
+///
+/// A group is in the place it was stored with; one stored with no account (a snapshot,
+/// most tests) is in that region of whatever account the run asks about, and is handed
+/// out with the place asked for, as the EC2 of the caller's account would.
 #[derive(Default)]
 pub struct MemoryEc2 {
     state: Mutex<MemoryState>,
@@ -121,6 +127,7 @@ impl MemoryEc2 {
         self.with(|s| {
             s.writes.push(Write {
                 op,
+                place: group.place.clone(),
                 group_id: group.group_id.clone(),
                 direction,
                 rules: rules.iter().map(|r| r.rule.to_string()).collect(),
@@ -135,7 +142,7 @@ impl MemoryEc2 {
             let Some(g) = s
                 .groups
                 .iter_mut()
-                .find(|g| g.group_id == group.group_id && g.region == group.region)
+                .find(|g| g.group_id == group.group_id && within(&g.place, &group.place))
             else {
                 return Err(Ec2Error::GroupNotFound {
                     code: "InvalidGroup.NotFound".into(),
@@ -183,10 +190,15 @@ impl MemoryEc2 {
     }
 }
 
+/// Whether a group stored at `stored` is in `place` (no account: in every account).
+fn within(stored: &Place, place: &Place) -> bool {
+    stored.region == place.region && (stored.account.is_empty() || stored.account == place.account)
+}
+
 impl Ec2 for MemoryEc2 {
     async fn interfaces(
         &self,
-        _region: &str,
+        _place: &Place,
         group_ids: &[String],
     ) -> Result<Vec<crate::ports::Interface>, Ec2Error> {
         self.with(|s| {
@@ -200,30 +212,35 @@ impl Ec2 for MemoryEc2 {
 
     async fn describe(
         &self,
-        region: &str,
+        place: &Place,
         group_ids: Option<&[String]>,
     ) -> Result<Inventory, Ec2Error> {
         self.with(|s| {
             for f in &s.faults {
-                if let Fault::Region { region: r, error } = f
-                    && r == region
+                if let Fault::Region { region, error } = f
+                    && *region == place.region
                 {
                     return Err(error.clone());
                 }
             }
+            let asked = |id: &String| group_ids.is_none_or(|ids| ids.contains(id));
             let groups = s
                 .groups
                 .iter()
-                .filter(|g| g.region == region)
-                .filter(|g| group_ids.is_none_or(|ids| ids.contains(&g.group_id)))
-                .cloned()
+                .filter(|g| within(&g.place, place) && asked(&g.group_id))
+                .map(|g| CurrentGroup {
+                    place: place.clone(),
+                    ..g.clone()
+                })
                 .collect();
             let unreadable = s
                 .unreadable
                 .iter()
-                .filter(|u| u.region == region)
-                .filter(|u| group_ids.is_none_or(|ids| ids.contains(&u.group_id)))
-                .cloned()
+                .filter(|u| within(&u.place, place) && asked(&u.group_id))
+                .map(|u| inventory::UnreadableGroup {
+                    place: place.clone(),
+                    ..u.clone()
+                })
                 .collect();
             Ok(Inventory { groups, unreadable })
         })
@@ -231,7 +248,7 @@ impl Ec2 for MemoryEc2 {
 
     async fn create_group(
         &self,
-        region: &str,
+        place: &Place,
         name: &str,
         description: &str,
         vpc: Option<&str>,
@@ -242,7 +259,7 @@ impl Ec2 for MemoryEc2 {
                 .or_else(|| Some("vpc-default".into()));
             if s.groups
                 .iter()
-                .any(|g| g.region == region && g.group_name == name && g.vpc_id == vpc_id)
+                .any(|g| within(&g.place, place) && g.group_name == name && g.vpc_id == vpc_id)
             {
                 return Err(Ec2Error::api(
                     "CreateSecurityGroup",
@@ -260,7 +277,7 @@ impl Ec2 for MemoryEc2 {
                 .parse()
                 .map_err(|_| Ec2Error::api("CreateSecurityGroup", "Internal", "default egress"))?;
             s.groups.push(CurrentGroup {
-                region: region.to_string(),
+                place: place.clone(),
                 group_id: group_id.clone(),
                 group_name: name.to_string(),
                 vpc_id,
@@ -355,7 +372,7 @@ pub struct MemoryFlows {
 impl crate::ports::FlowSource for MemoryFlows {
     async fn records(
         &self,
-        _region: &str,
+        _place: &Place,
         log_group: &str,
         _start: chrono::DateTime<chrono::Utc>,
         _end: chrono::DateTime<chrono::Utc>,

@@ -106,7 +106,7 @@ pub fn headline(r: &Report) -> String {
 }
 
 /// `db-prod, sg-0abc, vpc-0def, us-east-1`: what identifies the live group.
-fn group_ids(g: &GroupReport) -> String {
+fn group_ids(r: &Report, g: &GroupReport) -> String {
     let mut ids = Vec::new();
     if g.group_name != g.key {
         ids.push(g.group_name.clone());
@@ -117,12 +117,12 @@ fn group_ids(g: &GroupReport) -> String {
     if let Some(v) = &g.vpc_id {
         ids.push(v.clone());
     }
-    ids.push(g.region.clone());
+    ids.push(r.place_text(&g.place));
     ids.join(", ")
 }
 
-fn group_title(g: &GroupReport) -> String {
-    format!("{} ({}) mode {}", g.key, group_ids(g), g.mode.as_str())
+fn group_title(r: &Report, g: &GroupReport) -> String {
+    format!("{} ({}) mode {}", g.key, group_ids(r, g), g.mode.as_str())
 }
 
 /// What happens to a finding that has no action: add-only keeps extra rules.
@@ -203,7 +203,7 @@ pub fn text(r: &Report) -> String {
         let _ = writeln!(o, "\nREFUSED: {why}");
     }
     for g in &r.groups {
-        let _ = writeln!(o, "\n{}", group_title(g));
+        let _ = writeln!(o, "\n{}", group_title(r, g));
         if let Some(f) = &g.flapping {
             let _ = writeln!(o, "  FLAPPING  {}", flapping_line(f));
         }
@@ -274,7 +274,7 @@ pub fn text(r: &Report) -> String {
                 o,
                 "  {} in {}{}: {}",
                 c.key,
-                c.region,
+                r.place_text(&c.place),
                 vpc_suffix(c.vpc_id.as_deref()),
                 c.group_id
             );
@@ -287,7 +287,7 @@ pub fn text(r: &Report) -> String {
                 o,
                 "  {} in {}{}",
                 m.key,
-                m.region,
+                r.place_text(&m.place),
                 vpc_suffix(m.vpc_id.as_deref())
             );
         }
@@ -300,7 +300,7 @@ pub fn text(r: &Report) -> String {
                 "  {} {} in {}{}",
                 u.group_id,
                 u.group_name,
-                u.region,
+                r.place_text(&u.place),
                 vpc_suffix(u.vpc_id.as_deref())
             );
         }
@@ -329,8 +329,8 @@ pub fn text(r: &Report) -> String {
             if let Some(g) = &e.group_id {
                 at.push(g.clone());
             }
-            if let Some(rg) = &e.region {
-                at.push(rg.clone());
+            if let Some(p) = &e.place {
+                at.push(r.place_text(p));
             }
             let _ = writeln!(
                 o,
@@ -381,7 +381,7 @@ pub fn markdown(r: &Report) -> String {
             o,
             "\n#### `{}` ({}), {}\n",
             g.key,
-            md_escape(&group_ids(g)),
+            md_escape(&group_ids(r, g)),
             g.mode.as_str()
         );
         if let Some(f) = &g.flapping {
@@ -434,7 +434,7 @@ pub fn markdown(r: &Report) -> String {
                 format!(
                     "`{}` in {}{}",
                     m.key,
-                    m.region,
+                    r.place_text(&m.place),
                     m.vpc_id
                         .as_deref()
                         .map(|v| format!(" `{v}`"))
@@ -449,7 +449,14 @@ pub fn markdown(r: &Report) -> String {
         let list: Vec<String> = r
             .unmanaged_groups
             .iter()
-            .map(|u| format!("`{}` {} in {}", u.group_id, u.group_name, u.region))
+            .map(|u| {
+                format!(
+                    "`{}` {} in {}",
+                    u.group_id,
+                    u.group_name,
+                    r.place_text(&u.place)
+                )
+            })
             .collect();
         let _ = writeln!(o, "{}", list.join(", "));
     }
@@ -514,7 +521,7 @@ pub fn table(r: &Report, headers: bool) -> String {
     for g in &r.groups {
         let base = |finding: &str, rule: &str, action: String| {
             vec![
-                g.region.clone(),
+                r.place_text(&g.place),
                 g.vpc_id.clone().unwrap_or_else(|| "-".into()),
                 g.key.clone(),
                 g.group_id.clone().unwrap_or_else(|| "-".into()),
@@ -564,7 +571,7 @@ pub fn table(r: &Report, headers: bool) -> String {
     }
     for m in &r.missing_groups {
         rows.push(vec![
-            m.region.clone(),
+            r.place_text(&m.place),
             m.vpc_id.clone().unwrap_or_else(|| "-".into()),
             m.key.clone(),
             "-".into(),
@@ -576,7 +583,7 @@ pub fn table(r: &Report, headers: bool) -> String {
     }
     for u in &r.unmanaged_groups {
         rows.push(vec![
-            u.region.clone(),
+            r.place_text(&u.place),
             u.vpc_id.clone().unwrap_or_else(|| "-".into()),
             u.group_name.clone(),
             u.group_id.clone(),

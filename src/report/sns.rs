@@ -131,7 +131,7 @@ pub fn chat(r: &Report) -> serde_json::Value {
             "*{}* `{}` {} ({})",
             g.key,
             g.group_id.as_deref().unwrap_or("-"),
-            g.region,
+            r.place_text(&g.place),
             g.mode.as_str()
         ));
         if let Some(f) = &g.flapping {
@@ -169,7 +169,11 @@ pub fn chat(r: &Report) -> serde_json::Value {
         }
     }
     for m in &r.missing_groups {
-        lines.push(format!("• missing group *{}* in {}", m.key, m.region));
+        lines.push(format!(
+            "• missing group *{}* in {}",
+            m.key,
+            r.place_text(&m.place)
+        ));
     }
     for e in &r.errors {
         lines.push(format!("• error [{}] {}", e.stage, e.message));
@@ -326,7 +330,9 @@ fn slim(r: &mut Report, text: usize, items: usize, notes: &mut Vec<String>) {
         cut("errors[].message", &mut e.message, notes);
         cut_some("errors[].code", &mut e.code, notes);
         cut_some("errors[].group_id", &mut e.group_id, notes);
-        cut_some("errors[].region", &mut e.region, notes);
+        if let Some(p) = &mut e.place {
+            cut("errors[].region", &mut p.region, notes);
+        }
     }
 }
 
@@ -351,7 +357,7 @@ pub fn message(report: &Report, full_report: FullReport<'_>) -> SnsMessage {
         report.to_mut().errors.push(super::ErrorJson {
             stage: crate::stage::Stage::Report,
             group_id: None,
-            region: None,
+            place: None,
             code: None,
             message: format!("the full report could not be stored: {why}"),
         });
@@ -444,6 +450,7 @@ pub fn message(report: &Report, full_report: FullReport<'_>) -> SnsMessage {
 mod tests {
     use super::*;
     use crate::inventory::{self, Inventory};
+    use crate::place::Place;
     use crate::report::TriggerInfo;
     use crate::report::plan_report;
 
@@ -457,13 +464,13 @@ mod tests {
         let mut inv = Inventory::default();
         for r in ["us-east-1", "eu-west-1"] {
             let t = std::fs::read_to_string(format!("{root}/examples/snapshots/{r}.json")).unwrap();
-            inventory::read_snapshot(r, r, &t, &mut inv).unwrap();
+            inventory::read_snapshot(r, &Place::new("", r), &t, &mut inv).unwrap();
         }
-        let regions = vec!["eu-west-1".to_string(), "us-east-1".to_string()];
+        let places = [Place::new("", "eu-west-1"), Place::new("", "us-east-1")];
         plan_report(
             &policy,
             &inv,
-            &regions,
+            &places,
             chrono::NaiveDate::from_ymd_opt(2026, 11, 23).unwrap(),
             TriggerInfo::manual(),
             false,
@@ -618,7 +625,7 @@ mod tests {
             .map(|i| crate::report::ErrorJson {
                 stage: crate::stage::Stage::Apply,
                 group_id: None,
-                region: None,
+                place: None,
                 code: None,
                 message: format!("{i}: {}", "x".repeat(1_000)),
             })
@@ -645,7 +652,7 @@ mod tests {
             .map(|_| crate::report::ErrorJson {
                 stage: crate::stage::Stage::Apply,
                 group_id: Some("g".repeat(1_000)),
-                region: None,
+                place: None,
                 code: Some("C".repeat(1_000)),
                 message: "m".repeat(1_000),
             })
@@ -681,7 +688,7 @@ mod tests {
         r.errors.push(crate::report::ErrorJson {
             stage: crate::stage::Stage::Apply,
             group_id: None,
-            region: None,
+            place: None,
             code: None,
             message: "x".into(),
         });

@@ -16,7 +16,7 @@ use sgwarden::policy::FlapLimit;
 use sgwarden::ports::RevertLedger;
 
 use crate::moto::{POLICY_KEY, event_for, rules_of, seed};
-use crate::moto_support::{is_ec2_write, start_moto};
+use crate::moto_support::{US_EAST_1, is_ec2_write, start_moto};
 use sgwarden::devkit::estate;
 
 pub(crate) const STATE: &str = "s3://state/sgwarden/revert-ledger.json";
@@ -149,8 +149,8 @@ async fn two_events_for_one_group_at_the_same_moment_revert_it_once_and_report_i
     let now = "2026-11-23T12:00:00Z".parse().unwrap();
     let cfg = config();
     let (ra, rb) = tokio::join!(
-        handler::handle(&a, &cfg, "us-east-1", now, &ev),
-        handler::handle(&b, &cfg, "us-east-1", now, &ev),
+        handler::handle(&a, &cfg, &US_EAST_1, now, &ev),
+        handler::handle(&b, &cfg, &US_EAST_1, now, &ev),
     );
     let reports = [ra.expect("no error"), rb.expect("no error")];
     let flapping: Vec<_> = reports
@@ -172,7 +172,7 @@ async fn two_events_for_one_group_at_the_same_moment_revert_it_once_and_report_i
             .contains(&"tcp/22 from 0.0.0.0/0".to_string())
     );
     let kept = ledger_object(&e.sdk).await.unwrap();
-    let reverts = &kept.groups[&format!("us-east-1/{}", e.web)];
+    let reverts = &kept.groups[&format!("123456789012/us-east-1/{}", e.web)];
     assert_eq!(reverts.len(), 1);
     assert_eq!(reverts[0].actor.as_deref(), Some(BOT));
 
@@ -185,7 +185,7 @@ async fn two_events_for_one_group_at_the_same_moment_revert_it_once_and_report_i
     let r = handler::handle(
         &a,
         &cfg,
-        "us-east-1",
+        &US_EAST_1,
         now + chrono::Duration::minutes(5),
         &ev,
     )
@@ -232,7 +232,7 @@ async fn a_ledger_that_is_not_one_fails_closed_with_budget_unavailable() {
     let err = handler::handle(
         &enf,
         &config(),
-        "us-east-1",
+        &US_EAST_1,
         "2026-11-23T12:00:00Z".parse().unwrap(),
         &crate::moto::event("scheduled.json"),
     )

@@ -25,7 +25,7 @@ use sgwarden::report::Report;
 
 use crate::budget::state;
 use crate::moto::event;
-use crate::moto_support::{Moto, start_moto};
+use crate::moto_support::{Moto, US_EAST_1, start_moto};
 
 const N: usize = 24;
 const POLICY: &str = "s3://policy/sgwarden/policy.yaml";
@@ -86,7 +86,7 @@ fn config() -> LambdaConfig {
 /// Every group's rules as canonical text, read straight from the local AWS.
 async fn live(direct: &aws_config::SdkConfig) -> BTreeMap<String, Vec<String>> {
     let inv = SdkEc2::new(direct)
-        .describe("us-east-1", None)
+        .describe(&US_EAST_1, None)
         .await
         .unwrap();
     inv.groups
@@ -106,11 +106,11 @@ async fn live(direct: &aws_config::SdkConfig) -> BTreeMap<String, Vec<String>> {
 /// Whether the live groups equal the policy.
 async fn converged(s: &Scene) -> bool {
     let inv = SdkEc2::new(&s.direct)
-        .describe("us-east-1", None)
+        .describe(&US_EAST_1, None)
         .await
         .unwrap();
     let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 23).unwrap();
-    !sgwarden::drift::drift(&s.policy, &inv, &["us-east-1".into()], today).has_drift()
+    !sgwarden::drift::drift(&s.policy, &inv, std::slice::from_ref(&US_EAST_1), today).has_drift()
 }
 
 /// No action is reported done that did not take effect, and every failed action has its
@@ -228,7 +228,7 @@ async fn at_20_percent_faults_a_sweep_converges_reports_nothing_false_and_never_
             handler::handle(
                 &enf,
                 &config(),
-                "us-east-1",
+                &US_EAST_1,
                 "2026-11-23T12:00:00Z".parse().unwrap(),
                 &event("scheduled.json"),
             )
@@ -260,7 +260,7 @@ async fn at_20_percent_faults_a_sweep_converges_reports_nothing_false_and_never_
     // The ledger survived the faults: every group written to is in it.
     let ledger = AnyLedger::new(&s.direct, Some(&state()));
     let probe = sgwarden::budget::Claim {
-        key: format!("us-east-1/{}", s.ids[0]),
+        key: format!("123456789012/us-east-1/{}", s.ids[0]),
         actor: None,
         trigger: "probe".into(),
     };
@@ -303,7 +303,7 @@ async fn at_60_percent_faults_writes_fail_and_each_is_reported_failed_never_done
         handler::handle(
             &enf,
             &cfg,
-            "us-east-1",
+            &US_EAST_1,
             "2026-11-23T12:00:00Z".parse().unwrap(),
             &scheduled,
         )

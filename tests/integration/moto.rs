@@ -13,7 +13,7 @@ use sgwarden::handler;
 use sgwarden::ports::Ec2;
 use sgwarden::report::{Outcome, Report};
 
-use crate::moto_support::{Moto, is_ec2_write, start_moto};
+use crate::moto_support::{Moto, US_EAST_1, is_ec2_write, start_moto};
 use crate::support::root;
 use sgwarden::devkit::estate;
 
@@ -134,7 +134,7 @@ async fn run(
     handler::handle(
         enf,
         cfg,
-        "us-east-1",
+        &US_EAST_1,
         "2026-11-23T12:00:00Z".parse().unwrap(),
         ev,
     )
@@ -148,7 +148,7 @@ pub(crate) async fn received(e: &Estate) -> Vec<(Value, Value)> {
 
 pub(crate) async fn rules_of(e: &Estate, group: &str) -> Vec<String> {
     let inv = SdkEc2::new(&e.sdk)
-        .describe("us-east-1", Some(&[group.to_string()]))
+        .describe(&US_EAST_1, Some(&[group.to_string()]))
         .await
         .unwrap();
     let g = &inv.groups[0];
@@ -736,7 +736,7 @@ async fn a_watcher_polling_during_enforce_never_sees_a_wanted_rule_absent() {
             let mut seen = Vec::new();
             while !stop.load(std::sync::atomic::Ordering::SeqCst) {
                 let inv = reader
-                    .describe("us-east-1", Some(std::slice::from_ref(&web)))
+                    .describe(&US_EAST_1, Some(std::slice::from_ref(&web)))
                     .await
                     .unwrap();
                 let rules: Vec<String> = inv.groups[0]
@@ -795,7 +795,7 @@ async fn a_raw_describe_needs_no_client_and_a_reset_clears_the_server() {
 
     moto.reset().unwrap();
     let inv = SdkEc2::new(&e.sdk)
-        .describe("us-east-1", None)
+        .describe(&US_EAST_1, None)
         .await
         .unwrap();
     assert!(
@@ -978,7 +978,7 @@ async fn flow_records_and_a_groups_interfaces_are_read_and_the_digest_printed() 
     let (e, eni, now) = flow_estate(&moto, "audit").await;
     let sdk_ec2 = SdkEc2::new(&e.sdk);
     let ifs = sdk_ec2
-        .interfaces("us-east-1", std::slice::from_ref(&e.web))
+        .interfaces(&US_EAST_1, std::slice::from_ref(&e.web))
         .await
         .unwrap();
     assert_eq!(ifs.len(), 1, "{ifs:?}");
@@ -988,14 +988,14 @@ async fn flow_records_and_a_groups_interfaces_are_read_and_the_digest_printed() 
     assert!(ifs[0].addresses.contains(&local), "{ifs:?}");
     assert!(
         sdk_ec2
-            .interfaces("us-east-1", std::slice::from_ref(&e.app))
+            .interfaces(&US_EAST_1, std::slice::from_ref(&e.app))
             .await
             .unwrap()
             .is_empty()
     );
     let records = SdkFlows::new(&e.sdk)
         .records(
-            "us-east-1",
+            &US_EAST_1,
             "vpc-flows",
             now - chrono::Duration::hours(1),
             now + chrono::Duration::minutes(1),
@@ -1069,7 +1069,7 @@ async fn flow_records_and_a_groups_interfaces_are_read_and_the_digest_printed() 
     assert!(String::from_utf8_lossy(&out.stderr).contains("invalid --look-back `soon`"));
     // A log group that does not exist is an error naming it.
     let err = SdkFlows::new(&e.sdk)
-        .records("us-east-1", "nope", now, now, std::slice::from_ref(&eni))
+        .records(&US_EAST_1, "nope", now, now, std::slice::from_ref(&eni))
         .await
         .unwrap_err();
     assert!(err.to_string().contains("nope"), "{err}");
@@ -1125,7 +1125,7 @@ async fn a_revoke_reports_the_traffic_it_would_cut_and_keep_if_traffic_holds_it(
         force_audit: false,
         regions: Vec::new(),
         now,
-        home_region: "us-east-1".into(),
+        home: US_EAST_1.clone(),
         notify: false,
     };
     let manual = sgwarden::trigger::TriggerEvent {

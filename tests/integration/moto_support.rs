@@ -9,3 +9,8 @@ use crate::support::root;
 pub fn start_moto() -> Moto {
     Moto::start(&root().join(".venv")).expect("moto starts (run ./scripts/setup first)")
 }
+
+/// The home of an in-process run: us-east-1, in the account of its credentials (named
+/// from the groups it reads, as the CLI does).
+pub static US_EAST_1: std::sync::LazyLock<sgwarden::place::Place> =
+    std::sync::LazyLock::new(|| sgwarden::place::Place::new("", "us-east-1"));

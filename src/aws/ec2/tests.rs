@@ -9,6 +9,7 @@ use aws_sdk_ec2::config::Credentials;
 
 use super::SdkEc2;
 use crate::devkit::stub::{Stub, StubRequest, StubResponse};
+use crate::place::Place;
 use crate::ports::{Ec2, Ec2Error, GroupRef};
 use crate::rule::{DescribedRule, Direction, Rule};
 
@@ -62,7 +63,7 @@ fn describe_page(groups: &[String], next: Option<&str>) -> StubResponse {
 
 fn web() -> GroupRef {
     GroupRef {
-        region: "us-east-1".into(),
+        place: Place::new("", "us-east-1"),
         group_id: "sg-1".into(),
     }
 }
@@ -94,7 +95,10 @@ async fn describe_follows_next_tokens_over_every_page() {
     .await
     .unwrap();
     let ec2 = SdkEc2::new(&sdk(&stub).await);
-    let inv = ec2.describe("us-east-1", None).await.unwrap();
+    let inv = ec2
+        .describe(&crate::place::Place::new("", "us-east-1"), None)
+        .await
+        .unwrap();
     let names: Vec<&str> = inv.groups.iter().map(|g| g.group_name.as_str()).collect();
     assert_eq!(names, ["web", "app", "db"]);
     assert_eq!(inv.groups[0].ingress[0].rule, ssh("0.0.0.0/0"));
@@ -126,7 +130,10 @@ async fn describe_by_id_splits_the_ids_into_filters_ec2_accepts() {
     .unwrap();
     let ec2 = SdkEc2::new(&sdk(&stub).await);
     let ids: Vec<String> = (0..450).map(|i| format!("sg-{i:04}")).collect();
-    let inv = ec2.describe("us-east-1", Some(&ids)).await.unwrap();
+    let inv = ec2
+        .describe(&crate::place::Place::new("", "us-east-1"), Some(&ids))
+        .await
+        .unwrap();
     let firsts: Vec<&str> = inv.groups.iter().map(|g| g.group_id.as_str()).collect();
     assert_eq!(firsts, ["sg-0000", "sg-0200", "sg-0400"]);
     assert_eq!(stub.requests().len(), 3);
@@ -333,7 +340,7 @@ async fn an_endpoint_that_is_down_is_unavailable_not_missing() {
         .load()
         .await;
     let err = SdkEc2::new(&config)
-        .describe("us-east-1", None)
+        .describe(&crate::place::Place::new("", "us-east-1"), None)
         .await
         .unwrap_err();
     assert!(matches!(err, Ec2Error::Api { .. }), "{err:?}");
