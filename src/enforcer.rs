@@ -1,20 +1,21 @@
 //! The enforcer: the one path every run takes (architecture.md), against the ports.
 //!
 //! [`Enforcer::run`] loads the policy, runs the stages, and publishes the report. The
-//! stages, in order, each in its own module with a typed output:
+//! stages, in order, each in its own module; each takes the output of the one before by
+//! value, and only its own module can make its output, so the order is the types':
 //!
-//! | stage | module | output |
-//! |---|---|---|
-//! | 1. inventory (and the account guard) | `enforcer/inventory.rs` | `Read`: groups, regions read, errors |
-//! | 2. drift, narrowed to the trigger | `inventory::Read::drift` | [`Drift`] |
-//! | 3. create missing groups | `enforcer/create.rs` | the groups created, read back |
-//! | 4. plan | [`crate::plan`] | [`Plan`] |
-//! | 5. change risk (flow logs) | `enforcer/risk.rs` | the plan's revokes measured, `keep_if_traffic` held |
-//! | 6. revert budget (loop breaker) | `enforcer/budget.rs` | flapping groups held back |
-//! | 7. apply | `enforcer/apply.rs` | the groups written to |
-//! | 8. report | [`crate::report`] | [`Report`] |
-//! | 9. verify | `enforcer/verify.rs` | `groups[].after` |
+//! | stage | module | takes | gives |
+//! |---|---|---|---|
+//! | 1. inventory (and the account guard) | `enforcer/inventory.rs` | the governed places | `Read`: groups, places read, errors |
+//! | 2. drift, narrowed to the trigger; 3. create missing groups | `enforcer/create.rs` | `Read` | `Found`: the estate, its [`Drift`], the groups created |
+//! | 4. plan | [`crate::plan`] | the drift | [`Plan`] |
+//! | 5. change risk (flow logs) | `enforcer/risk.rs` | [`Plan`] | `Assessed`: revokes measured, `keep_if_traffic` held |
+//! | 6. revert budget (loop breaker) | `enforcer/budget.rs` | `Assessed` | `Budgeted`: flapping groups held back |
+//! | 7. apply | `enforcer/apply.rs` | `Budgeted` | `Applied`: every action's outcome, the groups written to |
+//! | 8. report | `Applied::report` | `Applied`, `Found` | [`Report`] |
+//! | 9. verify | `enforcer/verify.rs` | `Applied` | `groups[].after` in the report |
 //!
+//! Errors of every stage gather in one list that the report takes.
 //! The Lambda handler and every CLI command that touches AWS call [`Enforcer::run`];
 //! neither re-implements a step. A failing group or region is report data, never an
 //! early return: one group's failure does not stop the others.
@@ -153,80 +154,43 @@ impl<E: Ec2, S: PolicySource, N: Notifier, L: RevertLedger, F: FlowSource> Enfor
         report
     }
 
-    /// The stages of one run with its policy loaded.
+    /// The stages of one run with its policy loaded. Each stage takes the output of the
+    /// one before by value, so they can only run in this order.
     async fn run_with(&self, policy: &Policy, event: &TriggerEvent, opts: &RunOptions) -> Report {
         let places = match governed(policy, opts, &event.trigger) {
             Ok(p) => p,
             Err(message) => return refused(event, policy, &[], None, Stage::Event, message, None),
         };
-        let trigger = &event.trigger;
-        let today = opts.now.date_naive();
-
-        let mut read = self.inventory(policy, &places, trigger).await;
-        read.name_account(policy, event);
-        if let Some(live) = read.foreign_account(policy, event) {
-            let want = policy.settings.account.as_deref().unwrap_or_default();
-            let why =
-                format!("the policy is for account {want}, but the groups read belong to {live}");
-            let refusal = format!(
-                "the policy is for account {want}, not {live}; nothing was checked or changed"
-            );
-            return refused(
-                event,
-                policy,
-                &read.places,
-                Some(live),
-                Stage::Policy,
-                why,
-                Some(refusal),
-            );
-        }
-        let mut d = read.drift(policy, today, trigger);
-        let created = self
-            .create_missing(policy, &d, opts, &mut read.inventory, &mut read.errors)
+        // 1. inventory, and the guard against a policy written for another account
+        let read = match self.inventory(policy, &places, event).await {
+            Ok(read) => read,
+            Err(refusal) => return *refusal,
+        };
+        // 2. drift and 3. create
+        let (found, mut errors) = self
+            .create_missing(policy, opts, &event.trigger, read)
             .await;
-        if !created.is_empty() {
-            d = read.drift(policy, today, trigger);
-        }
-        let plan_options = PlanOptions {
+        // 4. plan
+        let options = PlanOptions {
             max_changes_per_run: policy.settings.max_changes_per_run,
             force_audit: opts.force_audit,
         };
-        let mut p = plan::plan(&d, plan_options);
-        let mut errors = std::mem::take(&mut read.errors);
-        risk::assess(
-            &self.ec2,
-            &self.flows,
-            policy,
-            &read.inventory,
-            &d,
-            &mut p,
-            opts.now,
-            &mut errors,
-        )
-        .await;
-        let flapping = self
-            .spend_budget(policy, opts, trigger, &d, &mut p, &mut errors)
+        let planned = plan::plan(found.drift(), options);
+        // 5. change risk
+        let assessed = self
+            .assess(policy, &found, planned, opts.now, &mut errors)
             .await;
-        let changed = self.apply(opts, &d, &mut p).await;
-
-        let mut report = Report::new(event.info(), Some(policy), &read.places, &d, &p);
-        report.errors.extend(errors);
-        report.errors.extend(apply::failures(&d, &p));
-        report.created_groups = created;
-        budget::mark(&mut report, flapping);
-        if !changed.is_empty() {
-            self.verify(
-                policy,
-                &read.inventory,
-                &read.places,
-                today,
-                &d,
-                &changed,
-                &mut report,
-            )
+        // 6. revert budget
+        let budgeted = self
+            .spend_budget(policy, opts, &event.trigger, &found, assessed, &mut errors)
             .await;
-        }
+        // 7. apply
+        let applied = self.apply(opts, &found, budgeted).await;
+        // 8. report
+        let mut report = applied.report(event.info(), policy, &found, errors);
+        // 9. verify
+        self.verify(policy, &found, opts.now.date_naive(), &applied, &mut report)
+            .await;
         report.recount();
         report
     }

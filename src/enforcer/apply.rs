@@ -7,25 +7,64 @@ use std::collections::BTreeSet;
 
 use futures_util::{StreamExt, stream};
 
+use super::budget::{self, Budgeted, Flapping};
+use super::create::Found;
 use super::{Enforcer, RunOptions, WRITE_CONCURRENCY, error};
 use crate::drift::Drift;
 use crate::plan::{Failure, GroupPlan, Op, Plan, Status};
-use crate::policy::Mode;
+use crate::policy::{Mode, Policy};
 use crate::ports::{Ec2, Ec2Error, FlowSource, GroupRef, Notifier, PolicySource, RevertLedger};
-use crate::report::ErrorJson;
+use crate::report::{ErrorJson, Report, TriggerInfo};
 use crate::rule::{DescribedRule, Direction, Rule};
 use crate::stage::Stage;
 
+/// The plan with every action's outcome, the flapping groups, and the groups written
+/// to: what the report and verify take.
+pub(super) struct Applied {
+    plan: Plan,
+    flapping: Vec<Flapping>,
+    /// Indices into the drift's groups, sorted.
+    changed: Vec<usize>,
+}
+
+impl Applied {
+    /// The groups written to (indices into the drift's groups, sorted), for verify.
+    pub fn changed(&self) -> &[usize] {
+        &self.changed
+    }
+
+    /// Stage 8, the report of the run: its drift and plan, the errors of every stage
+    /// (failed writes with EC2's code), the groups created and the flapping ones.
+    pub fn report(
+        &self,
+        trigger: TriggerInfo,
+        policy: &Policy,
+        found: &Found,
+        errors: Vec<ErrorJson>,
+    ) -> Report {
+        let d = found.drift();
+        let mut report = Report::new(trigger, Some(policy), found.places(), d, &self.plan);
+        report.errors.extend(errors);
+        report.errors.extend(failures(d, &self.plan));
+        report.created_groups = found.created().to_vec();
+        budget::mark(&mut report, &self.flapping);
+        report
+    }
+}
+
 impl<E: Ec2, S: PolicySource, N: Notifier, L: RevertLedger, F: FlowSource> Enforcer<E, S, N, L, F> {
     /// Makes the planned writes (when the run applies and the plan was not refused) and
-    /// marks what was not attempted. Returns the indices (into `d.groups`) of the groups
-    /// written to, sorted, for verify.
-    pub(super) async fn apply(&self, opts: &RunOptions, d: &Drift, p: &mut Plan) -> Vec<usize> {
-        if !opts.apply {
-            return Vec::new();
-        }
+    /// marks what was not attempted.
+    pub(super) async fn apply(
+        &self,
+        opts: &RunOptions,
+        found: &Found,
+        budgeted: Budgeted,
+    ) -> Applied {
+        let (mut p, flapping) = budgeted.into_parts();
+        let d = found.drift();
         let mut changed = Vec::new();
-        if p.refused.is_none() {
+        if opts.apply && p.refused.is_none() {
             let done: Vec<Option<usize>> = stream::iter(p.groups.iter_mut())
                 .map(|gp| {
                     let g = &d.groups[gp.group];
@@ -41,20 +80,26 @@ impl<E: Ec2, S: PolicySource, N: Notifier, L: RevertLedger, F: FlowSource> Enfor
             changed = done.into_iter().flatten().collect();
             changed.sort_unstable();
         }
-        // Actions a run did not make (audit) stay `planned`; add-only's kept extras have
-        // no action at all.
-        for gp in &mut p.groups {
-            let mode = gp.mode;
-            for a in gp
-                .actions
-                .iter_mut()
-                .filter(|a| a.status == Status::Planned && mode != Mode::Audit)
-            {
-                a.status = Status::Skipped;
-                a.reason.get_or_insert_with(|| "not attempted".into());
+        if opts.apply {
+            // Actions a run did not make (audit) stay `planned`; add-only's kept extras
+            // have no action at all.
+            for gp in &mut p.groups {
+                let mode = gp.mode;
+                for a in gp
+                    .actions
+                    .iter_mut()
+                    .filter(|a| a.status == Status::Planned && mode != Mode::Audit)
+                {
+                    a.status = Status::Skipped;
+                    a.reason.get_or_insert_with(|| "not attempted".into());
+                }
             }
         }
-        changed
+        Applied {
+            plan: p,
+            flapping,
+            changed,
+        }
     }
 
     /// Makes one group's writes, batch by batch, authorize first. Returns whether any
@@ -188,7 +233,7 @@ impl<E: Ec2, S: PolicySource, N: Notifier, L: RevertLedger, F: FlowSource> Enfor
 }
 
 /// Every failed write as a report error, with EC2's code.
-pub(super) fn failures(d: &Drift, p: &Plan) -> Vec<ErrorJson> {
+fn failures(d: &Drift, p: &Plan) -> Vec<ErrorJson> {
     let mut errors = Vec::new();
     for gp in &p.groups {
         let g = &d.groups[gp.group];

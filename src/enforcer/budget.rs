@@ -6,6 +6,8 @@
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
+use super::create::Found;
+use super::risk::Assessed;
 use super::{Enforcer, RunOptions, error};
 use crate::budget::{Claim, Verdict};
 use crate::drift::Drift;
@@ -24,6 +26,19 @@ pub(super) struct Flapping {
     json: FlappingJson,
 }
 
+/// The plan once each group to be written to has its revert reserved, and the groups
+/// held back because their budget is spent: what apply takes.
+pub(super) struct Budgeted {
+    plan: Plan,
+    flapping: Vec<Flapping>,
+}
+
+impl Budgeted {
+    pub fn into_parts(self) -> (Plan, Vec<Flapping>) {
+        (self.plan, self.flapping)
+    }
+}
+
 impl<E: Ec2, S: PolicySource, N: Notifier, L: RevertLedger, F: FlowSource> Enforcer<E, S, N, L, F> {
     /// Reserves a revert for every group with a write to make; holds back the groups
     /// whose budget is spent (and, when the ledger cannot be used, every such group).
@@ -32,17 +47,33 @@ impl<E: Ec2, S: PolicySource, N: Notifier, L: RevertLedger, F: FlowSource> Enfor
         policy: &Policy,
         opts: &RunOptions,
         trigger: &Trigger,
+        found: &Found,
+        assessed: Assessed,
+        errors: &mut Vec<ErrorJson>,
+    ) -> Budgeted {
+        let mut plan = assessed.into_plan();
+        let flapping = match policy.settings.flap_limit.filter(|_| opts.apply) {
+            Some(limit) if plan.refused.is_none() => {
+                let d = found.drift();
+                self.reserve(limit, opts.now, trigger, d, &mut plan, errors)
+                    .await
+            }
+            _ => Vec::new(),
+        };
+        Budgeted { plan, flapping }
+    }
+
+    /// Reserves the reverts of the groups with writes; holds back the flapping ones.
+    async fn reserve(
+        &self,
+        limit: FlapLimit,
+        now: DateTime<Utc>,
+        trigger: &Trigger,
         d: &Drift,
         p: &mut Plan,
         errors: &mut Vec<ErrorJson>,
     ) -> Vec<Flapping> {
         let mut flapping = Vec::new();
-        let Some(limit) = policy.settings.flap_limit.filter(|_| opts.apply) else {
-            return flapping;
-        };
-        if p.refused.is_some() {
-            return flapping;
-        }
         let writing: Vec<usize> = (0..p.groups.len())
             .filter(|i| {
                 let gp = &p.groups[*i];
@@ -64,7 +95,7 @@ impl<E: Ec2, S: PolicySource, N: Notifier, L: RevertLedger, F: FlowSource> Enfor
                 }
             })
             .collect();
-        match self.ledger.reserve(opts.now, limit, &claims).await {
+        match self.ledger.reserve(now, limit, &claims).await {
             Ok(verdicts) => {
                 for (i, v) in writing.iter().zip(verdicts) {
                     let Verdict::Flapping { reverts, until } = v else {
@@ -104,14 +135,14 @@ impl<E: Ec2, S: PolicySource, N: Notifier, L: RevertLedger, F: FlowSource> Enfor
 }
 
 /// Marks the flapping groups in the report.
-pub(super) fn mark(report: &mut Report, flapping: Vec<Flapping>) {
+pub(super) fn mark(report: &mut Report, flapping: &[Flapping]) {
     for f in flapping {
         if let Some(g) = report
             .groups
             .iter_mut()
             .find(|g| g.place == f.place && g.group_id.as_deref() == Some(f.group_id.as_str()))
         {
-            g.flapping = Some(f.json);
+            g.flapping = Some(f.json.clone());
         }
     }
 }

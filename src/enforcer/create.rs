@@ -3,18 +3,84 @@
 //! plan), within the change cap; each is read back into the inventory and then compared
 //! and filled like any other group.
 
+use super::inventory::Read;
 use super::{Enforcer, RunOptions, error};
 use crate::drift::{Drift, MissingGroup};
 use crate::inventory::Inventory;
+use crate::place::Place;
 use crate::policy::{GroupPolicy, Mode, Policy};
 use crate::ports::{Ec2, FlowSource, Notifier, PolicySource, RevertLedger};
 use crate::report::{CreatedGroupJson, ErrorJson};
 use crate::stage::Stage;
+use crate::trigger::Trigger;
+
+/// What the run found, once missing groups are created: the estate as read (the created
+/// groups included), the places read, and its drift narrowed to the trigger. Only this
+/// stage makes one; every later stage reads it.
+pub(super) struct Found {
+    inventory: Inventory,
+    places: Vec<Place>,
+    drift: Drift,
+    created: Vec<CreatedGroupJson>,
+}
+
+impl Found {
+    pub fn inventory(&self) -> &Inventory {
+        &self.inventory
+    }
+
+    pub fn places(&self) -> &[Place] {
+        &self.places
+    }
+
+    pub fn drift(&self) -> &Drift {
+        &self.drift
+    }
+
+    /// The groups created in this run.
+    pub fn created(&self) -> &[CreatedGroupJson] {
+        &self.created
+    }
+}
 
 impl<E: Ec2, S: PolicySource, N: Notifier, L: RevertLedger, F: FlowSource> Enforcer<E, S, N, L, F> {
-    /// Creates the missing groups whose entry says `create` (or `settings.create_missing`)
-    /// and whose mode writes, within the change cap, and adds them to the inventory.
+    /// The drift of what was read; then the missing groups whose entry says `create` (or
+    /// `settings.create_missing`) and whose mode writes are created within the change
+    /// cap, read back, and the drift taken again. Returns what was found and the errors
+    /// so far (the inventory's among them).
     pub(super) async fn create_missing(
+        &self,
+        policy: &Policy,
+        opts: &RunOptions,
+        trigger: &Trigger,
+        read: Read,
+    ) -> (Found, Vec<ErrorJson>) {
+        let today = opts.now.date_naive();
+        let Read {
+            mut inventory,
+            places,
+            mut errors,
+        } = read;
+        let drift = super::inventory::drift(policy, &inventory, &places, today, trigger);
+        let created = self
+            .create_wanted(policy, &drift, opts, &mut inventory, &mut errors)
+            .await;
+        let drift = if created.is_empty() {
+            drift
+        } else {
+            super::inventory::drift(policy, &inventory, &places, today, trigger)
+        };
+        let found = Found {
+            inventory,
+            places,
+            drift,
+            created,
+        };
+        (found, errors)
+    }
+
+    /// Creates the wanted missing groups and adds them to the inventory.
+    async fn create_wanted(
         &self,
         policy: &Policy,
         d: &Drift,

@@ -1,7 +1,7 @@
-//! Stage 1, inventory: the live groups of every governed region, read at once (a
+//! Stage 1, inventory: the live groups of every governed place, read at once (a
 //! CloudTrail run reads only its groups and the ones their entries name), the guard
-//! against a policy written for another account, and the drift of what was read, narrowed
-//! to what the trigger touched.
+//! against a policy written for another account, and (stage 2) the drift of what was
+//! read, narrowed to what the trigger touched.
 
 use std::collections::BTreeSet;
 
@@ -14,7 +14,7 @@ use crate::inventory::Inventory;
 use crate::place::Place;
 use crate::policy::Policy;
 use crate::ports::{Ec2, Ec2Error, FlowSource, Notifier, PolicySource, RevertLedger};
-use crate::report::ErrorJson;
+use crate::report::{ErrorJson, Report};
 use crate::stage::Stage;
 use crate::trigger::{Trigger, TriggerEvent};
 
@@ -27,19 +27,25 @@ pub(super) struct Read {
     pub errors: Vec<ErrorJson>,
 }
 
-impl Read {
-    /// The drift of what was read, narrowed to what the trigger touched.
-    pub fn drift(&self, policy: &Policy, today: NaiveDate, trigger: &Trigger) -> Drift {
-        let mut d = drift::drift(policy, &self.inventory, &self.places, today);
-        scope(&mut d, trigger);
-        d
-    }
+/// The drift of what was read, narrowed to what the trigger touched.
+pub(super) fn drift(
+    policy: &Policy,
+    inventory: &Inventory,
+    places: &[Place],
+    today: NaiveDate,
+    trigger: &Trigger,
+) -> Drift {
+    let mut d = drift::drift(policy, inventory, places, today);
+    scope(&mut d, trigger);
+    d
+}
 
+impl Read {
     /// Names the account of places read without one (a CLI run does not know whose
     /// credentials it holds): the owner of the groups read, else the event's account,
     /// else `settings.account`. So one group has one place, and one revert budget,
     /// whichever way a run learns its account.
-    pub fn name_account(&mut self, policy: &Policy, event: &TriggerEvent) {
+    fn name_account(&mut self, policy: &Policy, event: &TriggerEvent) {
         if self.places.iter().all(|p| !p.account.is_empty()) {
             return;
         }
@@ -73,7 +79,7 @@ impl Read {
 
     /// The account the groups read belong to, when it is not the one the policy is
     /// written for (`settings.account`): such a run governs nothing (fail closed).
-    pub fn foreign_account(&self, policy: &Policy, event: &TriggerEvent) -> Option<String> {
+    fn foreign_account(&self, policy: &Policy, event: &TriggerEvent) -> Option<String> {
         let want = policy.settings.account.as_ref()?;
         let live = self
             .inventory
@@ -87,13 +93,16 @@ impl Read {
 }
 
 impl<E: Ec2, S: PolicySource, N: Notifier, L: RevertLedger, F: FlowSource> Enforcer<E, S, N, L, F> {
-    /// Reads every governed place at once.
+    /// Reads every governed place at once, names the account of places read without
+    /// one, and refuses (the report of a run that changed nothing) when the groups read
+    /// belong to another account than the policy's.
     pub(super) async fn inventory(
         &self,
         policy: &Policy,
         places: &[Place],
-        trigger: &Trigger,
-    ) -> Read {
+        event: &TriggerEvent,
+    ) -> Result<Read, Box<Report>> {
+        let trigger = &event.trigger;
         let reads = join_all(places.iter().map(|p| self.read_place(policy, p, trigger))).await;
         let mut read = Read {
             inventory: Inventory::default(),
@@ -116,7 +125,28 @@ impl<E: Ec2, S: PolicySource, N: Notifier, L: RevertLedger, F: FlowSource> Enfor
                 )),
             }
         }
-        read
+        read.name_account(policy, event);
+        match read.foreign_account(policy, event) {
+            None => Ok(read),
+            Some(live) => {
+                let want = policy.settings.account.as_deref().unwrap_or_default();
+                let why = format!(
+                    "the policy is for account {want}, but the groups read belong to {live}"
+                );
+                let refusal = format!(
+                    "the policy is for account {want}, not {live}; nothing was checked or changed"
+                );
+                Err(Box::new(super::refused(
+                    event,
+                    policy,
+                    &read.places,
+                    Some(live),
+                    Stage::Policy,
+                    why,
+                    Some(refusal),
+                )))
+            }
+        }
     }
 
     /// The groups a run needs from one place. For a CloudTrail event about known group

@@ -15,7 +15,8 @@ use std::net::IpAddr;
 
 use chrono::{DateTime, Utc};
 
-use super::error;
+use super::create::Found;
+use super::{Enforcer, error};
 use crate::drift::Drift;
 use crate::flows::{
     ChangeRisk, FlowRecord, GroupAddresses, cut_traffic, flows_text, matches, measurable,
@@ -24,7 +25,7 @@ use crate::inventory::Inventory;
 use crate::place::Place;
 use crate::plan::{Op, Plan, Status};
 use crate::policy::{FlowLogs, Policy};
-use crate::ports::{Ec2, FlowSource, Interface};
+use crate::ports::{Ec2, FlowSource, Interface, Notifier, PolicySource, RevertLedger};
 use crate::report::ErrorJson;
 use crate::rule::{Peer, Rule};
 use crate::stage::Stage;
@@ -34,9 +35,46 @@ fn pending_revoke(a: &crate::plan::Action) -> bool {
     a.op == Op::Revoke && a.status == Status::Planned
 }
 
-/// Measures every pending revoke of the plan and holds those `keep_if_traffic` keeps.
+/// The plan with each pending revoke's change risk measured and the revokes
+/// `keep_if_traffic` keeps held: what the revert budget takes, so the budget is never
+/// spent on a write this stage holds back.
+pub(super) struct Assessed(Plan);
+
+impl Assessed {
+    pub fn into_plan(self) -> Plan {
+        self.0
+    }
+}
+
+impl<E: Ec2, S: PolicySource, N: Notifier, L: RevertLedger, F: FlowSource> Enforcer<E, S, N, L, F> {
+    /// Measures every pending revoke of the plan and holds those `keep_if_traffic` keeps.
+    pub(super) async fn assess(
+        &self,
+        policy: &Policy,
+        found: &Found,
+        mut plan: Plan,
+        now: DateTime<Utc>,
+        errors: &mut Vec<ErrorJson>,
+    ) -> Assessed {
+        let (inventory, d) = (found.inventory(), found.drift());
+        measure_all(
+            &self.ec2,
+            &self.flows,
+            policy,
+            inventory,
+            d,
+            &mut plan,
+            now,
+            errors,
+        )
+        .await;
+        Assessed(plan)
+    }
+}
+
+/// Measures the pending revokes of `p`, place by place.
 #[allow(clippy::too_many_arguments)]
-pub(super) async fn assess<E: Ec2, F: FlowSource>(
+async fn measure_all<E: Ec2, F: FlowSource>(
     ec2: &E,
     flows: &F,
     policy: &Policy,

@@ -3,6 +3,8 @@
 
 use chrono::NaiveDate;
 
+use super::apply::Applied;
+use super::create::Found;
 use super::{Enforcer, error};
 use crate::drift::{self, Drift};
 use crate::inventory::{CurrentGroup, Inventory};
@@ -15,21 +17,21 @@ use crate::stage::Stage;
 
 impl<E: Ec2, S: PolicySource, N: Notifier, L: RevertLedger, F: FlowSource> Enforcer<E, S, N, L, F> {
     /// Re-describes the changed groups and records their state after the run.
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "the verify step needs the run's whole context"
-    )]
     pub(super) async fn verify(
         &self,
         policy: &Policy,
-        before: &Inventory,
-        places: &[Place],
+        found: &Found,
         today: NaiveDate,
-        d: &Drift,
-        changed: &[usize],
+        applied: &Applied,
         report: &mut Report,
     ) {
-        let (fresh, verified) = self.reread(places, d, changed, report).await;
+        if applied.changed().is_empty() {
+            return;
+        }
+        let (before, places) = (found.inventory(), found.places());
+        let (fresh, verified) = self
+            .reread(places, found.drift(), applied.changed(), report)
+            .await;
         // The rest of the estate as it was, so that `sg:NAME` still resolves.
         let mut after = Inventory {
             groups: before
