@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::net::IpAddr;
 
+use crate::policy::print::{quoted, scalar};
 use ipnet::IpNet;
 
 pub mod current;
@@ -103,17 +104,17 @@ impl OutPolicy {
                 let list: Vec<String> = peers
                     .iter()
                     .map(|p| match p.contains([',', '[', ']', '{', '}']) {
-                        true => quote_always(p),
-                        false => quote(p),
+                        true => quoted(p),
+                        false => scalar(p),
                     })
                     .collect();
-                let _ = writeln!(out, "  {}: [{}]", quote(name), list.join(", "));
+                let _ = writeln!(out, "  {}: [{}]", scalar(name), list.join(", "));
             }
         }
         if !self.global_ingress.is_empty() {
             out.push_str("global:\n  ingress:\n");
             for r in &self.global_ingress {
-                let _ = writeln!(out, "    - {}", quote(r));
+                let _ = writeln!(out, "    - {}", scalar(r));
             }
         }
         if self.groups.is_empty() {
@@ -125,7 +126,7 @@ impl OutPolicy {
             if let Some(c) = &g.comment {
                 let _ = writeln!(out, "  # {c}");
             }
-            let _ = writeln!(out, "  {}:", quote(key));
+            let _ = writeln!(out, "  {}:", scalar(key));
             let fields = [
                 ("name", g.name.as_deref()),
                 ("id", g.id.as_deref()),
@@ -135,7 +136,7 @@ impl OutPolicy {
             let mut any = false;
             for (k, v) in fields {
                 if let Some(v) = v {
-                    let _ = writeln!(out, "    {k}: {}", quote(v));
+                    let _ = writeln!(out, "    {k}: {}", scalar(v));
                     any = true;
                 }
             }
@@ -162,7 +163,7 @@ impl OutPolicy {
                         if r.starts_with('{') {
                             r.clone()
                         } else {
-                            quote(r)
+                            scalar(r)
                         }
                     );
                 }
@@ -202,34 +203,6 @@ impl OutPolicy {
         })?;
         Ok(out)
     }
-}
-
-/// A YAML scalar: plain when that reads back as the same string, else double-quoted.
-/// Whatever sgwarden's reader would take as a number, a boolean or null (`0x1F`, `True`,
-/// `.inf`, `NULL`, `1e3`) is quoted, and so are the YAML 1.1 words other readers take.
-pub(crate) fn quote(s: &str) -> String {
-    let plain = !s.is_empty()
-        && !s.starts_with(|c: char| "@*&!|>'\"%`{}[],#?-: ".contains(c))
-        && !s.ends_with([' ', ':'])
-        && !s.contains(": ")
-        && !s.contains(" #")
-        && !s.contains(|c: char| c.is_control())
-        && !matches!(
-            s.to_ascii_lowercase().as_str(),
-            "yes" | "no" | "on" | "off" | "y" | "n"
-        )
-        && crate::policy::yaml::reads_as_text(s)
-        && s.parse::<f64>().is_err();
-    if plain {
-        s.to_string()
-    } else {
-        quote_always(s)
-    }
-}
-
-/// A double-quoted YAML scalar (also for text that must stay a string, like `80` or `8:0`).
-pub(crate) fn quote_always(s: &str) -> String {
-    serde_json::Value::String(s.to_string()).to_string()
 }
 
 /// An address or CIDR as EC2 stores it: a bare address is /32 (/128), host bits are

@@ -9,8 +9,9 @@
 
 use std::collections::BTreeMap;
 
-use super::{ImportError, Imported, OutGroup, OutPolicy, quote, quote_always};
+use super::{ImportError, Imported, OutGroup, OutPolicy};
 use crate::inventory::{CurrentGroup, Inventory};
+use crate::policy::print::{quoted, scalar};
 use crate::rule::{DescribedRule, Peer};
 
 /// The groups of an inventory as a policy (`source` names where they were read from).
@@ -94,13 +95,13 @@ fn rules(group: &CurrentGroup, rules: &[DescribedRule]) -> Vec<String> {
                         None => (protocol, None),
                     };
                     let ports = ports
-                        .map(|p| format!(", ports: {}", quote_always(&p)))
+                        .map(|p| format!(", ports: {}", quoted(&p)))
                         .unwrap_or_default();
                     format!(
                         "{{proto: {proto}{ports}, {}: [{}], description: {}}}",
                         rule.direction.keyword(),
-                        quote(&rule.peer.to_string()),
-                        quote_always(d)
+                        scalar(&rule.peer.to_string()),
+                        quoted(d)
                     )
                 }
             }

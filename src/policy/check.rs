@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::NaiveDate;
 
+use super::schema::keys;
 use super::yaml::{self, Node, Value};
 use super::{
     DesiredRule, Document, Exception, FlapLimit, FlowLogs, GroupPolicy, Issue, Mode, Notify,
@@ -16,51 +17,12 @@ use crate::limits;
 use crate::rule::{self, Direction, Peer, Rule, SyntaxError};
 use crate::suggest::{self, Suggester};
 
-pub(crate) const TOP_KEYS: &[&str] = &[
-    "version",
-    "settings",
-    "variables",
-    "global",
-    "groups",
-    "exceptions",
-];
-pub(crate) const SETTINGS_KEYS: &[&str] = &[
-    "regions",
-    "default_mode",
-    "unmanaged_groups",
-    "compare_descriptions",
-    "max_changes_per_run",
-    "notify",
-    "account",
-    "flap_limit",
-    "create_missing",
-    "flow_logs",
-];
-pub(crate) const FLAP_LIMIT_KEYS: &[&str] = &["reverts", "per"];
-pub(crate) const FLOW_LOGS_KEYS: &[&str] = &["log_group", "look_back"];
-pub(crate) const GROUP_KEYS: &[&str] = &[
-    "name",
-    "id",
-    "vpc",
-    "regions",
-    "mode",
-    "global",
-    "description",
-    "create",
-    "keep_if_traffic",
-    "ingress",
-    "egress",
-];
-pub(crate) const RULE_KEYS: &[&str] = &["proto", "ports", "from", "to", "description"];
-pub(crate) const GLOBAL_KEYS: &[&str] = &["ingress", "egress"];
 /// The modes as the checker offers them, from [`Mode`]'s own names.
 const MODES: [(&str, Mode); 3] = [
     (Mode::ALL[0].as_str(), Mode::ALL[0]),
     (Mode::ALL[1].as_str(), Mode::ALL[1]),
     (Mode::ALL[2].as_str(), Mode::ALL[2]),
 ];
-
-pub(crate) const EXCEPTION_KEYS: &[&str] = &["group", "rule", "expires", "owner", "reason"];
 
 /// A node and the file it is in.
 #[derive(Clone, Copy)]
@@ -106,7 +68,7 @@ impl Ctx {
         &mut self,
         at: At<'a>,
         path: &str,
-        known: &[&str],
+        known: &[String],
     ) -> Option<Vec<(&'a str, At<'a>)>> {
         let entries = match &at.node.value {
             Value::Map(entries) => entries,
@@ -136,7 +98,7 @@ impl Ctx {
                 );
                 continue;
             };
-            if known.contains(&key) {
+            if known.iter().any(|k| k == key) {
                 out.push((
                     key,
                     At {
@@ -145,7 +107,7 @@ impl Ctx {
                     },
                 ));
             } else {
-                let help = suggest::closest(key, known.iter().copied())
+                let help = suggest::closest(key, known.iter().map(String::as_str))
                     .map(|s| format!("did you mean `{s}`?"))
                     .or_else(|| Some(format!("known keys: {}", known.join(", "))));
                 self.issue(
@@ -648,7 +610,7 @@ fn structured_rule(
     direction: Direction,
     out: &mut Vec<DesiredRule>,
 ) {
-    let Some(fields) = ctx.fields(at, path, RULE_KEYS) else {
+    let Some(fields) = ctx.fields(at, path, &keys().rule) else {
         return;
     };
     let get = |k: &str| fields.iter().find(|(key, _)| *key == k).map(|(_, a)| *a);
@@ -809,7 +771,7 @@ fn collapse(mut rules: Vec<DesiredRule>) -> Vec<DesiredRule> {
 
 fn check_settings(ctx: &mut Ctx, at: At<'_>) -> Settings {
     let mut s = Settings::default();
-    let Some(fields) = ctx.fields(at, "settings", SETTINGS_KEYS) else {
+    let Some(fields) = ctx.fields(at, "settings", &keys().settings) else {
         return s;
     };
     for (key, v) in fields {
@@ -909,7 +871,7 @@ fn check_flap_limit(ctx: &mut Ctx, at: At<'_>, path: &str) -> Option<FlapLimit> 
         }
     }
     let mut limit = FlapLimit::DEFAULT;
-    let Some(fields) = ctx.fields(at, path, FLAP_LIMIT_KEYS) else {
+    let Some(fields) = ctx.fields(at, path, &keys().flap_limit) else {
         return Some(limit);
     };
     let (mut reverts, mut per) = (false, false);
@@ -965,7 +927,7 @@ fn check_flow_logs(ctx: &mut Ctx, at: At<'_>, path: &str) -> Option<FlowLogs> {
         );
         return None;
     }
-    let fields = ctx.fields(at, path, FLOW_LOGS_KEYS)?;
+    let fields = ctx.fields(at, path, &keys().flow_logs)?;
     let before = ctx.issues.len();
     let mut out = FlowLogs {
         log_group: String::new(),
@@ -1108,7 +1070,7 @@ pub(crate) fn check(trees: &[(String, Node)], issues: &[Issue]) -> Result<Policy
             );
             continue;
         }
-        let Some(fields) = ctx.fields(at, "", TOP_KEYS) else {
+        let Some(fields) = ctx.fields(at, "", &keys().top) else {
             continue;
         };
         if !fields.iter().any(|(k, _)| *k == "version") {
@@ -1239,7 +1201,7 @@ pub(crate) fn check(trees: &[(String, Node)], issues: &[Issue]) -> Result<Policy
                 ingress: None,
                 egress: None,
             };
-            if let Some(fields) = ctx.fields(at, "global", GLOBAL_KEYS) {
+            if let Some(fields) = ctx.fields(at, "global", &keys().global) {
                 for (key, v) in fields {
                     let path = join("global", key);
                     if key == "ingress" {
@@ -1345,7 +1307,7 @@ fn check_group<'a>(
     at: At<'a>,
 ) -> Option<GroupPolicy> {
     let path = format!("groups.{key}");
-    let fields = ctx.fields(at, &path, GROUP_KEYS)?;
+    let fields = ctx.fields(at, &path, &keys().group)?;
     let before = ctx.issues.len();
     let mut g = GroupPolicy {
         key: key.to_string(),
@@ -1513,7 +1475,7 @@ fn check_exception(
         );
         return None;
     }
-    let fields = ctx.fields(at, &path, EXCEPTION_KEYS)?;
+    let fields = ctx.fields(at, &path, &keys().exception)?;
     let get = |k: &str| fields.iter().find(|(key, _)| *key == k).map(|(_, a)| *a);
     let before = ctx.issues.len();
     for required in ["group", "rule", "expires", "owner"] {

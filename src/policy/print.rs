@@ -2,152 +2,174 @@
 //! unchanged (`show policy`), and the one YAML emitter of sgwarden (`show`, `export`).
 //! Pure: values in, text out.
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use super::Policy;
+use super::schema::{
+    ExceptionFile, FlapLimitFields, FlapLimitFile, FlowLogsFile, GroupFile, ModeFile, NotifyFile,
+    OneOrMany, PolicyFile, RuleFile, SettingsFile, StructuredRuleFile, TextOrNumber, UnmanagedFile,
+};
+use super::{Mode, Notify, Policy, UnmanagedGroups};
 use crate::rule::{DescribedRule, Direction};
 
 /// One described rule as policy text: the compact form, or the structured form when it has
 /// a description.
+fn rule_file(r: &DescribedRule) -> RuleFile {
+    let Some(d) = &r.description else {
+        return RuleFile::Compact(r.rule.to_string());
+    };
+    let proto = r.rule.protocol.to_string();
+    let (proto, ports) = match proto.split_once('/') {
+        Some((p, ports)) => (p.to_string(), Some(TextOrNumber::Text(ports.to_string()))),
+        None => (proto, None),
+    };
+    let peer = Some(OneOrMany::One(r.rule.peer.to_string()));
+    let (from, to) = match r.rule.direction {
+        Direction::Ingress => (peer, None),
+        Direction::Egress => (None, peer),
+    };
+    RuleFile::Structured(StructuredRuleFile {
+        proto: TextOrNumber::Text(proto),
+        ports,
+        from,
+        to,
+        description: Some(d.clone()),
+    })
+}
+
+/// One described rule as a policy value (`show rule`, `export`).
 pub fn rule_value(r: &DescribedRule) -> Value {
-    match &r.description {
-        None => Value::String(r.rule.to_string()),
-        Some(d) => {
-            let proto = r.rule.protocol.to_string();
-            let (p, ports) = match proto.split_once('/') {
-                Some((p, ports)) => (p.to_string(), Some(ports.to_string())),
-                None => (proto, None),
-            };
-            let mut m = serde_json::Map::new();
-            m.insert("proto".into(), Value::String(p));
-            if let Some(ports) = ports {
-                m.insert("ports".into(), Value::String(ports));
-            }
-            m.insert(
-                r.rule.direction.keyword().into(),
-                Value::String(r.rule.peer.to_string()),
-            );
-            m.insert("description".into(), Value::String(d.clone()));
-            Value::Object(m)
-        }
+    file_value(&rule_file(r))
+}
+
+fn mode(m: Mode) -> ModeFile {
+    match m {
+        Mode::Audit => ModeFile::Audit,
+        Mode::AddOnly => ModeFile::AddOnly,
+        Mode::Enforce => ModeFile::Enforce,
+    }
+}
+
+fn settings(p: &Policy) -> SettingsFile {
+    let s = &p.settings;
+    SettingsFile {
+        regions: (!s.regions.is_empty()).then(|| s.regions.clone()),
+        default_mode: Some(mode(s.default_mode)),
+        unmanaged_groups: Some(match s.unmanaged_groups {
+            UnmanagedGroups::Ignore => UnmanagedFile::Ignore,
+            UnmanagedGroups::Report => UnmanagedFile::Report,
+        }),
+        compare_descriptions: Some(s.compare_descriptions),
+        max_changes_per_run: Some(s.max_changes_per_run),
+        notify: Some(match s.notify {
+            Notify::Drift => NotifyFile::Drift,
+            Notify::Changes => NotifyFile::Changes,
+            Notify::Always => NotifyFile::Always,
+        }),
+        account: s.account.clone(),
+        flap_limit: Some(match s.flap_limit {
+            Some(l) => FlapLimitFile::Limit(FlapLimitFields {
+                reverts: l.reverts,
+                per: l.per_text(),
+            }),
+            None => FlapLimitFile::Off("off".into()),
+        }),
+        create_missing: s.create_missing.then_some(true),
+        flow_logs: s.flow_logs.as_ref().map(|f| FlowLogsFile {
+            log_group: f.log_group.clone(),
+            look_back: Some(f.look_back_text()),
+        }),
+    }
+}
+
+fn group(p: &Policy, g: &super::GroupPolicy) -> GroupFile {
+    let rules = |d: Direction| g.rules(d).map(|r| r.iter().map(rule_file).collect());
+    GroupFile {
+        name: (g.name != g.key).then(|| g.name.clone()),
+        id: g.id.clone(),
+        vpc: g.vpc.clone(),
+        regions: (!g.regions.is_empty()).then(|| g.regions.clone()),
+        mode: Some(mode(g.mode)),
+        // Globals are already merged into the rules below.
+        global: Some(false),
+        description: g.description.clone(),
+        // Each entry's `create` already holds settings.create_missing unless it said
+        // otherwise.
+        create: (g.create != p.settings.create_missing).then_some(g.create),
+        keep_if_traffic: g.keep_if_traffic.then_some(true),
+        ingress: rules(Direction::Ingress),
+        egress: rules(Direction::Egress),
     }
 }
 
 /// The expanded policy as a policy document (version 1) that sgwarden reads back
 /// unchanged: every rule atomic, variables and globals expanded.
 pub fn policy_value(p: &Policy) -> Value {
-    let s = &p.settings;
-    let mut settings = serde_json::Map::new();
-    if !s.regions.is_empty() {
-        settings.insert("regions".into(), json!(s.regions));
-    }
-    settings.insert("default_mode".into(), json!(s.default_mode.as_str()));
-    settings.insert("unmanaged_groups".into(), json!(s.unmanaged_groups));
-    settings.insert("compare_descriptions".into(), json!(s.compare_descriptions));
-    settings.insert("max_changes_per_run".into(), json!(s.max_changes_per_run));
-    settings.insert("notify".into(), json!(s.notify));
-    if let Some(a) = &s.account {
-        settings.insert("account".into(), json!(a));
-    }
-    settings.insert(
-        "flap_limit".into(),
-        match s.flap_limit {
-            Some(l) => json!({"reverts": l.reverts, "per": l.per_text()}),
-            None => json!("off"),
-        },
-    );
-    if s.create_missing {
-        settings.insert("create_missing".into(), json!(true));
-    }
-    if let Some(f) = &s.flow_logs {
-        settings.insert(
-            "flow_logs".into(),
-            json!({"log_group": f.log_group, "look_back": f.look_back_text()}),
-        );
-    }
-    let mut groups = serde_json::Map::new();
-    for g in p.groups.values() {
-        let mut m = serde_json::Map::new();
-        if g.name != g.key {
-            m.insert("name".into(), json!(g.name));
-        }
-        if let Some(id) = &g.id {
-            m.insert("id".into(), json!(id));
-        }
-        if let Some(v) = &g.vpc {
-            m.insert("vpc".into(), json!(v));
-        }
-        if !g.regions.is_empty() {
-            m.insert("regions".into(), json!(g.regions));
-        }
-        m.insert("mode".into(), json!(g.mode.as_str()));
-        // Globals are already merged into the rules below.
-        m.insert("global".into(), json!(false));
-        if let Some(d) = &g.description {
-            m.insert("description".into(), json!(d));
-        }
-        // Each entry's `create` already holds settings.create_missing unless it said
-        // otherwise.
-        if g.create != s.create_missing {
-            m.insert("create".into(), json!(g.create));
-        }
-        if g.keep_if_traffic {
-            m.insert("keep_if_traffic".into(), json!(true));
-        }
-        for direction in Direction::BOTH {
-            if let Some(rules) = g.rules(direction) {
-                m.insert(
-                    direction.as_str().into(),
-                    Value::Array(rules.iter().map(rule_value).collect()),
-                );
-            }
-        }
-        groups.insert(g.key.clone(), Value::Object(m));
-    }
-    let exceptions: Vec<Value> = p
+    let exceptions: Vec<ExceptionFile> = p
         .exceptions
         .iter()
-        .map(|e| {
-            let mut m = serde_json::Map::new();
-            m.insert("group".into(), json!(e.group));
-            m.insert("rule".into(), json!(e.text));
-            m.insert("expires".into(), json!(e.expires.to_string()));
-            m.insert("owner".into(), json!(e.owner));
-            if let Some(r) = &e.reason {
-                m.insert("reason".into(), json!(r));
-            }
-            Value::Object(m)
+        .map(|e| ExceptionFile {
+            group: e.group.clone(),
+            rule: e.text.clone(),
+            expires: e.expires.to_string(),
+            owner: e.owner.clone(),
+            reason: e.reason.clone(),
         })
         .collect();
-    let mut top = serde_json::Map::new();
-    top.insert("version".into(), json!(1));
-    top.insert("settings".into(), Value::Object(settings));
-    top.insert("groups".into(), Value::Object(groups));
-    if !exceptions.is_empty() {
-        top.insert("exceptions".into(), Value::Array(exceptions));
-    }
-    Value::Object(top)
+    file_value(&PolicyFile {
+        version: 1,
+        settings: Some(settings(p)),
+        variables: None,
+        global: None,
+        groups: Some(
+            p.groups
+                .values()
+                .map(|g| (g.key.clone(), Some(group(p, g))))
+                .collect(),
+        ),
+        exceptions: (!exceptions.is_empty()).then_some(exceptions),
+    })
 }
 
-/// A YAML scalar: plain when sgwarden's reader reads it back as the same string, else
-/// double-quoted.
-fn yaml_scalar(s: &str) -> String {
-    let plain_ok = !s.is_empty()
-        && s.trim() == s
-        && !s.starts_with([
-            '-', '?', ':', ',', '[', ']', '{', '}', '#', '&', '*', '!', '|', '>', '\'', '"', '%',
-            '@', '`',
-        ])
-        && !s.ends_with(':')
+/// A part of the policy file as a value, without the keys it leaves out (`null`).
+fn file_value(part: &impl serde::Serialize) -> Value {
+    fn prune(v: &mut Value) {
+        match v {
+            Value::Object(m) => {
+                m.retain(|_, x| !x.is_null());
+                m.values_mut().for_each(prune);
+            }
+            Value::Array(a) => a.iter_mut().for_each(prune),
+            _ => {}
+        }
+    }
+    let mut v = serde_json::to_value(part).unwrap_or_default();
+    prune(&mut v);
+    v
+}
+
+/// A YAML scalar: plain when that reads back as the same string, else double-quoted.
+/// Whatever sgwarden's reader would take as a number, a boolean or null (`0x1F`, `True`,
+/// `.inf`, `NULL`, `1e3`) is quoted, and so are the YAML 1.1 words other readers take.
+/// The one quoting of sgwarden's YAML: the printed policy, `show`, `export` and imports.
+pub(crate) fn scalar(s: &str) -> String {
+    let plain = !s.is_empty()
+        && !s.starts_with(|c: char| "@*&!|>'\"%`{}[],#?-: ".contains(c))
+        && !s.ends_with([' ', ':'])
         && !s.contains(": ")
         && !s.contains(" #")
-        && s.chars().all(|c| !c.is_control())
-        && matches!(crate::policy::yaml::parse(s).map(|n| n.value), Ok(crate::policy::yaml::Value::Str(ref t)) if t == s);
-    if plain_ok {
-        s.to_string()
-    } else {
-        serde_json::to_string(s).unwrap_or_default()
-    }
+        && !s.contains(|c: char| c.is_control())
+        && !matches!(
+            s.to_ascii_lowercase().as_str(),
+            "yes" | "no" | "on" | "off" | "y" | "n"
+        )
+        && super::yaml::reads_as_text(s)
+        && s.parse::<f64>().is_err();
+    if plain { s.to_string() } else { quoted(s) }
+}
+
+/// A double-quoted YAML scalar (also for text that must stay a string, like `80` or `8:0`).
+pub(crate) fn quoted(s: &str) -> String {
+    Value::String(s.to_string()).to_string()
 }
 
 fn yaml_into(v: &Value, indent: usize, out: &mut String) {
@@ -156,7 +178,7 @@ fn yaml_into(v: &Value, indent: usize, out: &mut String) {
         Value::Object(m) if !m.is_empty() => {
             for (k, val) in m {
                 out.push_str(&pad);
-                out.push_str(&yaml_scalar(k));
+                out.push_str(&scalar(k));
                 out.push(':');
                 match val {
                     Value::Object(c) if !c.is_empty() => {
@@ -205,7 +227,7 @@ fn yaml_inline(v: &Value, out: &mut String) {
         Value::Null => out.push_str("null"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
         Value::Number(n) => out.push_str(&n.to_string()),
-        Value::String(s) => out.push_str(&yaml_scalar(s)),
+        Value::String(s) => out.push_str(&scalar(s)),
         Value::Array(a) if a.is_empty() => out.push_str("[]"),
         Value::Object(m) if m.is_empty() => out.push_str("{}"),
         other => out.push_str(&serde_json::to_string(other).unwrap_or_default()),

@@ -1,16 +1,23 @@
-//! The policy's JSON Schema (draft 2020-12), generated from serde mirror types of the
-//! policy file, for editor completion (`sgwarden schema`).
+//! The policy file's shape, declared once: these types are the policy language's keys.
+//! Three things come from them, so they cannot disagree:
 //!
-//! These types only describe the file; the checker (`check.rs`) reads the file itself so
-//! that it can report every problem with its position. A test keeps the two key lists equal.
+//! - the JSON Schema (draft 2020-12) for editor completion (`sgwarden schema`);
+//! - the keys the checker knows in each mapping ([`keys`]); the checker (`check.rs`)
+//!   reads the file itself, so that it can report every problem with its position;
+//! - the printed policy (`policy/print.rs` fills a [`PolicyFile`] from the model and
+//!   serializes it, so a setting missing from the printer does not compile).
+//!
+//! A new setting is a field here, its check in `check.rs`, its place in the model, and
+//! the line of `print.rs` the compiler then asks for.
 
 use std::collections::BTreeMap;
+use std::sync::LazyLock;
 
 use schemars::JsonSchema;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// A peer, or a list of peers and `@variable` references.
-#[derive(Deserialize, JsonSchema)]
+#[derive(Deserialize, Serialize, JsonSchema)]
 #[serde(untagged)]
 pub enum OneOrMany {
     One(String),
@@ -18,7 +25,7 @@ pub enum OneOrMany {
 }
 
 /// A protocol name or number, or ports given as a number or text.
-#[derive(Deserialize, JsonSchema)]
+#[derive(Deserialize, Serialize, JsonSchema)]
 #[serde(untagged)]
 pub enum TextOrNumber {
     Text(String),
@@ -26,7 +33,7 @@ pub enum TextOrNumber {
 }
 
 /// sgwarden policy file, version 1.
-#[derive(Deserialize, JsonSchema)]
+#[derive(Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyFile {
     /// Always 1.
@@ -43,7 +50,7 @@ pub struct PolicyFile {
     pub exceptions: Option<Vec<ExceptionFile>>,
 }
 
-#[derive(Deserialize, JsonSchema)]
+#[derive(Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum ModeFile {
     Audit,
@@ -51,14 +58,14 @@ pub enum ModeFile {
     Enforce,
 }
 
-#[derive(Deserialize, JsonSchema)]
+#[derive(Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum UnmanagedFile {
     Ignore,
     Report,
 }
 
-#[derive(Deserialize, JsonSchema)]
+#[derive(Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum NotifyFile {
     Drift,
@@ -66,7 +73,7 @@ pub enum NotifyFile {
     Always,
 }
 
-#[derive(Deserialize, JsonSchema)]
+#[derive(Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SettingsFile {
     /// Regions where groups are looked for (default: the region the program runs in).
@@ -97,7 +104,7 @@ pub struct SettingsFile {
     pub flow_logs: Option<FlowLogsFile>,
 }
 
-#[derive(Deserialize, JsonSchema)]
+#[derive(Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FlowLogsFile {
     /// The log group the flow logs are delivered to (the same name in every region).
@@ -106,7 +113,7 @@ pub struct FlowLogsFile {
     pub look_back: Option<String>,
 }
 
-#[derive(Deserialize, JsonSchema)]
+#[derive(Deserialize, Serialize, JsonSchema)]
 #[serde(untagged)]
 pub enum FlapLimitFile {
     /// `off`
@@ -114,7 +121,7 @@ pub enum FlapLimitFile {
     Limit(FlapLimitFields),
 }
 
-#[derive(Deserialize, JsonSchema)]
+#[derive(Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FlapLimitFields {
     /// Reverts allowed within the window (at least 1).
@@ -123,7 +130,7 @@ pub struct FlapLimitFields {
     pub per: String,
 }
 
-#[derive(Deserialize, JsonSchema)]
+#[derive(Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GlobalFile {
     pub ingress: Option<Vec<RuleFile>>,
@@ -131,14 +138,14 @@ pub struct GlobalFile {
 }
 
 /// A rule: compact text (`tcp/443 from 10.0.0.0/8, @office`) or the structured form.
-#[derive(Deserialize, JsonSchema)]
+#[derive(Deserialize, Serialize, JsonSchema)]
 #[serde(untagged)]
 pub enum RuleFile {
     Compact(String),
     Structured(StructuredRuleFile),
 }
 
-#[derive(Deserialize, JsonSchema)]
+#[derive(Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StructuredRuleFile {
     /// tcp, udp, icmp, icmpv6, all, or a protocol number 0-255.
@@ -152,7 +159,7 @@ pub struct StructuredRuleFile {
     pub description: Option<String>,
 }
 
-#[derive(Deserialize, JsonSchema)]
+#[derive(Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GroupFile {
     /// The EC2 GroupName, when it differs from the key.
@@ -180,7 +187,7 @@ pub struct GroupFile {
     pub egress: Option<Vec<RuleFile>>,
 }
 
-#[derive(Deserialize, JsonSchema)]
+#[derive(Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExceptionFile {
     /// A key under `groups`.
@@ -193,67 +200,83 @@ pub struct ExceptionFile {
     pub reason: Option<String>,
 }
 
+/// The JSON Schema of a policy file.
+fn schema() -> serde_json::Value {
+    schemars::schema_for!(PolicyFile).to_value()
+}
+
 /// The JSON Schema of a policy file, pretty-printed.
 pub fn json_schema() -> String {
-    let schema = schemars::schema_for!(PolicyFile);
-    serde_json::to_string_pretty(&schema).unwrap_or_default()
+    serde_json::to_string_pretty(&schema()).unwrap_or_default()
+}
+
+/// The keys of each mapping of a policy file, as [`PolicyFile`] and its parts declare them.
+pub(crate) struct Keys {
+    pub top: Vec<String>,
+    pub settings: Vec<String>,
+    pub flap_limit: Vec<String>,
+    pub flow_logs: Vec<String>,
+    pub global: Vec<String>,
+    pub group: Vec<String>,
+    pub rule: Vec<String>,
+    pub exception: Vec<String>,
+}
+
+/// The keys the checker knows, read once from the schema of the types above.
+pub(crate) fn keys() -> &'static Keys {
+    static KEYS: LazyLock<Keys> = LazyLock::new(|| {
+        let schema = schema();
+        let of = |v: &serde_json::Value| -> Vec<String> {
+            v["properties"]
+                .as_object()
+                .map(|m| m.keys().cloned().collect())
+                .unwrap_or_default()
+        };
+        let def = |name: &str| of(&schema["$defs"][name]);
+        Keys {
+            top: of(&schema),
+            settings: def("SettingsFile"),
+            flap_limit: def("FlapLimitFields"),
+            flow_logs: def("FlowLogsFile"),
+            global: def("GlobalFile"),
+            group: def("GroupFile"),
+            rule: def("StructuredRuleFile"),
+            exception: def("ExceptionFile"),
+        }
+    });
+    &KEYS
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::check;
     use serde_json::Value;
 
-    fn keys(schema: &Value, def: Option<&str>) -> Vec<String> {
-        let obj = match def {
-            None => schema,
-            Some(d) => &schema["$defs"][d],
-        };
-        let mut k: Vec<String> = obj["properties"]
-            .as_object()
-            .unwrap()
-            .keys()
-            .cloned()
-            .collect();
-        k.sort();
-        k
-    }
-
-    fn sorted(list: &[&str]) -> Vec<String> {
-        let mut v: Vec<String> = list.iter().map(|s| s.to_string()).collect();
-        v.sort();
-        v
-    }
-
     #[test]
-    fn schema_keys_match_the_checker() {
+    fn the_schema_is_draft_2020_12_and_closed() {
         let schema: Value = serde_json::from_str(&super::json_schema()).unwrap();
         assert_eq!(
             schema["$schema"],
             "https://json-schema.org/draft/2020-12/schema"
         );
-        assert_eq!(keys(&schema, None), sorted(check::TOP_KEYS));
-        assert_eq!(
-            keys(&schema, Some("SettingsFile")),
-            sorted(check::SETTINGS_KEYS)
-        );
-        assert_eq!(keys(&schema, Some("GroupFile")), sorted(check::GROUP_KEYS));
-        assert_eq!(
-            keys(&schema, Some("FlowLogsFile")),
-            sorted(check::FLOW_LOGS_KEYS)
-        );
-        assert_eq!(
-            keys(&schema, Some("StructuredRuleFile")),
-            sorted(check::RULE_KEYS)
-        );
-        assert_eq!(
-            keys(&schema, Some("GlobalFile")),
-            sorted(check::GLOBAL_KEYS)
-        );
-        assert_eq!(
-            keys(&schema, Some("ExceptionFile")),
-            sorted(check::EXCEPTION_KEYS)
-        );
         assert_eq!(schema["$defs"]["GroupFile"]["additionalProperties"], false);
+    }
+
+    #[test]
+    fn every_mapping_has_its_keys() {
+        let k = super::keys();
+        for (name, list, one) in [
+            ("top", &k.top, "groups"),
+            ("settings", &k.settings, "flap_limit"),
+            ("flap_limit", &k.flap_limit, "per"),
+            ("flow_logs", &k.flow_logs, "look_back"),
+            ("global", &k.global, "egress"),
+            ("group", &k.group, "keep_if_traffic"),
+            ("rule", &k.rule, "proto"),
+            ("exception", &k.exception, "expires"),
+        ] {
+            assert!(list.iter().any(|x| x == one), "{name}: {list:?}");
+        }
+        assert_eq!(k.top.len(), 6);
+        assert_eq!(k.settings.len(), 10);
     }
 }
