@@ -1051,13 +1051,9 @@ pub(crate) fn parse(documents: &[Document]) -> (Vec<(String, Node)>, Vec<Issue>)
 }
 
 /// Checks and expands parsed documents; `issues` are the parse problems already found.
-pub(crate) fn check(trees: &[(String, Node)], issues: &[Issue]) -> Result<Policy, Vec<Issue>> {
-    let mut ctx = Ctx {
-        issues: issues.to_vec(),
-        ..Ctx::default()
-    };
-
-    // Top level of each file, and what each defines.
+/// The top level of each file, and what each defines: every section found once (a second
+/// `settings` or `global`, or a group or variable defined twice, is an issue).
+fn sections<'a>(ctx: &mut Ctx, trees: &'a [(String, Node)]) -> Sections<'a> {
     let mut sec = Sections::default();
     for (file, root) in trees {
         let at = At { file, node: root };
@@ -1083,26 +1079,7 @@ pub(crate) fn check(trees: &[(String, Node)], issues: &[Issue]) -> Result<Policy
         }
         for (key, v) in fields {
             match key {
-                "version" if v.node.value != Value::Int(1) => {
-                    let (message, help) = match &v.node.value {
-                        Value::Str(s) if s.trim() == "1" => (
-                            format!("`version` is the number 1, found the string `\"{s}\"`"),
-                            "write `version: 1`, without quotes",
-                        ),
-                        Value::Int(_) | Value::Float(_) => (
-                            format!(
-                                "unsupported version `{}`",
-                                v.node.scalar_text().unwrap_or_default()
-                            ),
-                            "this sgwarden reads `version: 1`",
-                        ),
-                        _ => (
-                            format!("`version` is the number 1, found {}", v.node.kind()),
-                            "write `version: 1`",
-                        ),
-                    };
-                    ctx.issue(v, "version", message, Some(help.into()));
-                }
+                "version" if v.node.value != Value::Int(1) => check_version(ctx, v),
                 "settings" | "global" => {
                     let slot = if key == "settings" {
                         &mut sec.settings
@@ -1172,6 +1149,66 @@ pub(crate) fn check(trees: &[(String, Node)], issues: &[Issue]) -> Result<Policy
         );
     }
 
+    sec
+}
+
+/// `version:` that is not the number 1.
+fn check_version(ctx: &mut Ctx, v: At<'_>) {
+    let (message, help) = match &v.node.value {
+        Value::Str(s) if s.trim() == "1" => (
+            format!("`version` is the number 1, found the string `\"{s}\"`"),
+            "write `version: 1`, without quotes",
+        ),
+        Value::Int(_) | Value::Float(_) => (
+            format!(
+                "unsupported version `{}`",
+                v.node.scalar_text().unwrap_or_default()
+            ),
+            "this sgwarden reads `version: 1`",
+        ),
+        _ => (
+            format!("`version` is the number 1, found {}", v.node.kind()),
+            "write `version: 1`",
+        ),
+    };
+    ctx.issue(v, "version", message, Some(help.into()));
+}
+
+/// The `global:` section's rules.
+fn check_global<'a>(ctx: &mut Ctx, vars: &mut Vars<'_, 'a>, at: Option<At<'a>>) -> Global {
+    let mut g = Global {
+        ingress: None,
+        egress: None,
+    };
+    let Some(at) = at else {
+        return g;
+    };
+    if let Some(fields) = ctx.fields(at, "global", &keys().global) {
+        for (key, v) in fields {
+            let path = join("global", key);
+            let direction = if key == "ingress" {
+                Direction::Ingress
+            } else {
+                Direction::Egress
+            };
+            let rules = Some(check_rules(ctx, vars, v, &path, direction));
+            match direction {
+                Direction::Ingress => g.ingress = rules,
+                Direction::Egress => g.egress = rules,
+            }
+        }
+    }
+    g
+}
+
+pub(crate) fn check(trees: &[(String, Node)], issues: &[Issue]) -> Result<Policy, Vec<Issue>> {
+    let mut ctx = Ctx {
+        issues: issues.to_vec(),
+        ..Ctx::default()
+    };
+
+    let sec = sections(&mut ctx, trees);
+
     let settings = match sec.settings {
         Some(at) => check_settings(&mut ctx, at),
         None => Settings::default(),
@@ -1191,41 +1228,7 @@ pub(crate) fn check(trees: &[(String, Node)], issues: &[Issue]) -> Result<Policy
         vars.resolve(&mut ctx, &name, &mut Vec::new());
     }
 
-    let global = match sec.global {
-        None => Global {
-            ingress: None,
-            egress: None,
-        },
-        Some(at) => {
-            let mut g = Global {
-                ingress: None,
-                egress: None,
-            };
-            if let Some(fields) = ctx.fields(at, "global", &keys().global) {
-                for (key, v) in fields {
-                    let path = join("global", key);
-                    if key == "ingress" {
-                        g.ingress = Some(check_rules(
-                            &mut ctx,
-                            &mut vars,
-                            v,
-                            &path,
-                            Direction::Ingress,
-                        ));
-                    } else {
-                        g.egress = Some(check_rules(
-                            &mut ctx,
-                            &mut vars,
-                            v,
-                            &path,
-                            Direction::Egress,
-                        ));
-                    }
-                }
-            }
-            g
-        }
-    };
+    let global = check_global(&mut ctx, &mut vars, sec.global);
 
     let mut groups = BTreeMap::new();
     for (key, (_, at)) in &sec.groups {
