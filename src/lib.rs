@@ -33,8 +33,6 @@ pub mod aws;
 pub mod budget;
 pub mod cli;
 pub mod config;
-#[cfg(feature = "devkit")]
-pub mod devkit;
 pub mod drift;
 pub mod enforcer;
 pub mod export;

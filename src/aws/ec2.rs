@@ -22,10 +22,6 @@ use crate::place::Place;
 use crate::ports::{Ec2, Ec2Error, GroupRef, Interface};
 use crate::rule::{DescribedRule, Direction, Peer, Rule};
 
-#[cfg(test)]
-#[cfg(feature = "devkit")]
-mod tests;
-
 /// The most values EC2 takes in one filter.
 pub const FILTER_VALUES: usize = 200;
 

@@ -2,7 +2,7 @@
 //! Three things come from them, so they cannot disagree:
 //!
 //! - the JSON Schema (draft 2020-12) for editor completion (`sgwarden schema`);
-//! - the keys the checker knows in each mapping ([`keys`]); the checker (`check.rs`)
+//! - the keys the checker knows in each mapping (`keys()`); the checker (`check.rs`)
 //!   reads the file itself, so that it can report every problem with its position;
 //! - the printed policy (`policy/print.rs` fills a [`PolicyFile`] from the model and
 //!   serializes it, so a setting missing from the printer does not compile).

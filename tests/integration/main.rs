@@ -5,21 +5,7 @@
     reason = "test helpers fail loudly on a broken fixture"
 )]
 
-#[cfg(feature = "devkit")]
-mod budget;
 mod cli;
-#[cfg(feature = "devkit")]
-mod demo;
-#[cfg(feature = "devkit")]
-mod faults;
 mod fuzz_corpus;
 mod hostile;
-#[cfg(feature = "devkit")]
-mod infra;
-#[cfg(feature = "devkit")]
-mod lambda;
-#[cfg(feature = "devkit")]
-mod moto;
-#[cfg(feature = "devkit")]
-mod moto_support;
 mod support;

@@ -3,7 +3,8 @@
 //! and estates seeded over the SDK. Everything listens on 127.0.0.1 only, and every
 //! process started here is stopped by its own PID.
 //!
-//! Built with the `devkit` feature (on by default); the deployed function does not link it.
+//! A workspace package of its own (`devkit/`): the product never links it, and the
+//! Lambda's build (`scripts/package`) compiles neither it nor the SQS client it uses.
 
 pub mod chaos;
 pub mod demo;
@@ -41,7 +42,7 @@ impl DevError {
     pub(crate) fn aws<E: std::error::Error>(call: &'static str) -> impl FnOnce(E) -> DevError {
         move |e| DevError::Aws {
             call,
-            message: crate::devkit::error_text(&e),
+            message: crate::error_text(&e),
         }
     }
 }
@@ -56,6 +57,24 @@ pub(crate) fn error_text(e: &dyn std::error::Error) -> String {
         source = s.source();
     }
     text
+}
+
+/// One of sgwarden's binaries (`sgwarden`, `sgwarden-lambda`), built into the same target
+/// directory as the running program (`cargo build --workspace` puts them all there): the
+/// directory of the running program, or the one above it for a test or benchmark, which
+/// runs from `deps/`.
+pub fn binary(name: &str) -> Result<std::path::PathBuf, DevError> {
+    let exe = std::env::current_exe().map_err(DevError::io("the running program's path"))?;
+    let dirs = exe.ancestors().skip(1).take(2);
+    dirs.map(|d| d.join(name))
+        .find(|p| p.is_file())
+        .ok_or_else(|| {
+            DevError::Setup(format!(
+                "`{name}` is not built beside {}: run `cargo build --workspace --bins` (with \
+                 `--release` for the benchmarks)",
+                exe.display()
+            ))
+        })
 }
 
 /// User + system CPU time of a live process, from `/proc/PID/stat` (Linux only).

@@ -15,13 +15,13 @@ use sgwarden::aws::flows::SdkFlows;
 use sgwarden::aws::sns::SnsNotifier;
 use sgwarden::aws::{AnyLedger, AnyPolicySource};
 use sgwarden::config::LambdaConfig;
-use sgwarden::devkit::chaos::{Fault, FaultProxy};
-use sgwarden::devkit::{estate, scale};
 use sgwarden::enforcer::Enforcer;
 use sgwarden::handler;
 use sgwarden::plan::{Op, Status};
 use sgwarden::ports::{Ec2, RevertLedger};
 use sgwarden::report::Report;
+use sgwarden_devkit::chaos::{Fault, FaultProxy};
+use sgwarden_devkit::{estate, scale};
 
 use crate::budget::state;
 use crate::moto::event;

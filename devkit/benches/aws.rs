@@ -18,13 +18,13 @@
     reason = "a benchmark fails loudly on a broken setup"
 )]
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use sgwarden::devkit::moto::{Moto, is_ec2_write};
-use sgwarden::devkit::runtime_api::{Function, RuntimeApi};
-use sgwarden::devkit::{estate, process_cpu_time, process_peak_rss_kib, scale};
+use sgwarden_devkit::moto::{Moto, is_ec2_write};
+use sgwarden_devkit::runtime_api::{Function, RuntimeApi};
+use sgwarden_devkit::{estate, process_cpu_time, process_peak_rss_kib, scale};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -33,7 +33,8 @@ const WAIT: Duration = Duration::from_secs(600);
 const KEY: &str = "sgwarden/policy.yaml";
 
 fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    let devkit = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    devkit.parent().map(PathBuf::from).unwrap_or(devkit)
 }
 
 fn env_number(name: &str, default: usize) -> usize {
@@ -144,7 +145,7 @@ async fn run(n: usize, events: usize) {
     env.push(("SGWARDEN_TOPIC_ARN", topic.arn.clone()));
     env.push(("RUST_LOG", "warn".into()));
     let function = Function::start(
-        Path::new(env!("CARGO_BIN_EXE_sgwarden-lambda")),
+        &sgwarden_devkit::binary("sgwarden-lambda").expect("the Lambda binary"),
         &api,
         &env,
         None,

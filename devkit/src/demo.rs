@@ -13,8 +13,8 @@ use serde_json::Value;
 use super::moto::Moto;
 use super::runtime_api::{Function, RuntimeApi};
 use super::{DevError, estate};
-use crate::aws::ec2::SdkEc2;
-use crate::ports::Ec2;
+use sgwarden::aws::ec2::SdkEc2;
+use sgwarden::ports::Ec2;
 
 const BUCKET: &str = "sgwarden-policy";
 const KEY: &str = "sgwarden/policy.yaml";
@@ -173,7 +173,7 @@ pub async fn run(paths: &DemoPaths) -> Result<(), DevError> {
     print!("{}", changes(&before, &groups(&sdk, &eu).await?));
     let prod = SdkEc2::new(&sdk)
         .describe(
-            &crate::place::Place::new("", "us-east-1"),
+            &sgwarden::place::Place::new("", "us-east-1"),
             Some(std::slice::from_ref(&estate.prod_web)),
         )
         .await
@@ -290,7 +290,7 @@ async fn groups(sdk: &SdkConfig, eu: &SdkConfig) -> Result<Shown, DevError> {
     let mut out = Vec::new();
     for (region, config) in [("us-east-1", sdk), ("eu-west-1", eu)] {
         let inv = SdkEc2::new(config)
-            .describe(&crate::place::Place::new("", region), None)
+            .describe(&sgwarden::place::Place::new("", region), None)
             .await
             .map_err(|e| DevError::Setup(e.to_string()))?;
         let mut groups = inv.groups;
@@ -531,11 +531,11 @@ async fn seed(
 }
 
 async fn revoke_default_egress(ec2: &aws_sdk_ec2::Client, group: &str) -> Result<(), DevError> {
-    let all: crate::rule::Rule = "all to 0.0.0.0/0"
+    let all: sgwarden::rule::Rule = "all to 0.0.0.0/0"
         .parse()
         .map_err(|e| DevError::Setup(format!("the default egress rule: {e}")))?;
-    let permission =
-        crate::aws::ec2::rule_permission(&all, None).map_err(|e| DevError::Setup(e.to_string()))?;
+    let permission = sgwarden::aws::ec2::rule_permission(&all, None)
+        .map_err(|e| DevError::Setup(e.to_string()))?;
     ec2.revoke_security_group_egress()
         .group_id(group)
         .ip_permissions(permission)

@@ -17,7 +17,7 @@ use sgwarden::ports::RevertLedger;
 
 use crate::moto::{POLICY_KEY, event_for, rules_of, seed};
 use crate::moto_support::{US_EAST_1, is_ec2_write, start_moto};
-use sgwarden::devkit::estate;
+use sgwarden_devkit::estate;
 
 pub(crate) const STATE: &str = "s3://state/sgwarden/revert-ledger.json";
 

@@ -15,7 +15,7 @@ use sgwarden::report::{Outcome, Report};
 
 use crate::moto_support::{Moto, US_EAST_1, is_ec2_write, start_moto};
 use crate::support::root;
-use sgwarden::devkit::estate;
+use sgwarden_devkit::estate;
 
 pub(crate) const POLICY_KEY: &str = "sgwarden/policy.yaml";
 pub(crate) const SELF_ROLE: &str = "arn:aws:iam::111122223333:role/sgwarden-function-role";
@@ -161,7 +161,7 @@ pub(crate) async fn rules_of(e: &Estate, group: &str) -> Vec<String> {
 
 /// `sgwarden ARGS` pointed at this moto: (exit code, stdout, stderr).
 fn sgwarden_on(moto: &Moto, args: &[&str]) -> (Option<i32>, String, String) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sgwarden"))
+    let out = std::process::Command::new(crate::support::bin("sgwarden"))
         .args(args)
         .envs(moto.env())
         .output()
@@ -1011,7 +1011,7 @@ async fn flow_records_and_a_groups_interfaces_are_read_and_the_digest_printed() 
     );
     // `sgwarden flows` prints the digest of the group's interfaces.
     let flows = |args: &[&str]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_sgwarden"))
+        std::process::Command::new(crate::support::bin("sgwarden"))
             .arg("flows")
             .args(args)
             .envs(moto.env())

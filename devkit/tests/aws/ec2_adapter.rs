@@ -7,11 +7,11 @@ use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_ec2::config::Credentials;
 
-use super::SdkEc2;
-use crate::devkit::stub::{Stub, StubRequest, StubResponse};
-use crate::place::Place;
-use crate::ports::{Ec2, Ec2Error, GroupRef};
-use crate::rule::{DescribedRule, Direction, Rule};
+use sgwarden::aws::ec2::SdkEc2;
+use sgwarden::place::Place;
+use sgwarden::ports::{Ec2, Ec2Error, GroupRef};
+use sgwarden::rule::{DescribedRule, Direction, Rule};
+use sgwarden_devkit::stub::{Stub, StubRequest, StubResponse};
 
 const NS: &str = "xmlns=\"http://ec2.amazonaws.com/doc/2016-11-15/\"";
 
@@ -96,7 +96,7 @@ async fn describe_follows_next_tokens_over_every_page() {
     .unwrap();
     let ec2 = SdkEc2::new(&sdk(&stub).await);
     let inv = ec2
-        .describe(&crate::place::Place::new("", "us-east-1"), None)
+        .describe(&sgwarden::place::Place::new("", "us-east-1"), None)
         .await
         .unwrap();
     let names: Vec<&str> = inv.groups.iter().map(|g| g.group_name.as_str()).collect();
@@ -131,7 +131,7 @@ async fn describe_by_id_splits_the_ids_into_filters_ec2_accepts() {
     let ec2 = SdkEc2::new(&sdk(&stub).await);
     let ids: Vec<String> = (0..450).map(|i| format!("sg-{i:04}")).collect();
     let inv = ec2
-        .describe(&crate::place::Place::new("", "us-east-1"), Some(&ids))
+        .describe(&sgwarden::place::Place::new("", "us-east-1"), Some(&ids))
         .await
         .unwrap();
     let firsts: Vec<&str> = inv.groups.iter().map(|g| g.group_id.as_str()).collect();
@@ -340,7 +340,7 @@ async fn an_endpoint_that_is_down_is_unavailable_not_missing() {
         .load()
         .await;
     let err = SdkEc2::new(&config)
-        .describe(&crate::place::Place::new("", "us-east-1"), None)
+        .describe(&sgwarden::place::Place::new("", "us-east-1"), None)
         .await
         .unwrap_err();
     assert!(matches!(err, Ec2Error::Api { .. }), "{err:?}");

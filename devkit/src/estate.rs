@@ -6,10 +6,10 @@ use aws_sdk_ec2::types::IpPermission;
 use serde_json::Value;
 
 use super::DevError;
-use crate::aws::ec2::rule_permission;
-use crate::rule::{Direction, Rule};
+use sgwarden::aws::ec2::rule_permission;
+use sgwarden::rule::{Direction, Rule};
 
-use crate::aws::s3_client;
+use sgwarden::aws::s3_client;
 
 /// Creates a VPC; its id.
 pub async fn create_vpc(ec2: &aws_sdk_ec2::Client, cidr: &str) -> Result<String, DevError> {

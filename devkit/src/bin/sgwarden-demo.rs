@@ -5,15 +5,18 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use sgwarden::devkit::demo::{DemoPaths, run};
+use sgwarden_devkit::demo::{DemoPaths, run};
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let root = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
-    let function = std::env::current_exe()
-        .ok()
-        .and_then(|p| p.parent().map(|d| d.join("sgwarden-lambda")))
-        .unwrap_or_else(|| root.join("target/debug/sgwarden-lambda"));
+    let function = match sgwarden_devkit::binary("sgwarden-lambda") {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("error: the demo failed: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let paths = DemoPaths {
         venv: root.join(".venv"),
         function,

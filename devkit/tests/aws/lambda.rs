@@ -1,11 +1,10 @@
 //! The real `sgwarden-lambda` binary, driven through the Lambda runtime API served on
 //! loopback, against moto: what AWS Lambda does, minus AWS.
 
-use std::path::Path;
 use std::time::Duration;
 
 use serde_json::json;
-use sgwarden::devkit::runtime_api::{Function, RuntimeApi};
+use sgwarden_devkit::runtime_api::{Function, RuntimeApi};
 
 use crate::moto::{POLICY_KEY, SELF_ROLE, event, event_for, received, rules_of, seed};
 use crate::moto_support::{is_ec2_write, start_moto};
@@ -23,7 +22,7 @@ async fn the_lambda_binary_answers_the_runtime_api_for_a_scheduled_and_a_cloudtr
     env.push(("SGWARDEN_SELF_ROLE_ARN", SELF_ROLE.to_string()));
     let log = std::env::temp_dir().join(format!("sgwarden-lambda-{}.log", api.address()));
     let mut function = Function::start(
-        Path::new(env!("CARGO_BIN_EXE_sgwarden-lambda")),
+        crate::support::bin("sgwarden-lambda").as_path(),
         &api,
         &env,
         Some(&log),
@@ -61,7 +60,7 @@ async fn the_lambda_binary_answers_the_runtime_api_for_a_scheduled_and_a_cloudtr
     // Someone opens RDP on app from the console: the event names app, so only app is
     // read and written.
     let ec2 = aws_sdk_ec2::Client::new(&e.sdk);
-    sgwarden::devkit::estate::authorize(&ec2, &e.app, &["tcp/3389 from 0.0.0.0/0"])
+    sgwarden_devkit::estate::authorize(&ec2, &e.app, &["tcp/3389 from 0.0.0.0/0"])
         .await
         .unwrap();
     moto.clear_recording();
@@ -126,7 +125,7 @@ async fn the_lambda_binary_answers_the_runtime_api_for_a_scheduled_and_a_cloudtr
 async fn a_function_without_its_policy_variable_fails_every_invocation_with_the_reason() {
     let api = RuntimeApi::start().await.unwrap();
     let _function = Function::start(
-        Path::new(env!("CARGO_BIN_EXE_sgwarden-lambda")),
+        crate::support::bin("sgwarden-lambda").as_path(),
         &api,
         &[("SGWARDEN_POLICY", String::new())],
         None,

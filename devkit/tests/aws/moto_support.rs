@@ -1,7 +1,7 @@
 //! The local AWS of the tests: moto's server from the project venv (`scripts/setup`), one
 //! per test on a free loopback port, with its request recorder on, stopped by its PID.
 
-pub use sgwarden::devkit::moto::{Moto, is_ec2_write};
+pub use sgwarden_devkit::moto::{Moto, is_ec2_write};
 
 use crate::support::root;
 

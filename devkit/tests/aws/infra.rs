@@ -403,7 +403,7 @@ fn exported_cloudformation_passes_cfn_lint() {
     )
     .unwrap();
     for (format, file) in [("yaml", "template.yaml"), ("json", "template.json")] {
-        let out = Command::new(env!("CARGO_BIN_EXE_sgwarden"))
+        let out = Command::new(crate::support::bin("sgwarden"))
             .args(["export", "cloudformation", "--format", format, "--policy"])
             .arg(&policy)
             .output()

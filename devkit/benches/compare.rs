@@ -4,7 +4,7 @@
 //! freshly started moto server:
 //!
 //! 1. cold start: each tool's report run against an empty region;
-//! 2. the estate of `sgwarden::devkit::scale` (one VPC, N groups of 12 mixed ingress rules,
+//! 2. the estate of `sgwarden_devkit::scale` (one VPC, N groups of 12 mixed ingress rules,
 //!    10 % drifted with `tcp/22 from 0.0.0.0/0`), and the emulator floor: one raw
 //!    DescribeSecurityGroups of all groups over HTTP with no client library;
 //! 3. c7n: report only, `notify` to SNS; sgwarden: audit, audit with SNS;
@@ -36,10 +36,10 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_ec2::types::IpPermission;
 use serde_json::Value;
-use sgwarden::devkit::moto::Moto;
-use sgwarden::devkit::{estate, scale};
+use sgwarden_devkit::moto::Moto;
+use sgwarden_devkit::{estate, scale};
 
-#[path = "../benches/estate/mod.rs"]
+#[path = "../../benches/estate/mod.rs"]
 mod engine_estate;
 
 #[global_allocator]
@@ -58,7 +58,8 @@ const ENFORCE_APPLY: &[&str] = &["apply", "--policy", "enforce.yaml", "--format"
 const ENFORCE_PLAN: &[&str] = &["plan", "--policy", "enforce.yaml", "--format", "json"];
 
 fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    let devkit = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    devkit.parent().map(PathBuf::from).unwrap_or(devkit)
 }
 
 /// One measured tool run.
@@ -182,7 +183,7 @@ impl Bench {
 }
 
 fn sgwarden_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_sgwarden"))
+    sgwarden_devkit::binary("sgwarden").expect("the sgwarden binary")
 }
 
 fn summary(run: &Run, step: &str) -> Value {

@@ -1,0 +1,14 @@
+//! Where things are: the repository root, and sgwarden's binaries.
+
+use std::path::PathBuf;
+
+/// The repository root (paths in tests are relative to it).
+pub fn root() -> PathBuf {
+    let devkit = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    devkit.parent().map(PathBuf::from).unwrap_or(devkit)
+}
+
+/// One of sgwarden's binaries, built beside this test by `cargo test --workspace`.
+pub fn bin(name: &str) -> PathBuf {
+    sgwarden_devkit::binary(name).unwrap_or_else(|e| panic!("{e}"))
+}
