@@ -111,7 +111,8 @@ impl crate::ports::PolicySource for AnyPolicySource {
     }
 }
 
-/// The revert ledger: an S3 object (`SGWARDEN_STATE`) or, without one, memory.
+/// The revert budgets: one S3 object per group under `SGWARDEN_STATE` or, without it,
+/// memory.
 pub enum AnyLedger {
     S3(Box<state::S3Ledger>),
     Memory(crate::local::MemoryLedger),

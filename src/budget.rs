@@ -23,7 +23,7 @@ use crate::policy::FlapLimit;
 /// One write-bearing run on one group, asked for before the writes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Claim {
-    /// `REGION/GROUP_ID`.
+    /// `ACCOUNT/REGION/GROUP_ID` (`Place::key`).
     pub key: String,
     /// Whose change is being reverted: the CloudTrail event's principal, when known.
     pub actor: Option<String>,
@@ -60,7 +60,7 @@ pub struct Ledger {
     /// Format version (1).
     #[serde(default = "one")]
     pub version: u32,
-    /// `REGION/GROUP_ID` → reverts within the last window, oldest first.
+    /// `ACCOUNT/REGION/GROUP_ID` → reverts within the last window, oldest first.
     #[serde(default)]
     pub groups: BTreeMap<String, Vec<Revert>>,
 }

@@ -1,7 +1,7 @@
 //! The Lambda's configuration from `SGWARDEN_*` environment variables (architecture.md,
 //! "Lambda contract"). Errors name the variable and say what it takes.
 
-/// An S3 location: a policy object or prefix, the revert ledger's object.
+/// An S3 location: a policy object or prefix, the revert budgets' prefix.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct S3Location {
     pub bucket: String,
@@ -45,8 +45,9 @@ pub struct LambdaConfig {
     pub self_role_arn: Option<String>,
     /// `SGWARDEN_REPORT_BUCKET`: full reports are also written there.
     pub report_bucket: Option<String>,
-    /// `SGWARDEN_STATE`: `s3://bucket/key` of the revert ledger (`settings.flap_limit`);
-    /// unset, the budget is kept in the memory of one warm container only.
+    /// `SGWARDEN_STATE`: `s3://bucket/prefix/` of the per-group revert budgets
+    /// (`settings.flap_limit`; `s3://bucket/key` is read as the prefix `key/`); unset,
+    /// the budget is kept in the memory of one warm container only.
     pub state: Option<S3Location>,
 }
 
@@ -116,13 +117,11 @@ impl LambdaConfig {
         }
         let state = match var("SGWARDEN_STATE") {
             None => None,
-            Some(st) => Some(S3Location::parse(&st).filter(|l| !l.is_prefix()).ok_or(
-                ConfigError::Invalid {
-                    name: "SGWARDEN_STATE",
-                    value: st,
-                    why: "expected the revert ledger's object, s3://bucket/key",
-                },
-            )?),
+            Some(st) => Some(S3Location::parse(&st).ok_or(ConfigError::Invalid {
+                name: "SGWARDEN_STATE",
+                value: st,
+                why: "expected the revert budgets' prefix, s3://bucket/prefix/",
+            })?),
         };
         Ok(LambdaConfig {
             state,
@@ -181,23 +180,14 @@ mod tests {
         );
         assert!(cfg(&[("SGWARDEN_POLICY", "p"), ("SGWARDEN_TOPIC_ARN", "reports")]).is_err());
         assert!(cfg(&[("SGWARDEN_POLICY", "p"), ("SGWARDEN_SELF_ROLE_ARN", "me")]).is_err());
-        for bad in [
-            "state.json",
-            "s3://bucket",
-            "s3://bucket/",
-            "s3://b/prefix/",
-        ] {
+        for bad in ["state.json", "s3://", "s3:///prefix/", "https://b/prefix/"] {
             let e = cfg(&[("SGWARDEN_POLICY", "p"), ("SGWARDEN_STATE", bad)]).unwrap_err();
             assert!(e.to_string().starts_with("`SGWARDEN_STATE`"), "{e}");
         }
-        let c = cfg(&[
-            ("SGWARDEN_POLICY", "p"),
-            ("SGWARDEN_STATE", "s3://b/ledger.json"),
-        ]);
-        assert_eq!(
-            c.unwrap().state.map(|l| l.url()).as_deref(),
-            Some("s3://b/ledger.json")
-        );
+        for good in ["s3://b/ledger.json", "s3://b/sgwarden/revert-budget/"] {
+            let c = cfg(&[("SGWARDEN_POLICY", "p"), ("SGWARDEN_STATE", good)]);
+            assert_eq!(c.unwrap().state.map(|l| l.url()).as_deref(), Some(good));
+        }
         let c = cfg(&[
             ("SGWARDEN_POLICY", "p"),
             ("SGWARDEN_DRY_RUN", "TRUE"),

@@ -18,11 +18,11 @@
     reason = "a benchmark fails loudly on a broken setup"
 )]
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use sgwarden_devkit::moto::{Moto, is_ec2_write};
+use sgwarden_devkit::root;
 use sgwarden_devkit::runtime_api::{Function, RuntimeApi};
 use sgwarden_devkit::{estate, process_cpu_time, process_peak_rss_kib, scale};
 
@@ -31,11 +31,6 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const WAIT: Duration = Duration::from_secs(600);
 const KEY: &str = "sgwarden/policy.yaml";
-
-fn root() -> PathBuf {
-    let devkit = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    devkit.parent().map(PathBuf::from).unwrap_or(devkit)
-}
 
 fn env_number(name: &str, default: usize) -> usize {
     std::env::var(name)

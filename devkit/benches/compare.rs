@@ -37,6 +37,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_ec2::types::IpPermission;
 use serde_json::Value;
 use sgwarden_devkit::moto::Moto;
+use sgwarden_devkit::root;
 use sgwarden_devkit::{estate, scale};
 
 #[path = "../../benches/estate/mod.rs"]
@@ -56,11 +57,6 @@ const AUDIT_PLAN: &[&str] = &["plan", "--policy", "audit.yaml", "--format", "jso
 const ENFORCE_APPLY: &[&str] = &["apply", "--policy", "enforce.yaml", "--format", "json"];
 /// sgwarden's rescan.
 const ENFORCE_PLAN: &[&str] = &["plan", "--policy", "enforce.yaml", "--format", "json"];
-
-fn root() -> PathBuf {
-    let devkit = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    devkit.parent().map(PathBuf::from).unwrap_or(devkit)
-}
 
 /// One measured tool run.
 #[derive(Clone, Debug, Default)]

@@ -6,6 +6,7 @@
 //! A workspace package of its own (`devkit/`): the product never links it, and the
 //! Lambda's build (`scripts/package`) compiles neither it nor the SQS client it uses.
 
+pub mod burst;
 pub mod chaos;
 pub mod demo;
 pub mod estate;
@@ -57,6 +58,12 @@ pub(crate) fn error_text(e: &dyn std::error::Error) -> String {
         source = s.source();
     }
     text
+}
+
+/// The repository root (the devkit is its `devkit/` folder).
+pub fn root() -> std::path::PathBuf {
+    let devkit = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    devkit.parent().unwrap_or(devkit).to_path_buf()
 }
 
 /// One of sgwarden's binaries (`sgwarden`, `sgwarden-lambda`), built into the same target

@@ -1,5 +1,6 @@
-//! The revert budget kept in S3 on moto: conditional writes, concurrent invocations
-//! for one group, and a ledger that is not one.
+//! The revert budget kept in S3 on moto, one object per group: conditional writes,
+//! concurrent invocations for one group, the single-object form of earlier versions, and
+//! a budget object that is not one.
 
 use futures_util::future::join_all;
 use serde_json::Value;
@@ -19,19 +20,18 @@ use crate::moto::{POLICY_KEY, event_for, rules_of, seed};
 use crate::moto_support::{US_EAST_1, is_ec2_write, start_moto};
 use sgwarden_devkit::estate;
 
-pub(crate) const STATE: &str = "s3://state/sgwarden/revert-ledger.json";
+pub(crate) const STATE: &str = "s3://state/sgwarden/revert-budget/";
 
-/// The revert ledger's object, as `SGWARDEN_STATE` names it.
+/// The revert budgets' prefix, as `SGWARDEN_STATE` names it.
 pub(crate) fn state() -> S3Location {
     S3Location::parse(STATE).unwrap()
 }
 const BOT: &str = "arn:aws:sts::123456789012:assumed-role/other-tool/bot";
 
-async fn ledger_object(sdk: &aws_config::SdkConfig) -> Option<Ledger> {
-    let at = state();
-    let body = estate::get_object(sdk, &at.bucket, &at.key)
-        .await
-        .unwrap()?;
+/// The budget object of one group (`ACCOUNT/REGION/GROUP_ID`), read back.
+async fn budget_object(sdk: &aws_config::SdkConfig, group: &str) -> Option<Ledger> {
+    let key = S3Ledger::new(sdk, state()).object(group);
+    let body = estate::get_object(sdk, "state", &key).await.unwrap()?;
     Some(serde_json::from_slice(&body).unwrap())
 }
 
@@ -66,24 +66,27 @@ async fn concurrent_reservations_never_spend_more_than_the_budget() {
         .filter(|v| v.as_ref().unwrap()[0] == Verdict::Granted)
         .count();
     assert_eq!(granted, 3, "{verdicts:?}");
-    let kept = ledger_object(&sdk).await.expect("the ledger object");
+    let kept = budget_object(&sdk, "us-east-1/sg-0123")
+        .await
+        .expect("the group's budget");
     assert_eq!(kept.groups["us-east-1/sg-0123"].len(), 3);
     // Some writes lost the race and were retried: the object has more than one version
-    // but the conditional writes kept every granted reservation.
+    // but the conditional writes kept every granted reservation. The five refused ones
+    // only read: a spent budget is answered without a write.
     let puts = moto
         .requests()
         .iter()
-        .filter(|r| r.method == "PUT" && r.path.contains("revert-ledger"))
+        .filter(|r| r.method == "PUT" && r.path.contains("revert-budget"))
         .count();
     assert!(puts >= 3, "{puts} PUTs");
 
     // A stale ETag is refused by S3 itself (412): the precondition the ledger relies on.
     let s3 = sgwarden::aws::s3_client(&sdk);
-    let at = state();
+    let key = ledger.object("us-east-1/sg-0123");
     let put = || {
         s3.put_object()
-            .bucket(&at.bucket)
-            .key(&at.key)
+            .bucket("state")
+            .key(&key)
             .body(aws_sdk_s3::primitives::ByteStream::from_static(b"{}"))
     };
     let stale = put()
@@ -103,6 +106,29 @@ async fn concurrent_reservations_never_spend_more_than_the_budget() {
         ledger.reserve(now, limit, &[claim(9)]).await.unwrap()[0],
         Verdict::Flapping { .. }
     ));
+
+    // Another group is another object: its budget is whole.
+    let other = Claim {
+        key: "us-east-1/sg-0456".into(),
+        ..claim(10)
+    };
+    assert_eq!(
+        ledger.reserve(now, limit, &[other]).await.unwrap(),
+        [Verdict::Granted]
+    );
+
+    // The single object of earlier versions (`s3://bucket/key`) is read as the prefix
+    // `key/`: a stack that still names it keeps counting, per group, beside it.
+    let old = S3Location::parse("s3://state/sgwarden/revert-ledger.json").unwrap();
+    let old_form = S3Ledger::new(&sdk, old);
+    assert_eq!(
+        old_form.object("us-east-1/sg-0123"),
+        "sgwarden/revert-ledger.json/us-east-1/sg-0123.json"
+    );
+    assert_eq!(
+        old_form.reserve(now, limit, &[claim(11)]).await.unwrap(),
+        [Verdict::Granted]
+    );
 }
 
 fn flappy_policy() -> String {
@@ -171,8 +197,9 @@ async fn two_events_for_one_group_at_the_same_moment_revert_it_once_and_report_i
             .await
             .contains(&"tcp/22 from 0.0.0.0/0".to_string())
     );
-    let kept = ledger_object(&e.sdk).await.unwrap();
-    let reverts = &kept.groups[&format!("123456789012/us-east-1/{}", e.web)];
+    let web = format!("123456789012/us-east-1/{}", e.web);
+    let kept = budget_object(&e.sdk, &web).await.unwrap();
+    let reverts = &kept.groups[&web];
     assert_eq!(reverts.len(), 1);
     assert_eq!(reverts[0].actor.as_deref(), Some(BOT));
 
@@ -213,12 +240,12 @@ async fn two_events_for_one_group_at_the_same_moment_revert_it_once_and_report_i
 }
 
 #[tokio::test]
-async fn a_ledger_that_is_not_one_fails_closed_with_budget_unavailable() {
+async fn a_budget_that_is_not_one_fails_closed_with_budget_unavailable() {
     let moto = start_moto();
     let e = seed(&moto, "enforce").await;
     estate::versioned_bucket(&e.sdk, "state").await.unwrap();
-    let at = state();
-    estate::put_object(&e.sdk, &at.bucket, &at.key, "not json")
+    let web = S3Ledger::new(&e.sdk, state()).object(&format!("123456789012/us-east-1/{}", e.web));
+    estate::put_object(&e.sdk, "state", &web, "not json")
         .await
         .unwrap();
     let enf = Enforcer {

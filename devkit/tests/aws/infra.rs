@@ -145,23 +145,41 @@ fn the_stack_has_what_a_deployment_needs_and_grants_no_more() {
             "sqs:SendMessage",
         ]
     );
-    // The only S3 object the function may write besides reports is the revert ledger,
-    // and that in its own bucket, not the policy's.
+    // The only S3 objects the function may write besides reports are the per-group revert
+    // budgets, under their prefix in their own bucket, not the policy's; it may list that
+    // bucket (so a group's first read is a 404, not a 403) and nothing else.
     let statements = role["Policies"][0]["PolicyDocument"]["Statement"]
         .as_array()
         .unwrap();
-    let ledger = statements
-        .iter()
-        .find(|s| s["Sid"] == "KeepRevertLedger")
-        .expect("the ledger statement");
+    let sid = |name: &str| {
+        statements
+            .iter()
+            .find(|s| s["Sid"] == name)
+            .unwrap_or_else(|| panic!("the {name} statement"))
+    };
+    let budgets = sid("KeepRevertBudgets");
     assert_eq!(
-        ledger["Resource"]["Fn::Sub"],
-        "${StateBucket.Arn}/sgwarden/revert-ledger.json"
+        budgets["Resource"]["Fn::Sub"],
+        "${StateBucket.Arn}/sgwarden/revert-budget/*"
+    );
+    assert_eq!(
+        budgets["Action"],
+        serde_json::json!(["s3:GetObject", "s3:PutObject"])
+    );
+    let list = sid("ReadMissingRevertBudgets");
+    assert_eq!(list["Action"], "s3:ListBucket");
+    assert_eq!(
+        list["Resource"]["Fn::GetAtt"],
+        serde_json::json!(["StateBucket", "Arn"])
     );
     assert_eq!(
         f["Environment"]["Variables"]["SGWARDEN_STATE"]["Fn::Sub"],
-        "s3://${StateBucket}/sgwarden/revert-ledger.json"
+        "s3://${StateBucket}/sgwarden/revert-budget/"
     );
+    // Budgets expire after the longest window (7 days) has passed.
+    let rules = &t["Resources"]["StateBucket"]["Properties"]["LifecycleConfiguration"]["Rules"];
+    assert_eq!(rules[0]["Prefix"], "sgwarden/revert-budget/");
+    assert_eq!(rules[0]["ExpirationInDays"], 8);
     // Flow logs are read only from the one log group the stack is given, and only when
     // it is given one.
     let flows = statements

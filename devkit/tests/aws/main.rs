@@ -9,6 +9,7 @@
 )]
 
 mod budget;
+mod burst;
 mod demo;
 mod ec2_adapter;
 mod faults;

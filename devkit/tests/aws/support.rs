@@ -3,10 +3,7 @@
 use std::path::PathBuf;
 
 /// The repository root (paths in tests are relative to it).
-pub fn root() -> PathBuf {
-    let devkit = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    devkit.parent().map(PathBuf::from).unwrap_or(devkit)
-}
+pub use sgwarden_devkit::root;
 
 /// One of sgwarden's binaries, built beside this test by `cargo test --workspace`.
 pub fn bin(name: &str) -> PathBuf {
