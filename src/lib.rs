@@ -37,6 +37,7 @@ pub mod drift;
 pub mod enforcer;
 pub mod export;
 pub mod flows;
+pub mod guardrail;
 pub mod handler;
 pub mod import;
 pub mod inventory;
