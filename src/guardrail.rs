@@ -176,39 +176,29 @@ fn world(pattern: &Protocol, rules: &[DescribedRule], candidates: &[usize]) -> B
             .copied()
             .filter(|&i| covers(&rules[i].rule.protocol, &point))
             .collect();
-        let v4: Vec<(usize, Ipv4Net)> = at
-            .iter()
-            .filter_map(|&i| match rules[i].rule.peer {
-                Peer::V4(n) => Some((i, n)),
-                _ => None,
-            })
-            .collect();
-        let v6: Vec<(usize, Ipv6Net)> = at
-            .iter()
-            .filter_map(|&i| match rules[i].rule.peer {
-                Peer::V6(n) => Some((i, n)),
-                _ => None,
-            })
-            .collect();
-        if Ipv4Net::aggregate(&v4.iter().map(|(_, n)| *n).collect::<Vec<_>>())
-            .iter()
-            .any(|n| n.prefix_len() == 0)
-        {
-            out.extend(outermost(&v4));
-        }
-        if Ipv6Net::aggregate(&v6.iter().map(|(_, n)| *n).collect::<Vec<_>>())
-            .iter()
-            .any(|n| n.prefix_len() == 0)
-        {
-            out.extend(outermost(&v6));
-        }
+        out.extend(world_of::<Ipv4Net>(rules, &at));
+        out.extend(world_of::<Ipv6Net>(rules, &at));
     }
     out
 }
 
+/// Of the rules `at` (indices into `rules`), the outermost ones of family `N` when that
+/// family's CIDRs among them together cover every address; else none.
+fn world_of<N: Net>(rules: &[DescribedRule], at: &[usize]) -> Vec<usize> {
+    let nets: Vec<(usize, N)> = at
+        .iter()
+        .filter_map(|&i| N::of(&rules[i].rule.peer).map(|n| (i, n)))
+        .collect();
+    if N::covers_all(&nets.iter().map(|(_, n)| *n).collect::<Vec<_>>()) {
+        outermost(&nets)
+    } else {
+        Vec::new()
+    }
+}
+
 /// The rules whose network is inside no other rule's network (of two equal networks, the
 /// first).
-fn outermost<N: Copy + PartialEq + Contains>(nets: &[(usize, N)]) -> Vec<usize> {
+fn outermost<N: Net>(nets: &[(usize, N)]) -> Vec<usize> {
     nets.iter()
         .enumerate()
         .filter(|(k, (_, n))| {
@@ -221,20 +211,50 @@ fn outermost<N: Copy + PartialEq + Contains>(nets: &[(usize, N)]) -> Vec<usize> 
         .collect()
 }
 
-/// Network containment, for both address families.
-trait Contains {
+/// What the world check needs of a network, for both address families.
+trait Net: Copy + PartialEq {
+    /// The peer's network, when it is of this family.
+    fn of(peer: &Peer) -> Option<Self>;
     fn holds(&self, other: &Self) -> bool;
+    /// Whether the networks together cover every address of the family.
+    fn covers_all(nets: &[Self]) -> bool;
 }
 
-impl Contains for Ipv4Net {
+impl Net for Ipv4Net {
+    fn of(peer: &Peer) -> Option<Self> {
+        match peer {
+            Peer::V4(n) => Some(*n),
+            _ => None,
+        }
+    }
+
     fn holds(&self, other: &Self) -> bool {
         self.contains(other)
     }
+
+    fn covers_all(nets: &[Self]) -> bool {
+        Ipv4Net::aggregate(&nets.to_vec())
+            .iter()
+            .any(|n| n.prefix_len() == 0)
+    }
 }
 
-impl Contains for Ipv6Net {
+impl Net for Ipv6Net {
+    fn of(peer: &Peer) -> Option<Self> {
+        match peer {
+            Peer::V6(n) => Some(*n),
+            _ => None,
+        }
+    }
+
     fn holds(&self, other: &Self) -> bool {
         self.contains(other)
+    }
+
+    fn covers_all(nets: &[Self]) -> bool {
+        Ipv6Net::aggregate(&nets.to_vec())
+            .iter()
+            .any(|n| n.prefix_len() == 0)
     }
 }
 

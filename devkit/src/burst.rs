@@ -83,6 +83,13 @@ impl Invocation {
             })
     }
 
+    /// Whether it revoked a rule (its report counts a revoke done).
+    pub fn reverted(&self) -> bool {
+        self.report
+            .as_ref()
+            .is_some_and(|r| r["summary"]["revoked"].as_u64().unwrap_or(0) > 0)
+    }
+
     /// Whether it held its group back as flapping.
     pub fn flapping(&self) -> bool {
         self.report

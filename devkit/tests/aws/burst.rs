@@ -124,15 +124,7 @@ async fn twenty_events_on_one_group_spend_its_budget_of_three_exactly() {
     let budget = budget_of(&sdk, &group).await.expect("the group's budget");
     let spent: usize = budget.groups.values().map(Vec::len).sum();
     assert_eq!(spent, 3, "{budget:?}");
-    let revoked = b
-        .invocations
-        .iter()
-        .filter(|i| {
-            i.report
-                .as_ref()
-                .is_some_and(|r| r["summary"]["revoked"].as_u64().unwrap_or(0) > 0)
-        })
-        .count();
+    let revoked = b.invocations.iter().filter(|i| i.reverted()).count();
     let flapping = b.invocations.iter().filter(|i| i.flapping()).count();
     eprintln!(
         "one group, 20 invocations: {revoked} reverted, {flapping} flapping, {:?}, {} state calls",
@@ -162,15 +154,7 @@ async fn twenty_events_for_one_edit_end_with_the_group_as_wanted() {
         !has_opened(&sdk, &groups[0]).await,
         "the port is still open"
     );
-    let revoked = b
-        .invocations
-        .iter()
-        .filter(|i| {
-            i.report
-                .as_ref()
-                .is_some_and(|r| r["summary"]["revoked"].as_u64().unwrap_or(0) > 0)
-        })
-        .count();
+    let revoked = b.invocations.iter().filter(|i| i.reverted()).count();
     let flapping = b.invocations.iter().filter(|i| i.flapping()).count();
     let budget = budget_of(&sdk, &groups[0])
         .await
