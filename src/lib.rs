@@ -51,6 +51,7 @@ pub mod ports;
 mod properties;
 pub mod report;
 pub mod rule;
+pub mod select;
 pub mod stage;
 pub mod suggest;
 pub mod trigger;
