@@ -5,6 +5,8 @@
 //! the JSON that `aws ec2 describe-security-groups` prints. This module holds no AWS SDK
 //! types: the EC2 adapter maps the SDK's shapes into [`Permission`] and calls [`split`].
 
+use std::collections::BTreeMap;
+
 use serde::Deserialize;
 
 use crate::place::Place;
@@ -19,6 +21,8 @@ pub struct CurrentGroup {
     pub vpc_id: Option<String>,
     pub owner_id: String,
     pub description: String,
+    /// Its tags, key to value (what `select: {tags: …}` looks at).
+    pub tags: BTreeMap<String, String>,
     /// Sorted, without duplicates.
     pub ingress: Vec<DescribedRule>,
     pub egress: Vec<DescribedRule>,
@@ -165,6 +169,16 @@ struct GroupJson {
     ip_permissions: Vec<PermissionJson>,
     #[serde(default)]
     ip_permissions_egress: Vec<PermissionJson>,
+    #[serde(default)]
+    tags: Vec<TagJson>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct TagJson {
+    key: String,
+    #[serde(default)]
+    value: String,
 }
 
 #[derive(Deserialize)]
@@ -268,6 +282,7 @@ pub fn add_group(
     vpc_id: Option<String>,
     owner_id: String,
     description: String,
+    tags: BTreeMap<String, String>,
     ingress: &[Permission],
     egress: &[Permission],
 ) {
@@ -283,6 +298,7 @@ pub fn add_group(
             vpc_id: vpc_id.filter(|v| !v.is_empty()),
             owner_id,
             description,
+            tags,
             ingress,
             egress,
         }),
@@ -326,6 +342,7 @@ pub fn read_snapshot(
             g.vpc_id,
             g.owner_id.unwrap_or_default(),
             g.description.unwrap_or_default(),
+            g.tags.into_iter().map(|t| (t.key, t.value)).collect(),
             &ingress,
             &egress,
         );
@@ -351,6 +368,20 @@ mod tests {
         )
         .unwrap();
         inv
+    }
+
+    #[test]
+    fn a_snapshot_carries_each_groups_tags() {
+        let inv = snapshot(
+            r#"{"SecurityGroups": [
+                {"GroupId": "sg-1", "GroupName": "web", "Tags": [
+                    {"Key": "tier", "Value": "web"}, {"Key": "sgwarden:ignore", "Value": ""}]},
+                {"GroupId": "sg-2", "GroupName": "db"}]}"#,
+        );
+        let tags = &inv.groups[0].tags;
+        assert_eq!(tags.get("tier").map(String::as_str), Some("web"));
+        assert_eq!(tags.get("sgwarden:ignore").map(String::as_str), Some(""));
+        assert!(inv.groups[1].tags.is_empty());
     }
 
     #[test]

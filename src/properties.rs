@@ -121,6 +121,7 @@ fn live(rules: &[Rule]) -> CurrentGroup {
         vpc_id: Some("vpc-1".into()),
         owner_id: OWNER.into(),
         description: String::new(),
+        tags: Default::default(),
         ingress,
         egress,
     }

@@ -188,6 +188,15 @@ fn add_group(place: &Place, g: &SecurityGroup, inv: &mut Inventory) {
         g.vpc_id().map(str::to_string),
         g.owner_id().unwrap_or_default().to_string(),
         g.description().unwrap_or_default().to_string(),
+        g.tags()
+            .iter()
+            .filter_map(|t| {
+                Some((
+                    t.key()?.to_string(),
+                    t.value().unwrap_or_default().to_string(),
+                ))
+            })
+            .collect(),
         &ingress,
         &egress,
     );

@@ -37,6 +37,7 @@ fn live(region: &str, id: &str, name: &str, vpc: &str, rules: &[&str]) -> Curren
         vpc_id: Some(vpc.into()),
         owner_id: OWNER.into(),
         description: String::new(),
+        tags: Default::default(),
         ingress,
         egress,
     }

@@ -71,6 +71,7 @@ fn group(id: &str, name: &str, ingress: &[&str], egress: &[&str]) -> CurrentGrou
         vpc_id: Some("vpc-1".into()),
         owner_id: "111122223333".into(),
         description: String::new(),
+        tags: Default::default(),
         ingress: rules(ingress),
         egress: rules(egress),
     }

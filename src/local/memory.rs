@@ -283,6 +283,7 @@ impl Ec2 for MemoryEc2 {
                 vpc_id,
                 owner_id,
                 description: description.to_string(),
+                tags: Default::default(),
                 ingress: Vec::new(),
                 egress: vec![DescribedRule {
                     rule: all,

@@ -1237,3 +1237,38 @@ async fn a_revoke_reports_the_traffic_it_would_cut_and_keep_if_traffic_holds_it(
             .contains(&"tcp/22 from 0.0.0.0/0".to_string())
     );
 }
+
+#[tokio::test]
+async fn the_ec2_adapter_reads_each_groups_tags() {
+    let moto = start_moto();
+    let sdk = moto.sdk().await;
+    let ec2 = aws_sdk_ec2::Client::new(&sdk);
+    let vpc = estate::create_vpc(&ec2, "10.0.0.0/16").await.unwrap();
+    let id = estate::create_group(&ec2, &vpc, "web-prod", "web")
+        .await
+        .unwrap();
+    ec2.create_tags()
+        .resources(&id)
+        .tags(
+            aws_sdk_ec2::types::Tag::builder()
+                .key("tier")
+                .value("web")
+                .build(),
+        )
+        .tags(
+            aws_sdk_ec2::types::Tag::builder()
+                .key("owner")
+                .value("")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let inv = SdkEc2::new(&sdk)
+        .describe(&US_EAST_1, Some(std::slice::from_ref(&id)))
+        .await
+        .unwrap();
+    let tags = &inv.groups[0].tags;
+    assert_eq!(tags.get("tier").map(String::as_str), Some("web"));
+    assert_eq!(tags.get("owner").map(String::as_str), Some(""));
+}
