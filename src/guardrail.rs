@@ -20,7 +20,7 @@
 
 use std::collections::BTreeSet;
 
-use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+use ipnet::IpNet;
 
 use crate::rule::{self, DescribedRule, Direction, Icmp, Peer, Protocol, SyntaxError};
 
@@ -174,88 +174,50 @@ fn world(pattern: &Protocol, rules: &[DescribedRule], candidates: &[usize]) -> B
         let at: Vec<usize> = split
             .iter()
             .copied()
-            .filter(|&i| covers(&rules[i].rule.protocol, &point))
+            .filter(|&i| overlaps(&rules[i].rule.protocol, &point))
             .collect();
-        out.extend(world_of::<Ipv4Net>(rules, &at));
-        out.extend(world_of::<Ipv6Net>(rules, &at));
+        out.extend(split_world(rules, &at));
     }
     out
 }
 
-/// Of the rules `at` (indices into `rules`), the outermost ones of family `N` when that
-/// family's CIDRs among them together cover every address; else none.
-fn world_of<N: Net>(rules: &[DescribedRule], at: &[usize]) -> Vec<usize> {
-    let nets: Vec<(usize, N)> = at
+/// Of the rules `at` (indices into `rules`), the outermost CIDR rules of each address
+/// family whose CIDRs there together cover every address of it; none of a family that
+/// they do not cover.
+fn split_world(rules: &[DescribedRule], at: &[usize]) -> Vec<usize> {
+    let nets: Vec<(usize, IpNet)> = at
         .iter()
-        .filter_map(|&i| N::of(&rules[i].rule.peer).map(|n| (i, n)))
+        .filter_map(|&i| cidr_of(&rules[i].rule.peer).map(|n| (i, n)))
         .collect();
-    if N::covers_all(&nets.iter().map(|(_, n)| *n).collect::<Vec<_>>()) {
-        outermost(&nets)
-    } else {
-        Vec::new()
-    }
+    let joined = IpNet::aggregate(&nets.iter().map(|(_, n)| *n).collect());
+    joined
+        .iter()
+        .filter(|whole| whole.prefix_len() == 0)
+        .flat_map(|whole| {
+            // The family's networks: `0.0.0.0/0` holds every IPv4 one, `::/0` every IPv6 one.
+            let family: Vec<(usize, IpNet)> = nets
+                .iter()
+                .copied()
+                .filter(|(_, n)| whole.contains(n))
+                .collect();
+            outermost(&family)
+        })
+        .collect()
 }
 
 /// The rules whose network is inside no other rule's network (of two equal networks, the
 /// first).
-fn outermost<N: Net>(nets: &[(usize, N)]) -> Vec<usize> {
+fn outermost(nets: &[(usize, IpNet)]) -> Vec<usize> {
     nets.iter()
         .enumerate()
         .filter(|(k, (_, n))| {
             !nets
                 .iter()
                 .enumerate()
-                .any(|(j, (_, m))| j != *k && m.holds(n) && (m != n || j < *k))
+                .any(|(j, (_, m))| j != *k && m.contains(n) && (m != n || j < *k))
         })
         .map(|(_, (i, _))| *i)
         .collect()
-}
-
-/// What the world check needs of a network, for both address families.
-trait Net: Copy + PartialEq {
-    /// The peer's network, when it is of this family.
-    fn of(peer: &Peer) -> Option<Self>;
-    fn holds(&self, other: &Self) -> bool;
-    /// Whether the networks together cover every address of the family.
-    fn covers_all(nets: &[Self]) -> bool;
-}
-
-impl Net for Ipv4Net {
-    fn of(peer: &Peer) -> Option<Self> {
-        match peer {
-            Peer::V4(n) => Some(*n),
-            _ => None,
-        }
-    }
-
-    fn holds(&self, other: &Self) -> bool {
-        self.contains(other)
-    }
-
-    fn covers_all(nets: &[Self]) -> bool {
-        Ipv4Net::aggregate(&nets.to_vec())
-            .iter()
-            .any(|n| n.prefix_len() == 0)
-    }
-}
-
-impl Net for Ipv6Net {
-    fn of(peer: &Peer) -> Option<Self> {
-        match peer {
-            Peer::V6(n) => Some(*n),
-            _ => None,
-        }
-    }
-
-    fn holds(&self, other: &Self) -> bool {
-        self.contains(other)
-    }
-
-    fn covers_all(nets: &[Self]) -> bool {
-        Ipv6Net::aggregate(&nets.to_vec())
-            .iter()
-            .any(|n| n.prefix_len() == 0)
-    }
 }
 
 /// Single points of traffic (one port, one ICMP type and code, one protocol) inside
@@ -314,13 +276,13 @@ fn points(pattern: &Protocol, rules: &[DescribedRule], candidates: &[usize]) -> 
             _ => None,
         })
         .collect();
-    let fresh = |used: Vec<Option<u8>>| (0..=u8::MAX).find(|v| !used.contains(&Some(*v)));
+    let fresh = |used: &[Option<u8>]| (0..=u8::MAX).find(|v| !used.contains(&Some(*v)));
     let types: Vec<Option<u8>> = icmps.iter().map(|i| i.icmp_type).collect();
     let codes: Vec<Option<u8>> = icmps.iter().map(|i| i.code).collect();
     let mut type_points: BTreeSet<u8> = types.iter().flatten().copied().collect();
-    type_points.extend(fresh(types.clone()));
+    type_points.extend(fresh(&types));
     let mut code_points: BTreeSet<u8> = codes.iter().flatten().copied().collect();
-    code_points.extend(fresh(codes.clone()));
+    code_points.extend(fresh(&codes));
     for t in &type_points {
         for c in &code_points {
             let icmp = Icmp {
@@ -353,11 +315,6 @@ fn points(pattern: &Protocol, rules: &[DescribedRule], candidates: &[usize]) -> 
         }
     }
     out
-}
-
-/// Whether a live rule's protocol lets the single point `probe` through.
-fn covers(live: &Protocol, probe: &Protocol) -> bool {
-    overlaps(live, probe)
 }
 
 /// The indices of the ingress rules open to the world (as for `world` above) that are not

@@ -61,7 +61,7 @@ pub fn home(function_arn: &str, region: &str) -> Place {
     let account = function_arn
         .split(':')
         .nth(4)
-        .filter(|a| a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()))
+        .filter(|a| crate::place::is_account(a))
         .unwrap_or_default();
     Place::new(account, region)
 }

@@ -42,6 +42,11 @@ impl Place {
     }
 }
 
+/// Whether `text` is an AWS account id: exactly 12 ASCII digits.
+pub fn is_account(text: &str) -> bool {
+    text.len() == 12 && text.bytes().all(|b| b.is_ascii_digit())
+}
+
 /// `ACCOUNT/REGION`, or `REGION` when the account is not known.
 impl fmt::Display for Place {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -64,6 +69,20 @@ mod tests {
         assert_eq!(p.key("sg-1"), "111122223333/eu-west-1/sg-1");
         let unknown = Place::new("", "eu-west-1");
         assert_eq!(unknown.key("sg-1"), "eu-west-1/sg-1");
+    }
+
+    #[test]
+    fn an_account_is_twelve_ascii_digits() {
+        assert!(is_account("012345678901"));
+        for bad in [
+            "12345678901",
+            "1234567890123",
+            "12345678901a",
+            "١٢٣٤٥٦٧٨٩٠١٢",
+            "",
+        ] {
+            assert!(!is_account(bad), "{bad}");
+        }
     }
 
     #[test]

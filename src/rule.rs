@@ -353,7 +353,7 @@ pub fn parse_peer(text: &str) -> Result<Peer, SyntaxError> {
     if let Some((account, id)) = text.split_once('/')
         && id.starts_with("sg-")
     {
-        if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
+        if !crate::place::is_account(account) {
             return Err(SyntaxError::new(format!(
                 "`{account}` in `{text}` is not a 12-digit account id"
             )));

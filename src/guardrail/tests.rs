@@ -296,7 +296,7 @@ mod properties {
         /// is not, whatever the order the rules come in.
         #[test]
         fn the_world_in_equal_pieces_is_the_world_and_one_piece_short_is_not(k in 1u8..=6, drop in 0usize..64, port in 1u16..=1024) {
-            let world: Ipv4Net = "0.0.0.0/0".parse().unwrap();
+            let world: ipnet::Ipv4Net = "0.0.0.0/0".parse().unwrap();
             let pieces: Vec<String> = world
                 .subnets(k)
                 .unwrap()

@@ -825,7 +825,7 @@ fn check_settings(ctx: &mut Ctx, at: At<'_>) -> Settings {
                     _ => None,
                 };
                 match text {
-                    Some(a) if a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()) => {
+                    Some(a) if crate::place::is_account(&a) => {
                         s.account = Some(a);
                     }
                     _ => ctx.issue(

@@ -29,7 +29,7 @@ pub(crate) fn state() -> S3Location {
 const BOT: &str = "arn:aws:sts::123456789012:assumed-role/other-tool/bot";
 
 /// The budget object of one group (`ACCOUNT/REGION/GROUP_ID`), read back.
-async fn budget_object(sdk: &aws_config::SdkConfig, group: &str) -> Option<Ledger> {
+pub(crate) async fn budget_object(sdk: &aws_config::SdkConfig, group: &str) -> Option<Ledger> {
     let key = S3Ledger::new(sdk, state()).object(group);
     let body = estate::get_object(sdk, "state", &key).await.unwrap()?;
     Some(serde_json::from_slice(&body).unwrap())

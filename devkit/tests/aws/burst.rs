@@ -5,23 +5,19 @@
 use std::time::Duration;
 
 use sgwarden::budget::Ledger;
-use sgwarden_devkit::burst::{self, OPENED, STATE_BUCKET};
+use sgwarden_devkit::burst::{self, OPENED};
 use sgwarden_devkit::estate;
 
+use crate::budget::{STATE, budget_object};
 use crate::moto::event_for;
 use crate::moto_support::{US_EAST_1, start_moto};
 use crate::support::bin;
 use sgwarden::aws::ec2::SdkEc2;
 use sgwarden::ports::Ec2;
 
-/// The state prefix of these tests, as a stack sets `SGWARDEN_STATE`.
-const STATE: &str = "s3://state/sgwarden/revert-budget/";
-
-/// The group's budget object, read back.
+/// The budget object of a group of moto's default account, read back.
 async fn budget_of(sdk: &aws_config::SdkConfig, group: &str) -> Option<Ledger> {
-    let key = format!("sgwarden/revert-budget/123456789012/us-east-1/{group}.json");
-    let body = estate::get_object(sdk, STATE_BUCKET, &key).await.unwrap()?;
-    Some(serde_json::from_slice(&body).unwrap())
+    budget_object(sdk, &format!("123456789012/us-east-1/{group}")).await
 }
 
 async fn has_opened(sdk: &aws_config::SdkConfig, group: &str) -> bool {
