@@ -2,7 +2,9 @@
 //!
 //! Measures, separately and together: loading the policy text (YAML parse, checks,
 //! expansion of variables and globals), reading a describe-security-groups snapshot of the
-//! same estate, and drift + plan. 10 % of the groups drift (one rule missing, one extra).
+//! same estate, and drift + plan. 10 % of the groups drift (one rule missing, one extra:
+//! SSH from the world). `drift_and_plan_with_presets` adds the three guardrail presets
+//! (audit), which find that SSH twice in each drifted group.
 //! Run with `cargo bench --bench core`; results go to docs/benchmarks.md by hand.
 
 #![allow(
@@ -49,6 +51,13 @@ fn bench(c: &mut Criterion) {
     );
     let p = plan(&d, opts);
     assert_eq!(p.changes, 2 * (GROUPS / 10) as u64);
+    let guarded = load(&format!(
+        "{ptext}guardrails:\n  - preset: world-admin-ports\n  - preset: world-high-risk-ports\n  - preset: default-group-closed\n"
+    ));
+    let d = drift(&guarded, &inv, &regions, today);
+    let violations: usize = d.groups.iter().map(|g| g.violations.len()).sum();
+    assert_eq!(violations, 2 * GROUPS / 10);
+    assert_eq!(plan(&d, opts).changes, 2 * (GROUPS / 10) as u64);
     eprintln!(
         "policy text {} KiB, snapshot {} KiB",
         ptext.len() / 1024,
@@ -63,6 +72,12 @@ fn bench(c: &mut Criterion) {
     g.bench_function("drift_and_plan", |b| {
         b.iter(|| {
             let d = drift(black_box(&policy), black_box(&inv), &regions, today);
+            black_box(plan(&d, opts))
+        })
+    });
+    g.bench_function("drift_and_plan_with_presets", |b| {
+        b.iter(|| {
+            let d = drift(black_box(&guarded), black_box(&inv), &regions, today);
             black_box(plan(&d, opts))
         })
     });

@@ -17,12 +17,120 @@
 //!
 //! CIDRs are compared as networks, never as text, and a rule's whole port range counts,
 //! never only its first port.
+//!
+//! A [`Guardrail`] is the policy's: its id, severity, mode, the groups it selects, and
+//! its patterns; [`Guardrail::violations`] is what it finds in one live group.
 
 use std::collections::BTreeSet;
 
 use ipnet::IpNet;
+use serde::Serialize;
 
 use crate::rule::{self, DescribedRule, Direction, Icmp, Peer, Protocol, SyntaxError};
+use crate::select::Selector;
+
+/// How serious a violation is: Security Hub's severity labels, most serious first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Critical,
+    High,
+    Medium,
+    Low,
+    Informational,
+}
+
+impl Severity {
+    pub const ALL: [Severity; 5] = [
+        Severity::Critical,
+        Severity::High,
+        Severity::Medium,
+        Severity::Low,
+        Severity::Informational,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Severity::Critical => "critical",
+            Severity::High => "high",
+            Severity::Medium => "medium",
+            Severity::Low => "low",
+            Severity::Informational => "informational",
+        }
+    }
+}
+
+/// A guardrail's mode: `audit` reports its violations; `enforce` also revokes them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GuardrailMode {
+    Audit,
+    Enforce,
+}
+
+/// One guardrail of the policy, checked and compiled.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Guardrail {
+    pub id: String,
+    pub severity: Severity,
+    pub mode: GuardrailMode,
+    /// `None`: every group of the governed places.
+    pub select: Option<Selector>,
+    /// Each deny pattern as written, with what it parsed into.
+    pub deny: Vec<(String, Vec<Pattern>)>,
+    /// `world_only`: as written, and the tcp/udp ranges that may face the world (`None`:
+    /// no such list).
+    pub world_only: Option<(Vec<String>, Vec<Protocol>)>,
+}
+
+impl Guardrail {
+    /// Whether it holds in a group (its selector takes it, or it has none).
+    pub fn selects(&self, group: &crate::select::Candidate<'_>) -> bool {
+        self.select.as_ref().is_none_or(|s| s.matches(group))
+    }
+
+    /// The rules of a group (its `ingress` and `egress`, as `group_id`) that violate this
+    /// guardrail, as (direction, index into that direction's rules), sorted.
+    pub fn violations(
+        &self,
+        group_id: &str,
+        ingress: &[DescribedRule],
+        egress: &[DescribedRule],
+    ) -> BTreeSet<(Direction, usize)> {
+        let mut out = BTreeSet::new();
+        let of = |d: Direction| match d {
+            Direction::Ingress => ingress,
+            Direction::Egress => egress,
+        };
+        for pattern in self.deny.iter().flat_map(|(_, p)| p) {
+            let d = pattern.direction;
+            out.extend(
+                violations(pattern, group_id, of(d))
+                    .into_iter()
+                    .map(|i| (d, i)),
+            );
+        }
+        if let Some((_, allowed)) = &self.world_only {
+            out.extend(
+                world_only(allowed, group_id, ingress)
+                    .into_iter()
+                    .map(|i| (Direction::Ingress, i)),
+            );
+        }
+        out
+    }
+
+    /// Whether one rule on its own (without the group's other rules) violates this
+    /// guardrail: a desired rule that does is never authorized.
+    pub fn denies(&self, group_id: &str, rule: &DescribedRule) -> bool {
+        let one = std::slice::from_ref(rule);
+        let (ingress, egress): (&[DescribedRule], &[DescribedRule]) = match rule.rule.direction {
+            Direction::Ingress => (one, &[]),
+            Direction::Egress => (&[], one),
+        };
+        !self.violations(group_id, ingress, egress).is_empty()
+    }
+}
 
 /// What a deny pattern's peer stands for.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -352,7 +460,7 @@ pub fn world_only(
 /// group), and its deny patterns (docs/policy.md lists the sources).
 pub struct Preset {
     pub name: &'static str,
-    pub severity: &'static str,
+    pub severity: Severity,
     pub names: &'static [&'static str],
     pub deny: &'static [&'static str],
 }
@@ -363,13 +471,13 @@ pub struct Preset {
 pub const PRESETS: [Preset; 3] = [
     Preset {
         name: "world-admin-ports",
-        severity: "high",
+        severity: Severity::High,
         names: &[],
         deny: &["tcp/22,3389 from world", "udp/22,3389 from world"],
     },
     Preset {
         name: "world-high-risk-ports",
-        severity: "critical",
+        severity: Severity::Critical,
         names: &[],
         deny: &[
             "tcp/20,21,22,23,25,110,135,143,445,1433,1434,3000,3306,3389,4333,5000,5432,5500,5601,8080,8088,8888,9200,9300 from world",
@@ -377,7 +485,7 @@ pub const PRESETS: [Preset; 3] = [
     },
     Preset {
         name: "default-group-closed",
-        severity: "high",
+        severity: Severity::High,
         names: &["default"],
         deny: &["all from any", "all to any"],
     },

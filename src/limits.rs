@@ -29,6 +29,10 @@ pub const VARIABLE_PEERS_COPIED: usize = 8_000_000;
 pub const RULES_PER_GROUP: usize = 10_000;
 /// Atomic rules a whole policy may expand to.
 pub const RULES_PER_POLICY: usize = 2_000_000;
+/// Guardrails in one policy (each is checked on every group it selects).
+pub const GUARDRAILS: usize = 200;
+/// One glob of a selector (a GroupName is at most 255 characters, a tag value 256).
+pub const GLOB_BYTES: usize = 1_024;
 
 /// Why an input could not be read within its bounds.
 #[derive(Debug, thiserror::Error)]

@@ -2,7 +2,9 @@
 //!
 //! `audit` lists what enforce would do as `planned` but never runs it; `add-only`
 //! authorizes missing rules and fixes descriptions; `enforce` also revokes extra rules.
-//! Excepted rules are never revoked. Writes are batched so a group needs at most one
+//! Excepted rules are never revoked. An `enforce` guardrail revokes the rules that violate
+//! it whatever the group's mode (in a group no entry governs too), and a rule a guardrail
+//! denies is never authorized. Writes are batched so a group needs at most one
 //! authorize and one revoke call per direction, authorize first. A plan whose changes
 //! exceed `max_changes_per_run` changes nothing and says why.
 
@@ -77,12 +79,17 @@ pub struct Action {
     pub error: Option<Failure>,
     /// For a revoke, when `settings.flow_logs` is set: the traffic it would cut.
     pub risk: Option<crate::flows::ChangeRisk>,
+    /// The guardrail that revokes the rule, or that denies authorizing it.
+    pub guardrail: Option<String>,
+    /// Whether the run makes this write while it is planned (`false`: audit, reported
+    /// only).
+    pub applies: bool,
 }
 
 impl Action {
     /// Whether this action is a write the run will make (not audit, not skipped).
-    pub fn is_write(&self, mode: Mode) -> bool {
-        mode != Mode::Audit && self.status == Status::Planned
+    pub fn is_write(&self) -> bool {
+        self.applies && self.status == Status::Planned
     }
 }
 
@@ -91,7 +98,8 @@ impl Action {
 pub struct GroupPlan {
     /// Index of the group in `Drift::groups`.
     pub group: usize,
-    pub mode: Mode,
+    /// The governing entry's mode (`audit` in a dry run); `None` when no entry governs.
+    pub mode: Option<Mode>,
     pub actions: Vec<Action>,
 }
 
@@ -117,7 +125,7 @@ impl GroupPlan {
                     .iter()
                     .enumerate()
                     .filter(|(_, a)| {
-                        a.op == op && a.rule.rule.direction == direction && a.is_write(self.mode)
+                        a.op == op && a.rule.rule.direction == direction && a.is_write()
                     })
                     .map(|(i, _)| i)
                     .collect();
@@ -155,38 +163,49 @@ pub struct Plan {
     pub changes: u64,
 }
 
-fn planned(op: Op, rule: &DescribedRule, reason: Option<String>) -> Action {
+fn planned(op: Op, rule: &DescribedRule, applies: bool) -> Action {
     Action {
         op,
         rule: rule.clone(),
         status: Status::Planned,
-        reason,
+        reason: (!applies).then(|| "audit mode: reported, not applied".to_string()),
         error: None,
         risk: None,
+        guardrail: None,
+        applies,
+    }
+}
+
+fn skipped(rule: &DescribedRule, reason: String, guardrail: Option<&str>) -> Action {
+    Action {
+        op: Op::Authorize,
+        rule: rule.clone(),
+        status: Status::Skipped,
+        reason: Some(reason),
+        error: None,
+        risk: None,
+        guardrail: guardrail.map(str::to_string),
+        applies: false,
     }
 }
 
 fn group_plan(index: usize, g: &GroupDrift, force_audit: bool) -> GroupPlan {
-    let mode = if force_audit { Mode::Audit } else { g.mode };
-    let audit_reason =
-        || (mode == Mode::Audit).then(|| "audit mode: reported, not applied".to_string());
+    let mode = g.mode.map(|m| if force_audit { Mode::Audit } else { m });
+    let writes = mode.is_some_and(|m| m != Mode::Audit);
     let mut actions = Vec::new();
     for m in &g.missing {
         if let Peer::Named(name) = &m.rule.peer {
-            actions.push(Action {
-                op: Op::Authorize,
-                rule: m.clone(),
-                status: Status::Skipped,
-                reason: Some(format!(
-                    "`sg:{name}` has no live group in {} {}",
-                    g.place.region,
-                    g.vpc_id.as_deref().unwrap_or("(no VPC)")
-                )),
-                error: None,
-                risk: None,
-            });
+            let why = format!(
+                "`sg:{name}` has no live group in {} {}",
+                g.place.region,
+                g.vpc_id.as_deref().unwrap_or("(no VPC)")
+            );
+            actions.push(skipped(m, why, None));
+        } else if let Some(id) = g.denied_by(&m.rule) {
+            let why = format!("denied by guardrail `{id}`");
+            actions.push(skipped(m, why, Some(id)));
         } else {
-            actions.push(planned(Op::Authorize, m, audit_reason()));
+            actions.push(planned(Op::Authorize, m, writes));
         }
     }
     for d in &g.descriptions {
@@ -194,11 +213,29 @@ fn group_plan(index: usize, g: &GroupDrift, force_audit: bool) -> GroupPlan {
             rule: d.rule.clone(),
             description: Some(d.want.clone()),
         };
-        actions.push(planned(Op::UpdateDescription, &rule, audit_reason()));
+        actions.push(planned(Op::UpdateDescription, &rule, writes));
     }
-    if mode != Mode::AddOnly {
+    let revokes_from = actions.len();
+    if mode != Some(Mode::AddOnly) {
         for e in &g.extra {
-            actions.push(planned(Op::Revoke, e, audit_reason()));
+            actions.push(planned(Op::Revoke, e, mode == Some(Mode::Enforce)));
+        }
+    }
+    // Enforce guardrails revoke what violates them; a rule also extra is revoked once.
+    for v in g.violations.iter().filter(|v| v.enforce) {
+        let same = |a: &&mut Action| a.rule.rule == v.rule.rule;
+        match actions[revokes_from..].iter_mut().find(same) {
+            Some(a) if a.guardrail.is_none() => {
+                a.guardrail = Some(v.guardrail.clone());
+                a.applies = !force_audit;
+                a.reason = force_audit.then(|| "audit mode: reported, not applied".into());
+            }
+            Some(_) => {}
+            None => {
+                let mut a = planned(Op::Revoke, &v.rule, !force_audit);
+                a.guardrail = Some(v.guardrail.clone());
+                actions.push(a);
+            }
         }
     }
     GroupPlan {
@@ -218,7 +255,7 @@ pub fn plan(drift: &Drift, options: PlanOptions) -> Plan {
         .collect();
     let changes: u64 = groups
         .iter()
-        .map(|gp| gp.actions.iter().filter(|a| a.is_write(gp.mode)).count() as u64)
+        .map(|gp| gp.actions.iter().filter(|a| a.is_write()).count() as u64)
         .sum();
     let mut refused = None;
     if changes > options.max_changes_per_run {
@@ -227,8 +264,7 @@ pub fn plan(drift: &Drift, options: PlanOptions) -> Plan {
             options.max_changes_per_run
         );
         for gp in &mut groups {
-            let mode = gp.mode;
-            for a in gp.actions.iter_mut().filter(|a| a.is_write(mode)) {
+            for a in gp.actions.iter_mut().filter(|a| a.is_write()) {
                 a.status = Status::Skipped;
                 a.reason = Some(format!(
                     "refused: run over max_changes_per_run ({})",
@@ -286,19 +322,23 @@ mod tests {
 
     fn group(mode: Mode, missing: &[&str], extra: &[&str]) -> GroupDrift {
         GroupDrift {
-            key: "web".into(),
+            key: Some("web".into()),
+            matched_by: None,
             group_id: "sg-1".into(),
             group_name: "web".into(),
             vpc_id: Some("vpc-1".into()),
             place: crate::place::Place::new("", "us-east-1"),
             owner_id: "111111111111".into(),
-            mode,
+            mode: Some(mode),
             managed: vec![Direction::Ingress, Direction::Egress],
             missing: missing.iter().map(|t| dr(t)).collect(),
             extra: extra.iter().map(|t| dr(t)).collect(),
             excepted: vec![],
             expired_exceptions: vec![],
             descriptions: vec![],
+            violations: vec![],
+            excepted_violations: vec![],
+            denied: vec![],
         }
     }
 
@@ -392,7 +432,7 @@ mod tests {
             &drift(vec![group(Mode::Enforce, &["tcp/443 from 0.0.0.0/0"], &[])]),
             o,
         );
-        assert_eq!(p.groups[0].mode, Mode::Audit);
+        assert_eq!(p.groups[0].mode, Some(Mode::Audit));
         assert!(p.groups[0].batches().is_empty());
     }
 

@@ -13,6 +13,8 @@ pub mod schema;
 pub mod yaml;
 
 #[cfg(test)]
+mod fleet_tests;
+#[cfg(test)]
 mod tests;
 
 use std::collections::BTreeMap;
@@ -23,7 +25,9 @@ use sha2::{Digest, Sha256};
 
 pub use error::{Issue, PolicyError};
 
+use crate::guardrail::{Guardrail, Pattern};
 use crate::rule::{Direction, Rule};
+use crate::select::Selector;
 
 /// How a group is kept in line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -199,9 +203,13 @@ pub type DesiredRule = crate::rule::DescribedRule;
 pub struct GroupPolicy {
     /// The policy-local name (the key under `groups`).
     pub key: String,
-    /// The EC2 GroupName it matches (defaults to the key).
+    /// The EC2 GroupName it matches (defaults to the key; unused with `select`).
     pub name: String,
     pub id: Option<String>,
+    /// Governs every live group this takes, instead of one by name or id.
+    pub select: Option<Selector>,
+    /// Among `select` entries taking one group, the highest governs it.
+    pub priority: i64,
     pub vpc: Option<String>,
     /// Narrowing to these regions; empty means every governed region.
     pub regions: Vec<String>,
@@ -234,15 +242,23 @@ impl GroupPolicy {
     }
 }
 
-/// A time-boxed permission for extra rules in one group.
+/// A time-boxed permission: for extra rules in the groups of one entry, or for one
+/// guardrail's violations in some groups.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Exception {
-    /// The policy group key it applies to.
-    pub group: String,
+    /// The policy group key: the groups that entry governs.
+    pub group: Option<String>,
+    /// The guardrail whose violations it excuses; `None`: it excuses extra rules.
+    pub guardrail: Option<String>,
+    /// With a guardrail, instead of `group`: the groups it holds in.
+    pub select: Option<Selector>,
     /// The rule text as written.
     pub text: String,
-    /// The atomic rules it covers (peers may still be `self`/`sg:NAME`).
+    /// The atomic rules it covers (peers may still be `self`/`sg:NAME`); none for a
+    /// guardrail's exception.
     pub rules: Vec<Rule>,
+    /// A guardrail's exception: the patterns of the violations it excuses.
+    pub patterns: Vec<Pattern>,
     /// Last day (UTC) on which it holds.
     pub expires: NaiveDate,
     pub owner: String,
@@ -330,6 +346,8 @@ pub struct Policy {
     /// Entries by key, in key order.
     pub groups: BTreeMap<String, GroupPolicy>,
     pub exceptions: Vec<Exception>,
+    /// In the order written.
+    pub guardrails: Vec<Guardrail>,
     /// Every document, in the order given.
     pub files: Vec<Provenance>,
     /// The policy as a whole: its location and a digest over all its documents.

@@ -7,7 +7,8 @@ pub mod sns;
 
 use serde::Serialize;
 
-use crate::drift::{Drift, GroupDrift};
+use crate::drift::{Drift, GroupDrift, MatchedBy, Violation};
+use crate::guardrail::Severity;
 use crate::place::Place;
 use crate::plan::{Op, Plan, Status};
 use crate::policy::{Mode, Policy, Provenance};
@@ -73,6 +74,38 @@ pub struct ExpiredJson {
     pub expires: String,
 }
 
+/// A live rule that violates a guardrail.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ViolationJson {
+    pub guardrail: String,
+    pub severity: Severity,
+    pub rule: RuleJson,
+}
+
+impl ViolationJson {
+    fn of(v: &Violation) -> Self {
+        ViolationJson {
+            guardrail: v.guardrail.clone(),
+            severity: v.severity,
+            rule: RuleJson::of(&v.rule),
+        }
+    }
+}
+
+/// A violation an exception excuses, and that exception.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ExceptedViolationJson {
+    #[serde(flatten)]
+    pub violation: ViolationJson,
+    pub exception: ExceptionJson,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ExceptionJson {
+    pub owner: String,
+    pub expires: String,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct DescriptionJson {
     pub rule: RuleJson,
@@ -92,6 +125,12 @@ pub struct ActionJson {
     /// For a revoke when `settings.flow_logs` is set: the traffic it would cut.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub traffic: Option<TrafficJson>,
+    /// The guardrail that revokes the rule, or that denied authorizing it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub guardrail: Option<String>,
+    /// Whether the run makes the write while it is planned (not audit).
+    #[serde(skip)]
+    pub applies: bool,
 }
 
 /// The change risk of a revoke: the accepted traffic the rule carried in the window that
@@ -162,11 +201,31 @@ impl TrafficJson {
 pub struct AfterJson {
     pub missing: Vec<RuleJson>,
     pub extra: Vec<RuleJson>,
+    pub violations: Vec<ViolationJson>,
+}
+
+impl AfterJson {
+    /// What remains of a group's drift once it was read again (`None`: it is clean, and
+    /// no longer listed in the drift).
+    pub fn of(g: Option<&GroupDrift>) -> Self {
+        AfterJson {
+            missing: g.map(|g| rules_json(&g.missing)).unwrap_or_default(),
+            extra: g.map(|g| rules_json(&g.extra)).unwrap_or_default(),
+            violations: g
+                .map(|g| g.violations.iter().map(ViolationJson::of).collect())
+                .unwrap_or_default(),
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct GroupReport {
-    pub key: String,
+    /// The entry that governs the group; `null` when none does (it is listed for its
+    /// guardrail violations).
+    pub key: Option<String>,
+    /// Why that entry governs it: `by id`, `by name` or `selected by tags env=prod*`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub matched_by: Option<MatchedBy>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub group_id: Option<String>,
     pub group_name: String,
@@ -174,12 +233,16 @@ pub struct GroupReport {
     pub vpc_id: Option<String>,
     #[serde(flatten)]
     pub place: Place,
-    pub mode: Mode,
+    /// The entry's mode; `null` when no entry governs the group.
+    pub mode: Option<Mode>,
     pub missing: Vec<RuleJson>,
     pub extra: Vec<RuleJson>,
     pub excepted: Vec<RuleJson>,
     pub expired_exceptions: Vec<ExpiredJson>,
     pub descriptions: Vec<DescriptionJson>,
+    /// Live rules that violate a guardrail selecting the group, most severe first.
+    pub violations: Vec<ViolationJson>,
+    pub excepted_violations: Vec<ExceptedViolationJson>,
     pub actions: Vec<ActionJson>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub after: Option<AfterJson>,
@@ -189,6 +252,16 @@ pub struct GroupReport {
 }
 
 impl GroupReport {
+    /// The entry governing the group, or `(no entry)`.
+    pub fn key_text(&self) -> &str {
+        self.key.as_deref().unwrap_or("(no entry)")
+    }
+
+    /// The mode of the group's entry, or `guardrails only`.
+    pub fn mode_text(&self) -> &'static str {
+        self.mode.map_or("guardrails only", Mode::as_str)
+    }
+
     /// The change risk of revoking the rule whose canonical text is `text`, if measured.
     pub fn traffic_of(&self, text: &str) -> Option<&TrafficJson> {
         self.actions
@@ -217,8 +290,10 @@ impl GroupReport {
     /// Whether drift remains for this group: after the run when it was re-described.
     pub fn drift_remains(&self) -> bool {
         let rules = match &self.after {
-            Some(a) => !a.missing.is_empty() || !a.extra.is_empty(),
-            None => !self.missing.is_empty() || !self.extra.is_empty(),
+            Some(a) => !a.missing.is_empty() || !a.extra.is_empty() || !a.violations.is_empty(),
+            None => {
+                !self.missing.is_empty() || !self.extra.is_empty() || !self.violations.is_empty()
+            }
         };
         let descriptions = !self.descriptions.is_empty()
             && !self
@@ -303,6 +378,9 @@ pub struct Summary {
     /// Groups created because the policy asks for them and they existed nowhere.
     #[serde(skip_serializing_if = "is_zero")]
     pub groups_created: usize,
+    /// Guardrail violations not excepted (one per guardrail and live atomic rule).
+    pub violations: usize,
+    pub groups_with_violations: usize,
 }
 
 /// The whole report of a run.
@@ -366,7 +444,7 @@ impl PolicyInfo {
     }
 }
 
-fn group_report(g: &GroupDrift, mode: Mode, actions: Vec<ActionJson>) -> GroupReport {
+fn group_report(g: &GroupDrift, mode: Option<Mode>, actions: Vec<ActionJson>) -> GroupReport {
     let mut descriptions: Vec<DescriptionJson> = g
         .descriptions
         .iter()
@@ -389,6 +467,7 @@ fn group_report(g: &GroupDrift, mode: Mode, actions: Vec<ActionJson>) -> GroupRe
     expired.sort_by(|a, b| a.rule.text.cmp(&b.rule.text));
     GroupReport {
         key: g.key.clone(),
+        matched_by: g.matched_by.clone(),
         group_id: Some(g.group_id.clone()),
         group_name: g.group_name.clone(),
         vpc_id: g.vpc_id.clone(),
@@ -399,6 +478,18 @@ fn group_report(g: &GroupDrift, mode: Mode, actions: Vec<ActionJson>) -> GroupRe
         excepted: rules_json(&g.excepted),
         expired_exceptions: expired,
         descriptions,
+        violations: g.violations.iter().map(ViolationJson::of).collect(),
+        excepted_violations: g
+            .excepted_violations
+            .iter()
+            .map(|e| ExceptedViolationJson {
+                violation: ViolationJson::of(&e.violation),
+                exception: ExceptionJson {
+                    owner: e.owner.clone(),
+                    expires: e.expires.to_string(),
+                },
+            })
+            .collect(),
         actions,
         after: None,
         flapping: None,
@@ -433,6 +524,8 @@ impl Report {
                         .risk
                         .as_ref()
                         .map(|r| TrafficJson::new(r, a.rule.rule.direction)),
+                    guardrail: a.guardrail.clone(),
+                    applies: a.applies,
                 })
                 .collect();
             // Authorize first, then descriptions, then revoke; rules by text within each.
@@ -441,6 +534,7 @@ impl Report {
             if r.drift_remains()
                 || !r.excepted.is_empty()
                 || !r.expired_exceptions.is_empty()
+                || !r.excepted_violations.is_empty()
                 || !r.actions.is_empty()
             {
                 groups.push(r);
@@ -533,6 +627,12 @@ impl Report {
         s.failed = count(None, Status::Failed);
         s.skipped = count(None, Status::Skipped);
         s.groups_flapping = self.groups.iter().filter(|g| g.flapping.is_some()).count();
+        s.violations = self.groups.iter().map(|g| g.violations.len()).sum();
+        s.groups_with_violations = self
+            .groups
+            .iter()
+            .filter(|g| !g.violations.is_empty())
+            .count();
     }
 
     /// Whether any drift is reported (remaining, after a run that re-described groups).

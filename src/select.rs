@@ -32,9 +32,10 @@ pub struct Candidate<'a> {
     pub tags: &'a BTreeMap<String, String>,
 }
 
-/// A compiled selector.
+/// A compiled selector. Two selectors are equal when they are written the same.
 #[derive(Clone, Debug)]
 pub struct Selector {
+    spec: SelectorSpec,
     ids: Vec<String>,
     names: Vec<GlobMatcher>,
     vpcs: Vec<String>,
@@ -60,9 +61,16 @@ fn glob(text: &str) -> Result<GlobMatcher, SelectorError> {
         })
 }
 
+impl PartialEq for Selector {
+    fn eq(&self, other: &Self) -> bool {
+        self.spec == other.spec
+    }
+}
+
 impl Selector {
     pub fn new(spec: &SelectorSpec) -> Result<Selector, SelectorError> {
         Ok(Selector {
+            spec: spec.clone(),
             ids: spec.ids.clone(),
             names: spec
                 .names
@@ -83,6 +91,35 @@ impl Selector {
         })
     }
 
+    /// The selector as written.
+    pub fn spec(&self) -> &SelectorSpec {
+        &self.spec
+    }
+
+    /// Whether it takes a group known only by its name and perhaps its id (a group entry,
+    /// before any group is read); `None` when that depends on live state (tags, VPC,
+    /// region) or on an id not known.
+    pub fn decides(&self, id: Option<&str>, name: &str) -> Option<bool> {
+        let s = &self.spec;
+        let open = |s: &SelectorSpec| {
+            !s.tags.is_empty()
+                || !s.vpcs.is_empty()
+                || !s.regions.is_empty()
+                || (!s.ids.is_empty() && id.is_none())
+        };
+        if open(s) || s.exclude.as_deref().is_some_and(open) {
+            return None;
+        }
+        let none = BTreeMap::new();
+        Some(self.matches(&Candidate {
+            id: id.unwrap_or_default(),
+            name,
+            vpc: None,
+            region: "",
+            tags: &none,
+        }))
+    }
+
     /// Whether the selector takes this group: every listed dimension matches, and the
     /// exclusion (when there is one) does not.
     pub fn matches(&self, g: &Candidate<'_>) -> bool {
@@ -99,6 +136,36 @@ impl Selector {
                 .tags
                 .iter()
                 .all(|(k, v)| g.tags.get(k).is_some_and(|value| v.is_match(value)))
+    }
+}
+
+impl std::fmt::Display for SelectorSpec {
+    /// What it selects, as reports say it: `names web-*, tags env=prod* except tags
+    /// sgwarden:ignore=*`; `every group` when it lists nothing.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut parts = Vec::new();
+        for (what, list) in [
+            ("ids", &self.ids),
+            ("names", &self.names),
+            ("vpcs", &self.vpcs),
+            ("regions", &self.regions),
+        ] {
+            if !list.is_empty() {
+                parts.push(format!("{what} {}", list.join(",")));
+            }
+        }
+        if !self.tags.is_empty() {
+            let tags: Vec<String> = self.tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            parts.push(format!("tags {}", tags.join(",")));
+        }
+        if parts.is_empty() {
+            parts.push("every group".into());
+        }
+        write!(f, "{}", parts.join(", "))?;
+        if let Some(x) = &self.exclude {
+            write!(f, " except {x}")?;
+        }
+        Ok(())
     }
 }
 
@@ -178,6 +245,22 @@ mod tests {
         assert!(!Selector::new(&s).unwrap().matches(&g));
         // An empty selector takes every group.
         assert!(Selector::new(&SelectorSpec::default()).unwrap().matches(&g));
+    }
+
+    #[test]
+    fn names_and_ids_decide_before_any_group_is_read_and_tags_do_not() {
+        let by_name = Selector::new(&spec(&["web-*"], &[])).unwrap();
+        assert_eq!(by_name.decides(None, "web-a"), Some(true));
+        assert_eq!(by_name.decides(None, "db"), Some(false));
+        let by_tag = Selector::new(&spec(&["web-*"], &[("env", "prod")])).unwrap();
+        assert_eq!(by_tag.decides(None, "web-a"), None);
+        let by_id = Selector::new(&SelectorSpec {
+            ids: vec!["sg-1".into()],
+            ..SelectorSpec::default()
+        })
+        .unwrap();
+        assert_eq!(by_id.decides(None, "web"), None);
+        assert_eq!(by_id.decides(Some("sg-1"), "web"), Some(true));
     }
 
     #[test]

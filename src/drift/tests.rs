@@ -399,7 +399,7 @@ fn entries_match_by_id_and_are_narrowed_by_vpc_and_region() {
     let got: Vec<(&str, &str)> = d
         .groups
         .iter()
-        .map(|g| (g.key.as_str(), g.group_id.as_str()))
+        .map(|g| (g.key.as_deref().unwrap_or_default(), g.group_id.as_str()))
         .collect();
     assert_eq!(
         got,
@@ -419,24 +419,36 @@ fn entries_match_by_id_and_are_narrowed_by_vpc_and_region() {
 }
 
 #[test]
-fn a_group_matched_by_two_entries_is_an_error_and_left_untouched() {
+fn an_id_entry_governs_before_a_name_entry_and_two_of_one_rank_are_an_error() {
+    let web = || {
+        inv(vec![live(
+            "us-east-1",
+            "sg-0aaa",
+            "web",
+            "vpc-1",
+            &["tcp/22 from 0.0.0.0/0"],
+        )])
+    };
     let p = policy(
         "version: 1\ngroups:\n  a: {name: web, ingress: []}\n  b: {id: sg-0aaa, ingress: []}\n",
     );
-    let i = inv(vec![live(
-        "us-east-1",
-        "sg-0aaa",
-        "web",
-        "vpc-1",
-        &["tcp/22 from 0.0.0.0/0"],
-    )]);
-    let d = run(&p, &i);
+    let d = run(&p, &web());
+    assert!(d.errors.is_empty(), "{:?}", d.errors);
+    assert_eq!(d.groups[0].key.as_deref(), Some("b"));
+    assert_eq!(d.groups[0].matched_by, Some(crate::drift::MatchedBy::Id));
+    // `a` names a live group, so it is not missing either.
+    assert!(d.missing_groups.is_empty());
+
+    let p = policy(
+        "version: 1\ngroups:\n  a: {name: web, ingress: []}\n  b: {name: web, vpc: vpc-1, ingress: []}\n",
+    );
+    let d = run(&p, &web());
     assert!(d.groups.is_empty());
     assert_eq!(d.errors.len(), 1);
     assert!(
         d.errors[0]
             .message
-            .contains("matched by entries `b` and `a`"),
+            .contains("matched by entries `a` and `b`"),
         "{}",
         d.errors[0].message
     );
@@ -575,3 +587,5 @@ fn the_same_group_in_two_accounts_is_two_groups_and_other_accounts_are_ignored()
         "db is missing in one account only"
     );
 }
+
+mod fleet;

@@ -12,7 +12,7 @@ use super::create::Found;
 use super::{Enforcer, RunOptions, WRITE_CONCURRENCY, error};
 use crate::drift::Drift;
 use crate::plan::{Failure, GroupPlan, Op, Plan, Status};
-use crate::policy::{Mode, Policy};
+use crate::policy::Policy;
 use crate::ports::{Ec2, Ec2Error, FlowSource, GroupRef, Notifier, PolicySource, RevertLedger};
 use crate::report::{ErrorJson, Report, TriggerInfo};
 use crate::rule::{DescribedRule, Direction, Rule};
@@ -84,12 +84,7 @@ impl<E: Ec2, S: PolicySource, N: Notifier, L: RevertLedger, F: FlowSource> Enfor
             // Actions a run did not make (audit) stay `planned`; add-only's kept extras
             // have no action at all.
             for gp in &mut p.groups {
-                let mode = gp.mode;
-                for a in gp
-                    .actions
-                    .iter_mut()
-                    .filter(|a| a.status == Status::Planned && mode != Mode::Audit)
-                {
+                for a in gp.actions.iter_mut().filter(|a| a.is_write()) {
                     a.status = Status::Skipped;
                     a.reason.get_or_insert_with(|| "not attempted".into());
                 }

@@ -77,7 +77,7 @@ impl<E: Ec2, S: PolicySource, N: Notifier, L: RevertLedger, F: FlowSource> Enfor
         let writing: Vec<usize> = (0..p.groups.len())
             .filter(|i| {
                 let gp = &p.groups[*i];
-                gp.actions.iter().any(|a| a.is_write(gp.mode))
+                gp.actions.iter().any(|a| a.is_write())
             })
             .collect();
         if writing.is_empty() {
@@ -165,8 +165,7 @@ fn claim_trigger(trigger: &Trigger) -> String {
 
 /// Holds back a group's planned writes, with the reason.
 fn hold(gp: &mut GroupPlan, reason: &str) {
-    let mode = gp.mode;
-    for a in gp.actions.iter_mut().filter(|a| a.is_write(mode)) {
+    for a in gp.actions.iter_mut().filter(|a| a.is_write()) {
         a.status = Status::Skipped;
         a.reason = Some(reason.to_string());
     }

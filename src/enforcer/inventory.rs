@@ -152,7 +152,8 @@ impl<E: Ec2, S: PolicySource, N: Notifier, L: RevertLedger, F: FlowSource> Enfor
     /// The groups a run needs from one place. For a CloudTrail event about known group
     /// ids: those groups, plus the groups their policy entries and exceptions name with
     /// `sg:NAME` (so references resolve), a few small reads instead of the whole place.
-    /// Otherwise (a sweep, a delete, an event that names groups without ids): every group.
+    /// Otherwise (a sweep, a delete, an event that names groups without ids, or an `sg:`
+    /// of a select entry): every group.
     async fn read_place(
         &self,
         policy: &Policy,
@@ -174,7 +175,9 @@ impl<E: Ec2, S: PolicySource, N: Notifier, L: RevertLedger, F: FlowSource> Enfor
             _ => return self.ec2.describe(place, None).await,
         };
         let mut inv = self.ec2.describe(place, Some(ids)).await?;
-        let (by_id, by_name) = referenced(policy, &inv);
+        let Some((by_id, by_name)) = referenced(policy, &inv) else {
+            return self.ec2.describe(place, None).await;
+        };
         let by_id: Vec<String> = by_id
             .into_iter()
             .filter(|id| !inv.groups.iter().any(|g| g.group_id == *id))
@@ -199,8 +202,9 @@ impl<E: Ec2, S: PolicySource, N: Notifier, L: RevertLedger, F: FlowSource> Enfor
 }
 
 /// The groups that the entries governing `inv`'s groups name with `sg:NAME`, in their
-/// rules or their exceptions: (ids, names) of the named entries.
-fn referenced(policy: &Policy, inv: &Inventory) -> (BTreeSet<String>, Vec<String>) {
+/// rules or their exceptions: (ids, names) of the named entries; `None` when one of them
+/// is a `select` entry, whose groups only a read of the whole place can find.
+fn referenced(policy: &Policy, inv: &Inventory) -> Option<(BTreeSet<String>, Vec<String>)> {
     let mut ids = BTreeSet::new();
     let mut names = BTreeSet::new();
     for g in &inv.groups {
@@ -219,7 +223,7 @@ fn referenced(policy: &Policy, inv: &Inventory) -> (BTreeSet<String>, Vec<String
                     policy
                         .exceptions
                         .iter()
-                        .filter(|x| x.group == e.key)
+                        .filter(|x| x.group.as_ref() == Some(&e.key))
                         .flat_map(|x| &x.rules),
                 );
             for r in rules {
@@ -227,15 +231,16 @@ fn referenced(policy: &Policy, inv: &Inventory) -> (BTreeSet<String>, Vec<String
                     continue;
                 };
                 if let Some(t) = policy.groups.get(key) {
-                    match &t.id {
-                        Some(id) => ids.insert(id.clone()),
-                        None => names.insert(t.name.clone()),
+                    match (&t.id, &t.select) {
+                        (Some(id), _) => ids.insert(id.clone()),
+                        (None, Some(_)) => return None,
+                        (None, None) => names.insert(t.name.clone()),
                     };
                 }
             }
         }
     }
-    (ids, names.into_iter().collect())
+    Some((ids, names.into_iter().collect()))
 }
 
 /// Narrows a drift to what a CloudTrail event touched: its groups (by id, or by name

@@ -263,7 +263,12 @@ fn rules_after(
 fn keeps(policy: &Policy, d: &Drift, p: &Plan, plan: usize) -> bool {
     policy
         .groups
-        .get(&d.groups[p.groups[plan].group].key)
+        .get(
+            d.groups[p.groups[plan].group]
+                .key
+                .as_deref()
+                .unwrap_or_default(),
+        )
         .is_some_and(|g| g.keep_if_traffic)
 }
 
@@ -316,7 +321,8 @@ fn measure(
                     },
                 )
             });
-            if keep {
+            // Guardrails win: keep_if_traffic holds extra rules, never a guardrail's revoke.
+            if keep && a.guardrail.is_none() {
                 match &traffic {
                     Ok(t) if t.flows > 0 => {
                         a.status = Status::Skipped;
@@ -350,7 +356,7 @@ fn unknown(policy: &Policy, logs: &FlowLogs, d: &Drift, p: &mut Plan, plans: &[u
     for &i in plans {
         let keep = keeps(policy, d, p, i);
         for a in p.groups[i].actions.iter_mut().filter(|a| pending_revoke(a)) {
-            if keep {
+            if keep && a.guardrail.is_none() {
                 hold_unknown(a, why);
             }
             a.risk = Some(ChangeRisk {

@@ -257,7 +257,7 @@ async fn dry_run_forces_audit() {
     o.force_audit = true;
     let r = e.run(&schedule(), &o).await;
     assert!(e.ec2.writes().is_empty());
-    assert_eq!(r.groups[0].mode, Mode::Audit);
+    assert_eq!(r.groups[0].mode, Some(Mode::Audit));
 }
 
 #[tokio::test]
@@ -436,7 +436,11 @@ async fn a_rule_added_or_removed_by_someone_else_meanwhile_is_done_and_verified(
         POLICY,
     );
     let r = e.run(&schedule(), &opts(true)).await;
-    let web = r.groups.iter().find(|g| g.key == "web").unwrap();
+    let web = r
+        .groups
+        .iter()
+        .find(|g| g.key.as_deref() == Some("web"))
+        .unwrap();
     assert!(
         web.actions.iter().all(|a| a.status == Status::Done),
         "{}",
@@ -501,7 +505,11 @@ async fn a_group_deleted_mid_run_is_reported_and_the_others_still_run() {
         POLICY,
     );
     let r = e.run(&schedule(), &opts(true)).await;
-    let web = r.groups.iter().find(|g| g.key == "web").unwrap();
+    let web = r
+        .groups
+        .iter()
+        .find(|g| g.key.as_deref() == Some("web"))
+        .unwrap();
     assert!(web.actions.iter().any(|a| {
         a.status == Status::Failed
             && a.error
@@ -509,7 +517,11 @@ async fn a_group_deleted_mid_run_is_reported_and_the_others_still_run() {
                 .unwrap()
                 .contains("InvalidGroup.NotFound")
     }));
-    let app = r.groups.iter().find(|g| g.key == "app").unwrap();
+    let app = r
+        .groups
+        .iter()
+        .find(|g| g.key.as_deref() == Some("app"))
+        .unwrap();
     assert!(
         app.actions.iter().all(|a| a.status == Status::Done),
         "{}",
@@ -532,14 +544,22 @@ async fn one_groups_failure_never_stops_the_others_and_is_reported_failed() {
     });
     let e = enforcer(ec2, POLICY);
     let r = e.run(&schedule(), &opts(true)).await;
-    let web = r.groups.iter().find(|g| g.key == "web").unwrap();
+    let web = r
+        .groups
+        .iter()
+        .find(|g| g.key.as_deref() == Some("web"))
+        .unwrap();
     let authorize = web.actions.iter().find(|a| a.op == Op::Authorize).unwrap();
     assert_eq!(authorize.status, Status::Failed);
     // The revoke in the same direction is held back, so nothing wanted is cut.
     let revoke = web.actions.iter().find(|a| a.op == Op::Revoke).unwrap();
     assert_eq!(revoke.status, Status::Skipped);
     assert!(revoke.reason.as_deref().unwrap().contains("held back"));
-    let app = r.groups.iter().find(|g| g.key == "app").unwrap();
+    let app = r
+        .groups
+        .iter()
+        .find(|g| g.key.as_deref() == Some("app"))
+        .unwrap();
     assert!(app.actions.iter().all(|a| a.status == Status::Done));
     assert!(
         r.errors

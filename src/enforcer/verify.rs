@@ -11,8 +11,7 @@ use crate::inventory::{CurrentGroup, Inventory};
 use crate::place::Place;
 use crate::policy::Policy;
 use crate::ports::{Ec2, FlowSource, GroupRef, Notifier, PolicySource, RevertLedger};
-use crate::report::{AfterJson, Report, RuleJson};
-use crate::rule::DescribedRule;
+use crate::report::{AfterJson, Report};
 use crate::stage::Stage;
 
 impl<E: Ec2, S: PolicySource, N: Notifier, L: RevertLedger, F: FlowSource> Enforcer<E, S, N, L, F> {
@@ -54,37 +53,25 @@ impl<E: Ec2, S: PolicySource, N: Notifier, L: RevertLedger, F: FlowSource> Enfor
             {
                 continue;
             }
-            let rules = |list: &[DescribedRule]| -> Vec<RuleJson> {
-                let mut v: Vec<RuleJson> = list
-                    .iter()
-                    .map(|r| RuleJson::new(&r.rule, r.description.as_deref()))
-                    .collect();
-                v.sort_by(|a, b| a.text.cmp(&b.text));
-                v
-            };
             let now = again
                 .groups
                 .iter()
                 .find(|x| x.place == g.place && x.group_id == id);
-            g.after = Some(match now {
-                Some(now) => AfterJson {
-                    missing: rules(&now.missing),
-                    extra: rules(&now.extra),
-                },
-                None => {
-                    report.errors.push(error(
-                        Stage::Verify,
-                        Some(id),
-                        Some(&g.place),
-                        None,
-                        "the group is gone after the run".into(),
-                    ));
-                    AfterJson {
-                        missing: Vec::new(),
-                        extra: Vec::new(),
-                    }
-                }
-            });
+            // A group no entry governs is in the drift only while it violates a guardrail.
+            let exists = after
+                .groups
+                .iter()
+                .any(|x| x.place == g.place && x.group_id == id);
+            if now.is_none() && !exists {
+                report.errors.push(error(
+                    Stage::Verify,
+                    Some(id),
+                    Some(&g.place),
+                    None,
+                    "the group is gone after the run".into(),
+                ));
+            }
+            g.after = Some(AfterJson::of(now));
         }
     }
 

@@ -3,6 +3,8 @@
 //! stopping at the first. Expansion (variables, global rules, duplicates) happens here
 //! too, since it needs the same positions for its errors.
 
+mod fleet;
+
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::NaiveDate;
@@ -235,7 +237,9 @@ struct Sections<'a> {
     global: Option<At<'a>>,
     variables: BTreeMap<String, (At<'a>, At<'a>)>,
     groups: BTreeMap<String, (At<'a>, At<'a>)>,
+    templates: BTreeMap<String, (At<'a>, At<'a>)>,
     exceptions: Vec<At<'a>>,
+    guardrails: Vec<At<'a>>,
     any_groups: bool,
 }
 
@@ -1096,21 +1100,20 @@ fn sections<'a>(ctx: &mut Ctx, trees: &'a [(String, Node)]) -> Sections<'a> {
                         *slot = Some(v);
                     }
                 }
-                "variables" | "groups" => {
+                "variables" | "groups" | "templates" => {
                     if key == "groups" {
                         sec.any_groups = true;
                     }
                     let Some(entries) = ctx.fields_any(v, key) else {
                         continue;
                     };
-                    let map = if key == "groups" {
-                        &mut sec.groups
-                    } else {
-                        &mut sec.variables
+                    let (map, what) = match key {
+                        "groups" => (&mut sec.groups, "group"),
+                        "templates" => (&mut sec.templates, "template"),
+                        _ => (&mut sec.variables, "variable"),
                     };
                     for (name, kat, vat) in entries {
                         if let Some((prev_k, _)) = map.get(&name) {
-                            let what = if key == "groups" { "group" } else { "variable" };
                             let msg = format!(
                                 "{what} `{name}` is also defined in {}:{}",
                                 prev_k.file, prev_k.node.line
@@ -1121,19 +1124,26 @@ fn sections<'a>(ctx: &mut Ctx, trees: &'a [(String, Node)]) -> Sections<'a> {
                         }
                     }
                 }
-                "exceptions" => match &v.node.value {
-                    Value::Seq(items) => sec.exceptions.extend(items.iter().map(|n| At {
-                        file: v.file,
-                        node: n,
-                    })),
-                    Value::Null => {}
-                    _ => ctx.issue(
-                        v,
-                        "exceptions",
-                        format!("expected a list of exceptions, found {}", v.node.kind()),
-                        None,
-                    ),
-                },
+                "exceptions" | "guardrails" => {
+                    let list = if key == "exceptions" {
+                        &mut sec.exceptions
+                    } else {
+                        &mut sec.guardrails
+                    };
+                    match &v.node.value {
+                        Value::Seq(items) => list.extend(items.iter().map(|n| At {
+                            file: v.file,
+                            node: n,
+                        })),
+                        Value::Null => {}
+                        _ => ctx.issue(
+                            v,
+                            key,
+                            format!("expected a list of {key}, found {}", v.node.kind()),
+                            None,
+                        ),
+                    }
+                }
                 _ => {}
             }
         }
@@ -1174,18 +1184,15 @@ fn check_version(ctx: &mut Ctx, v: At<'_>) {
     ctx.issue(v, "version", message, Some(help.into()));
 }
 
-/// The `global:` section's rules.
-fn check_global<'a>(ctx: &mut Ctx, vars: &mut Vars<'_, 'a>, at: Option<At<'a>>) -> Global {
+/// The rules of `global:` or of a template (at `path`).
+fn check_rule_set<'a>(ctx: &mut Ctx, vars: &mut Vars<'_, 'a>, at: At<'a>, path: &str) -> Global {
     let mut g = Global {
         ingress: None,
         egress: None,
     };
-    let Some(at) = at else {
-        return g;
-    };
-    if let Some(fields) = ctx.fields(at, "global", &keys().global) {
+    if let Some(fields) = ctx.fields(at, path, &keys().rule_set) {
         for (key, v) in fields {
-            let path = join("global", key);
+            let path = join(path, key);
             let direction = if key == "ingress" {
                 Direction::Ingress
             } else {
@@ -1228,27 +1235,47 @@ pub(crate) fn check(trees: &[(String, Node)], issues: &[Issue]) -> Result<Policy
         vars.resolve(&mut ctx, &name, &mut Vec::new());
     }
 
-    let global = check_global(&mut ctx, &mut vars, sec.global);
+    let global = match sec.global {
+        Some(at) => check_rule_set(&mut ctx, &mut vars, at, "global"),
+        None => Global {
+            ingress: None,
+            egress: None,
+        },
+    };
+    let templates = fleet::check_templates(&mut ctx, &mut vars, &sec.templates);
 
     let mut groups = BTreeMap::new();
     for (key, (_, at)) in &sec.groups {
-        if let Some(g) = check_group(&mut ctx, &mut vars, &settings, &global, key, *at) {
+        let inherited = Inherited {
+            settings: &settings,
+            global: &global,
+            templates: &templates,
+        };
+        if let Some(g) = check_group(&mut ctx, &mut vars, &inherited, key, *at) {
             groups.insert(key.clone(), g);
         }
     }
 
+    let guardrails = fleet::check_guardrails(&mut ctx, &sec.guardrails);
+    let known = Known {
+        groups: &groups,
+        group_keys: &group_keys,
+        guardrails: &guardrails,
+    };
     let mut exceptions = Vec::new();
     for (i, at) in sec.exceptions.iter().enumerate() {
-        if let Some(e) = check_exception(&mut ctx, &mut vars, &groups, &group_keys, *at, i) {
+        if let Some(e) = check_exception(&mut ctx, &mut vars, &known, *at, i) {
             exceptions.push(e);
         }
     }
+    fleet::conflicts(&mut ctx, &groups, &sec.groups, &guardrails, &exceptions);
 
     if ctx.issues.is_empty() {
         Ok(Policy {
             settings,
             groups,
             exceptions,
+            guardrails,
             files: Vec::new(),
             source: Provenance {
                 location: String::new(),
@@ -1301,21 +1328,38 @@ impl Ctx {
     }
 }
 
-fn check_group<'a>(
+/// What a group entry takes from the rest of the policy.
+struct Inherited<'p> {
+    settings: &'p Settings,
+    global: &'p Global,
+    templates: &'p BTreeMap<String, Global>,
+}
+
+/// What an exception may name.
+struct Known<'p> {
+    groups: &'p BTreeMap<String, GroupPolicy>,
+    group_keys: &'p HashSet<String>,
+    guardrails: &'p [crate::guardrail::Guardrail],
+}
+
+fn check_group<'a, 'i>(
     ctx: &mut Ctx,
     vars: &mut Vars<'_, 'a>,
-    settings: &Settings,
-    global: &Global,
+    inherited: &Inherited<'i>,
     key: &str,
     at: At<'a>,
 ) -> Option<GroupPolicy> {
+    let settings = inherited.settings;
     let path = format!("groups.{key}");
     let fields = ctx.fields(at, &path, &keys().group)?;
+    check_entry_kind(ctx, &path, &fields);
     let before = ctx.issues.len();
     let mut g = GroupPolicy {
         key: key.to_string(),
         name: key.to_string(),
         id: None,
+        select: None,
+        priority: 0,
         vpc: None,
         regions: Vec::new(),
         mode: settings.default_mode,
@@ -1328,9 +1372,21 @@ fn check_group<'a>(
     };
     let mut own_ingress = None;
     let mut own_egress = None;
+    let mut included = Vec::new();
     for (field, v) in fields {
         let p = join(&path, field);
         match field {
+            "select" => g.select = fleet::check_select(ctx, v, &p),
+            "priority" => match v.node.value {
+                Value::Int(n) => g.priority = n,
+                _ => ctx.issue(
+                    v,
+                    &p,
+                    format!("expected a whole number, found {}", v.node.kind()),
+                    None,
+                ),
+            },
+            "include" => included = fleet::include(ctx, inherited.templates, v, &p),
             "name" => {
                 if let Some(n) = ctx.string(v, &p) {
                     if n.is_empty() {
@@ -1423,31 +1479,43 @@ fn check_group<'a>(
             _ => {}
         }
     }
+    if g.select.is_some() {
+        // settings.create_missing does not reach select entries (check_entry_kind).
+        g.create = false;
+    }
+    let global = inherited.global;
     for (direction, own) in [
         (Direction::Ingress, own_ingress),
         (Direction::Egress, own_egress),
     ] {
-        let glob = match direction {
-            Direction::Ingress => &global.ingress,
-            Direction::Egress => &global.egress,
+        let of = |set: &'i Global| match direction {
+            Direction::Ingress => set.ingress.as_ref(),
+            Direction::Egress => set.egress.as_ref(),
         };
-        let rules = match (own, glob.as_ref().filter(|_| g.takes_global)) {
-            (None, None) => None,
-            (own, glob) => {
-                let mut all = own.unwrap_or_default();
-                if let Some(gr) = glob {
-                    match room(all.len(), gr.len(), &mut vars.rules_expanded) {
-                        Ok(()) => all.extend(gr.iter().cloned()),
-                        Err(e) => ctx.issue(
-                            at,
-                            &join(&path, direction.as_str()),
-                            format!("with the global {direction} rules, {e}"),
-                            Some(ROOM_HELP.into()),
-                        ),
-                    }
+        // Own rules, then each included template's, then the global ones.
+        let mut sources: Vec<(&str, &Vec<DesiredRule>)> = Vec::new();
+        for t in &included {
+            sources.extend(of(t).map(|r| ("included", r)));
+        }
+        if g.takes_global {
+            sources.extend(of(global).map(|r| ("global", r)));
+        }
+        let rules = if own.is_none() && sources.is_empty() {
+            None
+        } else {
+            let mut all = own.unwrap_or_default();
+            for (what, more) in sources {
+                match room(all.len(), more.len(), &mut vars.rules_expanded) {
+                    Ok(()) => all.extend(more.iter().cloned()),
+                    Err(e) => ctx.issue(
+                        at,
+                        &join(&path, direction.as_str()),
+                        format!("with the {what} {direction} rules, {e}"),
+                        Some(ROOM_HELP.into()),
+                    ),
                 }
-                Some(collapse(all))
             }
+            Some(collapse(all))
         };
         match direction {
             Direction::Ingress => g.ingress = rules,
@@ -1457,11 +1525,43 @@ fn check_group<'a>(
     (ctx.issues.len() == before).then_some(g)
 }
 
+/// How an entry names its groups: by `select`, or by `name`/`id`, never both; a select
+/// entry is never created, and `priority` orders select entries only.
+fn check_entry_kind(ctx: &mut Ctx, path: &str, fields: &[(&str, At<'_>)]) {
+    let has = |k: &str| fields.iter().find(|(key, _)| *key == k).map(|(_, a)| *a);
+    if has("select").is_some() {
+        if let Some(v) = has("name").or(has("id")) {
+            ctx.issue(
+                v,
+                path,
+                "`select` with `name` or `id`: an entry names one group or selects many",
+                Some("drop `name`/`id`, or write two entries".into()),
+            );
+        }
+        if let Some(v) = has("create")
+            && v.node.value == Value::Bool(true)
+        {
+            ctx.issue(
+                v,
+                &join(path, "create"),
+                "a `select` entry cannot create groups: it has no one name to create",
+                Some("set `create: false` on it, or name the group in an entry of its own".into()),
+            );
+        }
+    } else if let Some(v) = has("priority") {
+        ctx.issue(
+            v,
+            &join(path, "priority"),
+            "`priority` orders `select` entries; this entry has no `select`",
+            Some("an `id` or `name` entry always comes before every select entry".into()),
+        );
+    }
+}
+
 fn check_exception(
     ctx: &mut Ctx,
     vars: &mut Vars<'_, '_>,
-    groups: &BTreeMap<String, GroupPolicy>,
-    group_keys: &HashSet<String>,
+    known: &Known<'_>,
     at: At<'_>,
     index: usize,
 ) -> Option<Exception> {
@@ -1481,8 +1581,9 @@ fn check_exception(
     let fields = ctx.fields(at, &path, &keys().exception)?;
     let get = |k: &str| fields.iter().find(|(key, _)| *key == k).map(|(_, a)| *a);
     let before = ctx.issues.len();
+    let for_guardrail = get("guardrail").is_some();
     for required in ["group", "rule", "expires", "owner"] {
-        if get(required).is_none() {
+        if get(required).is_none() && !(required == "group" && for_guardrail) {
             let help = match required {
                 "expires" => {
                     Some("an exception always ends: add `expires: YYYY-MM-DD`".to_string())
@@ -1495,20 +1596,54 @@ fn check_exception(
             ctx.issue(at, &path, format!("missing `{required}`"), help);
         }
     }
+    match (for_guardrail, get("group").is_some(), get("select")) {
+        (false, _, Some(v)) => ctx.issue(
+            v,
+            &join(&path, "select"),
+            "`select` is for an exception to a guardrail",
+            Some("add `guardrail: ID`, or name the entry with `group:`".into()),
+        ),
+        (true, true, Some(v)) => ctx.issue(
+            v,
+            &join(&path, "select"),
+            "`group` and `select` together",
+            Some("name the groups one way".into()),
+        ),
+        (true, false, None) => ctx.issue(
+            at,
+            &path,
+            "missing `group` or `select`: which groups the exception holds in",
+            Some("add `group: KEY` or `select: {...}`".into()),
+        ),
+        _ => {}
+    }
     let group = get("group").and_then(|g| {
         let p = join(&path, "group");
         let name = ctx.string(g, &p)?;
-        if group_keys.contains(&name) {
+        if known.group_keys.contains(&name) {
             Some(name)
         } else {
             let help = ctx
                 .suggest
-                .closest(&name, group_keys.iter().map(String::as_str))
+                .closest(&name, known.group_keys.iter().map(String::as_str))
                 .map(|s| format!("did you mean `{s}`?"));
             ctx.issue(g, &p, format!("`{name}` names no policy group"), help);
             None
         }
     });
+    let guardrail = get("guardrail").and_then(|g| {
+        let p = join(&path, "guardrail");
+        let id = ctx.string(g, &p)?;
+        if known.guardrails.iter().any(|r| r.id == id) {
+            Some(id)
+        } else {
+            let help = suggest::closest(&id, known.guardrails.iter().map(|r| r.id.as_str()))
+                .map(|s| format!("did you mean `{s}`?"));
+            ctx.issue(g, &p, format!("`{id}` names no guardrail"), help);
+            None
+        }
+    });
+    let select = get("select").and_then(|v| fleet::check_select(ctx, v, &join(&path, "select")));
     let expires = get("expires").and_then(|e| {
         let p = join(&path, "expires");
         let text = ctx.string(e, &p)?;
@@ -1537,33 +1672,17 @@ fn check_exception(
     let reason = get("reason").and_then(|r| ctx.string(r, &join(&path, "reason")));
     let mut text_out = String::new();
     let mut rules = Vec::new();
+    let mut patterns = Vec::new();
     if let Some(r) = get("rule") {
         let p = join(&path, "rule");
         if let Some(text) = ctx.string(r, &p) {
-            match rule::parse_compact(&text, None) {
-                Ok(c) => {
-                    let mut peers = Vec::new();
-                    for peer in &c.peers {
-                        vars.peer_into(ctx, peer, r, &|| p.clone(), &mut peers);
-                    }
-                    let mut out = Vec::new();
-                    let expanded = &mut vars.rules_expanded;
-                    if let Err(e) =
-                        push_product(&mut out, c.direction, &c.protocols, &peers, None, expanded)
-                    {
-                        ctx.issue(r, &p, e, Some(ROOM_HELP.into()));
-                    }
-                    rules = out.into_iter().map(|d| d.rule).collect();
-                    rules.sort();
-                    rules.dedup();
-                    if let Some(gk) = &group
-                        && let Some(gp) = groups.get(gk)
-                        && gp.rules(c.direction).is_none()
-                    {
-                        ctx.issue(r, &p, format!("group `{gk}` does not manage {} rules", c.direction), Some(format!("an exception applies to a direction the group lists (add `{}:` to the group)", c.direction)));
-                    }
+            if for_guardrail {
+                match crate::guardrail::parse(&text) {
+                    Ok(found) => patterns = found,
+                    Err(e) => ctx.syntax(r, &p, e),
                 }
-                Err(e) => ctx.syntax(r, &p, e),
+            } else {
+                rules = exception_rules(ctx, vars, r, &p, &text, group.as_ref(), known.groups);
             }
             text_out = text;
         }
@@ -1572,11 +1691,61 @@ fn check_exception(
         return None;
     }
     Some(Exception {
-        group: group?,
+        group,
+        guardrail,
+        select,
         text: text_out,
         rules,
+        patterns,
         expires: expires?,
         owner: owner?,
         reason,
     })
+}
+
+/// The atomic rules of an exception for extra rules, its peers resolved through the
+/// variables; the entry it names must manage the rule's direction.
+fn exception_rules(
+    ctx: &mut Ctx,
+    vars: &mut Vars<'_, '_>,
+    r: At<'_>,
+    p: &str,
+    text: &str,
+    group: Option<&String>,
+    groups: &BTreeMap<String, GroupPolicy>,
+) -> Vec<Rule> {
+    let c = match rule::parse_compact(text, None) {
+        Ok(c) => c,
+        Err(e) => {
+            ctx.syntax(r, p, e);
+            return Vec::new();
+        }
+    };
+    let mut peers = Vec::new();
+    for peer in &c.peers {
+        vars.peer_into(ctx, peer, r, &|| p.to_string(), &mut peers);
+    }
+    let mut out = Vec::new();
+    let expanded = &mut vars.rules_expanded;
+    if let Err(e) = push_product(&mut out, c.direction, &c.protocols, &peers, None, expanded) {
+        ctx.issue(r, p, e, Some(ROOM_HELP.into()));
+    }
+    let mut rules: Vec<Rule> = out.into_iter().map(|d| d.rule).collect();
+    rules.sort();
+    rules.dedup();
+    if let Some(gk) = group
+        && let Some(gp) = groups.get(gk)
+        && gp.rules(c.direction).is_none()
+    {
+        ctx.issue(
+            r,
+            p,
+            format!("group `{gk}` does not manage {} rules", c.direction),
+            Some(format!(
+                "an exception applies to a direction the group lists (add `{}:` to the group)",
+                c.direction
+            )),
+        );
+    }
+    rules
 }

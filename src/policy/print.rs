@@ -5,11 +5,14 @@
 use serde_json::Value;
 
 use super::schema::{
-    ExceptionFile, FlapLimitFields, FlapLimitFile, FlowLogsFile, GroupFile, ModeFile, NotifyFile,
-    OneOrMany, PolicyFile, RuleFile, SettingsFile, StructuredRuleFile, TextOrNumber, UnmanagedFile,
+    ExceptionFile, FlapLimitFields, FlapLimitFile, FlowLogsFile, GroupFile, GuardrailFile,
+    GuardrailModeFile, ModeFile, NotifyFile, OneOrMany, PolicyFile, RuleFile, SelectFile,
+    SettingsFile, SeverityFile, StructuredRuleFile, TextOrNumber, UnmanagedFile,
 };
 use super::{Mode, Notify, Policy, UnmanagedGroups};
+use crate::guardrail::{Guardrail, GuardrailMode, Severity};
 use crate::rule::{DescribedRule, Direction};
+use crate::select::{Selector, SelectorSpec};
 
 /// One described rule as policy text: the compact form, or the structured form when it has
 /// a description.
@@ -81,11 +84,52 @@ fn settings(p: &Policy) -> SettingsFile {
     }
 }
 
+fn select(s: &SelectorSpec) -> SelectFile {
+    let list = |l: &Vec<String>| (!l.is_empty()).then(|| l.clone());
+    SelectFile {
+        ids: list(&s.ids),
+        names: list(&s.names),
+        vpcs: list(&s.vpcs),
+        regions: list(&s.regions),
+        tags: (!s.tags.is_empty()).then(|| s.tags.clone()),
+        exclude: s.exclude.as_deref().map(|x| Box::new(select(x))),
+    }
+}
+
+fn selected(s: &Option<Selector>) -> Option<SelectFile> {
+    s.as_ref().map(|s| select(s.spec()))
+}
+
+fn guardrail(g: &Guardrail) -> GuardrailFile {
+    GuardrailFile {
+        id: Some(g.id.clone()),
+        preset: None,
+        severity: Some(match g.severity {
+            Severity::Critical => SeverityFile::Critical,
+            Severity::High => SeverityFile::High,
+            Severity::Medium => SeverityFile::Medium,
+            Severity::Low => SeverityFile::Low,
+            Severity::Informational => SeverityFile::Informational,
+        }),
+        mode: Some(match g.mode {
+            GuardrailMode::Audit => GuardrailModeFile::Audit,
+            GuardrailMode::Enforce => GuardrailModeFile::Enforce,
+        }),
+        select: selected(&g.select),
+        deny: (!g.deny.is_empty()).then(|| g.deny.iter().map(|(t, _)| t.clone()).collect()),
+        world_only: g.world_only.as_ref().map(|(texts, _)| texts.clone()),
+    }
+}
+
 fn group(p: &Policy, g: &super::GroupPolicy) -> GroupFile {
     let rules = |d: Direction| g.rules(d).map(|r| r.iter().map(rule_file).collect());
     GroupFile {
-        name: (g.name != g.key).then(|| g.name.clone()),
+        name: (g.name != g.key && g.select.is_none()).then(|| g.name.clone()),
         id: g.id.clone(),
+        select: selected(&g.select),
+        priority: (g.priority != 0).then_some(g.priority),
+        // Templates are already merged into the rules below.
+        include: None,
         vpc: g.vpc.clone(),
         regions: (!g.regions.is_empty()).then(|| g.regions.clone()),
         mode: Some(mode(g.mode)),
@@ -94,7 +138,7 @@ fn group(p: &Policy, g: &super::GroupPolicy) -> GroupFile {
         description: g.description.clone(),
         // Each entry's `create` already holds settings.create_missing unless it said
         // otherwise.
-        create: (g.create != p.settings.create_missing).then_some(g.create),
+        create: (g.create != p.settings.create_missing && g.select.is_none()).then_some(g.create),
         keep_if_traffic: g.keep_if_traffic.then_some(true),
         ingress: rules(Direction::Ingress),
         egress: rules(Direction::Egress),
@@ -109,6 +153,8 @@ pub fn policy_value(p: &Policy) -> Value {
         .iter()
         .map(|e| ExceptionFile {
             group: e.group.clone(),
+            guardrail: e.guardrail.clone(),
+            select: selected(&e.select),
             rule: e.text.clone(),
             expires: e.expires.to_string(),
             owner: e.owner.clone(),
@@ -127,6 +173,9 @@ pub fn policy_value(p: &Policy) -> Value {
                 .collect(),
         ),
         exceptions: (!exceptions.is_empty()).then_some(exceptions),
+        templates: None,
+        guardrails: (!p.guardrails.is_empty())
+            .then(|| p.guardrails.iter().map(guardrail).collect()),
     })
 }
 

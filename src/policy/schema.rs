@@ -43,11 +43,15 @@ pub struct PolicyFile {
     /// Named peers: `office: [203.0.113.0/24, "@vpn"]`.
     pub variables: Option<BTreeMap<String, OneOrMany>>,
     /// Rules every group entry gets unless it sets `global: false`.
-    pub global: Option<GlobalFile>,
+    pub global: Option<RuleSetFile>,
     /// Group entries by policy-local name.
     pub groups: Option<BTreeMap<String, Option<GroupFile>>>,
-    /// Time-boxed permissions for extra rules.
+    /// Time-boxed permissions for extra rules and guardrail violations.
     pub exceptions: Option<Vec<ExceptionFile>>,
+    /// Named rule sets a group entry takes with `include:`.
+    pub templates: Option<BTreeMap<String, RuleSetFile>>,
+    /// Rules that hold on every group they select, whether an entry governs it or not.
+    pub guardrails: Option<Vec<GuardrailFile>>,
 }
 
 #[derive(Deserialize, Serialize, JsonSchema)]
@@ -130,9 +134,10 @@ pub struct FlapLimitFields {
     pub per: String,
 }
 
+/// Ingress and egress rules: the `global:` section and each template.
 #[derive(Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct GlobalFile {
+pub struct RuleSetFile {
     pub ingress: Option<Vec<RuleFile>>,
     pub egress: Option<Vec<RuleFile>>,
 }
@@ -166,6 +171,13 @@ pub struct GroupFile {
     pub name: Option<String>,
     /// Match by id instead of name.
     pub id: Option<String>,
+    /// Govern every live group this selects, instead of one by name or id.
+    pub select: Option<SelectFile>,
+    /// Of several `select` entries taking one group, the highest priority governs it
+    /// (default 0); an `id` or `name` entry always comes first.
+    pub priority: Option<i64>,
+    /// Templates whose rules this entry takes, as if written here.
+    pub include: Option<Vec<String>>,
     /// Only groups in this VPC.
     pub vpc: Option<String>,
     /// Only these regions (a subset of settings.regions).
@@ -190,14 +202,72 @@ pub struct GroupFile {
 #[derive(Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExceptionFile {
-    /// A key under `groups`.
-    pub group: String,
-    /// A compact rule; its keyword (from/to) gives the direction.
+    /// A key under `groups`: the groups that entry governs.
+    pub group: Option<String>,
+    /// A guardrail id: the exception excuses that guardrail's violations instead of
+    /// extra rules.
+    pub guardrail: Option<String>,
+    /// With `guardrail`, instead of `group`: the groups it holds in.
+    pub select: Option<SelectFile>,
+    /// A compact rule; its keyword (from/to) gives the direction. With `guardrail`, a
+    /// pattern whose peer may also be `world` or `any`.
     pub rule: String,
     /// Last day (UTC, YYYY-MM-DD) on which it holds.
     pub expires: String,
     pub owner: String,
     pub reason: Option<String>,
+}
+
+/// Which live groups: every listed dimension must match, any item of a list may.
+#[derive(Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SelectFile {
+    pub ids: Option<Vec<String>>,
+    /// Shell globs over the whole GroupName, case-sensitive: `web-*`, `api-?`.
+    pub names: Option<Vec<String>>,
+    pub vpcs: Option<Vec<String>>,
+    pub regions: Option<Vec<String>>,
+    /// Every tag listed must match; a value is a glob, `"*"`: present with any value.
+    pub tags: Option<BTreeMap<String, String>>,
+    /// Groups this matches are not selected (exclusion wins).
+    pub exclude: Option<Box<SelectFile>>,
+}
+
+#[derive(Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SeverityFile {
+    Critical,
+    High,
+    Medium,
+    Low,
+    Informational,
+}
+
+#[derive(Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum GuardrailModeFile {
+    Audit,
+    Enforce,
+}
+
+/// A guardrail: deny patterns or a `world_only` list, or a built-in `preset`.
+#[derive(Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GuardrailFile {
+    /// Unique, `[a-z0-9-]+` (default with `preset`: the preset's name).
+    pub id: Option<String>,
+    /// A built-in guardrail: world-admin-ports, world-high-risk-ports, default-group-closed.
+    pub preset: Option<String>,
+    /// Default: high (a preset's own).
+    pub severity: Option<SeverityFile>,
+    /// `audit` reports (default); `enforce` also revokes the violating rules.
+    pub mode: Option<GuardrailModeFile>,
+    /// The groups it holds in (default: every group of the governed regions).
+    pub select: Option<SelectFile>,
+    /// Compact rules whose peer may be `world` or `any`: `tcp/22,3389 from world`.
+    pub deny: Option<Vec<String>>,
+    /// The only tcp/udp ports that may be open to the world: `[tcp/443, tcp/80]`.
+    pub world_only: Option<Vec<String>>,
 }
 
 /// The JSON Schema of a policy file.
@@ -216,10 +286,12 @@ pub(crate) struct Keys {
     pub settings: Vec<String>,
     pub flap_limit: Vec<String>,
     pub flow_logs: Vec<String>,
-    pub global: Vec<String>,
+    pub rule_set: Vec<String>,
     pub group: Vec<String>,
     pub rule: Vec<String>,
     pub exception: Vec<String>,
+    pub select: Vec<String>,
+    pub guardrail: Vec<String>,
 }
 
 /// The keys the checker knows, read once from the schema of the types above.
@@ -238,10 +310,12 @@ pub(crate) fn keys() -> &'static Keys {
             settings: def("SettingsFile"),
             flap_limit: def("FlapLimitFields"),
             flow_logs: def("FlowLogsFile"),
-            global: def("GlobalFile"),
+            rule_set: def("RuleSetFile"),
             group: def("GroupFile"),
             rule: def("StructuredRuleFile"),
             exception: def("ExceptionFile"),
+            select: def("SelectFile"),
+            guardrail: def("GuardrailFile"),
         }
     });
     &KEYS
@@ -269,14 +343,16 @@ mod tests {
             ("settings", &k.settings, "flap_limit"),
             ("flap_limit", &k.flap_limit, "per"),
             ("flow_logs", &k.flow_logs, "look_back"),
-            ("global", &k.global, "egress"),
+            ("rule_set", &k.rule_set, "egress"),
             ("group", &k.group, "keep_if_traffic"),
             ("rule", &k.rule, "proto"),
             ("exception", &k.exception, "expires"),
+            ("select", &k.select, "exclude"),
+            ("guardrail", &k.guardrail, "world_only"),
         ] {
             assert!(list.iter().any(|x| x == one), "{name}: {list:?}");
         }
-        assert_eq!(k.top.len(), 6);
+        assert_eq!(k.top.len(), 8);
         assert_eq!(k.settings.len(), 10);
     }
 }

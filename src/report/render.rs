@@ -14,7 +14,70 @@ fn plural(n: usize, one: &str, many: &str) -> String {
 /// `drift in 2 of 14 groups: 3 missing, 2 extra rules, 1 missing group; 4 changes planned`.
 pub fn headline(r: &Report) -> String {
     let s = &r.summary;
-    let mut out = if s.groups_with_drift == 0 && s.missing_groups == 0 {
+    let mut out = drift_headline(r);
+    if s.violations > 0 {
+        let _ = write!(
+            out,
+            "; {} in {}",
+            plural(s.violations, "guardrail violation", "guardrail violations"),
+            plural(s.groups_with_violations, "group", "groups")
+        );
+    }
+    let mut done = Vec::new();
+    if s.authorized > 0 {
+        done.push(format!("{} authorized", s.authorized));
+    }
+    if s.revoked > 0 {
+        done.push(format!("{} revoked", s.revoked));
+    }
+    if s.descriptions_updated > 0 {
+        done.push(format!("{} descriptions updated", s.descriptions_updated));
+    }
+    if s.failed > 0 {
+        done.push(format!("{} failed", s.failed));
+    }
+    if s.skipped > 0 {
+        done.push(format!("{} skipped", s.skipped));
+    }
+    // Planned writes the run makes or would make (not those an audit mode only lists).
+    let writes_planned = r
+        .groups
+        .iter()
+        .flat_map(|g| &g.actions)
+        .filter(|a| a.status == crate::plan::Status::Planned && a.applies)
+        .count();
+    if writes_planned > 0 {
+        done.push(format!(
+            "{} planned",
+            plural(writes_planned, "change", "changes")
+        ));
+    }
+    if s.excepted_rules > 0 {
+        done.push(format!("{} excepted", s.excepted_rules));
+    }
+    if !done.is_empty() {
+        let _ = write!(out, "; {}", done.join(", "));
+    }
+    if s.groups_flapping > 0 {
+        let _ = write!(
+            out,
+            "; {} FLAPPING (left alone)",
+            plural(s.groups_flapping, "group", "groups")
+        );
+    }
+    if r.refused.is_some() {
+        out.push_str("; REFUSED (nothing changed)");
+    }
+    if !r.errors.is_empty() {
+        let _ = write!(out, "; {}", plural(r.errors.len(), "error", "errors"));
+    }
+    out
+}
+
+/// What the run found of the entries' drift (guardrails aside).
+fn drift_headline(r: &Report) -> String {
+    let s = &r.summary;
+    if s.groups_with_drift == 0 && s.missing_groups == 0 {
         format!(
             "no drift in {}",
             plural(s.groups_checked, "group", "groups")
@@ -53,62 +116,13 @@ pub fn headline(r: &Report) -> String {
             );
         }
         text
-    };
-    let mut done = Vec::new();
-    if s.authorized > 0 {
-        done.push(format!("{} authorized", s.authorized));
     }
-    if s.revoked > 0 {
-        done.push(format!("{} revoked", s.revoked));
-    }
-    if s.descriptions_updated > 0 {
-        done.push(format!("{} descriptions updated", s.descriptions_updated));
-    }
-    if s.failed > 0 {
-        done.push(format!("{} failed", s.failed));
-    }
-    if s.skipped > 0 {
-        done.push(format!("{} skipped", s.skipped));
-    }
-    let writes_planned = r
-        .groups
-        .iter()
-        .filter(|g| g.mode != crate::policy::Mode::Audit)
-        .flat_map(|g| &g.actions)
-        .filter(|a| a.status == crate::plan::Status::Planned)
-        .count();
-    if writes_planned > 0 {
-        done.push(format!(
-            "{} planned",
-            plural(writes_planned, "change", "changes")
-        ));
-    }
-    if s.excepted_rules > 0 {
-        done.push(format!("{} excepted", s.excepted_rules));
-    }
-    if !done.is_empty() {
-        let _ = write!(out, "; {}", done.join(", "));
-    }
-    if s.groups_flapping > 0 {
-        let _ = write!(
-            out,
-            "; {} FLAPPING (left alone)",
-            plural(s.groups_flapping, "group", "groups")
-        );
-    }
-    if r.refused.is_some() {
-        out.push_str("; REFUSED (nothing changed)");
-    }
-    if !r.errors.is_empty() {
-        let _ = write!(out, "; {}", plural(r.errors.len(), "error", "errors"));
-    }
-    out
 }
 
 /// `db-prod, sg-0abc, vpc-0def, us-east-1`: what identifies the live group.
 fn group_ids(r: &Report, g: &GroupReport) -> String {
     let mut ids = Vec::new();
-    if g.group_name != g.key {
+    if g.key.as_ref() != Some(&g.group_name) {
         ids.push(g.group_name.clone());
     }
     if let Some(id) = &g.group_id {
@@ -122,12 +136,26 @@ fn group_ids(r: &Report, g: &GroupReport) -> String {
 }
 
 fn group_title(r: &Report, g: &GroupReport) -> String {
-    format!("{} ({}) mode {}", g.key, group_ids(r, g), g.mode.as_str())
+    let mut t = format!(
+        "{} ({}) mode {}",
+        g.key_text(),
+        group_ids(r, g),
+        g.mode_text()
+    );
+    if let Some(m @ crate::drift::MatchedBy::Select(_)) = &g.matched_by {
+        let _ = write!(t, ", {m}");
+    }
+    t
+}
+
+/// `critical no-admin-from-world`: a violation's severity and guardrail.
+pub(crate) fn violation_text(v: &super::ViolationJson) -> String {
+    format!("{} {}", v.severity.as_str(), v.guardrail)
 }
 
 /// What happens to a finding that has no action: add-only keeps extra rules.
 fn no_action(g: &GroupReport, extra: bool) -> &'static str {
-    if extra && g.mode == crate::policy::Mode::AddOnly {
+    if extra && g.mode == Some(crate::policy::Mode::AddOnly) {
         "kept (add-only)"
     } else {
         "—"
@@ -207,13 +235,26 @@ pub fn text(r: &Report) -> String {
         if let Some(f) = &g.flapping {
             let _ = writeln!(o, "  FLAPPING  {}", flapping_line(f));
         }
+        for v in &g.violations {
+            let _ = writeln!(o, "  VIOLATION {} ({})", v.rule.text, violation_text(v));
+        }
+        for e in &g.excepted_violations {
+            let _ = writeln!(
+                o,
+                "  excepted  {} ({}; exception owned by {} until {})",
+                e.violation.rule.text,
+                violation_text(&e.violation),
+                e.exception.owner,
+                e.exception.expires
+            );
+        }
         for m in &g.missing {
             let _ = writeln!(o, "  missing   {}", m.text);
         }
         for e in &g.extra {
             let _ = writeln!(o, "  extra     {}", e.text);
         }
-        if g.mode == crate::policy::Mode::AddOnly && !g.extra.is_empty() {
+        if g.mode == Some(crate::policy::Mode::AddOnly) && !g.extra.is_empty() {
             o.push_str("  (add-only: extra rules are reported, never revoked)\n");
         }
         for e in &g.expired_exceptions {
@@ -248,6 +289,13 @@ pub fn text(r: &Report) -> String {
                 if let Some(why) = &a.reason {
                     let _ = write!(o, " — {why}");
                 }
+                if let Some(id) = a
+                    .guardrail
+                    .as_ref()
+                    .filter(|_| a.op == crate::plan::Op::Revoke)
+                {
+                    let _ = write!(o, " — guardrail {id}");
+                }
                 o.push('\n');
                 if let Some(t) = &a.traffic {
                     let _ = writeln!(o, "                       {}", traffic_line(t));
@@ -255,15 +303,19 @@ pub fn text(r: &Report) -> String {
             }
         }
         if let Some(after) = &g.after {
-            if after.missing.is_empty() && after.extra.is_empty() {
+            if after.missing.is_empty() && after.extra.is_empty() && after.violations.is_empty() {
                 o.push_str("  after:    no drift\n");
             } else {
-                let _ = writeln!(
+                let _ = write!(
                     o,
                     "  after:    {} missing, {} extra",
                     after.missing.len(),
                     after.extra.len()
                 );
+                if !after.violations.is_empty() {
+                    let _ = write!(o, ", {} violations", after.violations.len());
+                }
+                o.push('\n');
             }
         }
     }
@@ -380,9 +432,9 @@ pub fn markdown(r: &Report) -> String {
         let _ = writeln!(
             o,
             "\n#### `{}` ({}), {}\n",
-            g.key,
+            g.key_text(),
             md_escape(&group_ids(r, g)),
-            g.mode.as_str()
+            g.mode_text()
         );
         if let Some(f) = &g.flapping {
             let _ = writeln!(o, "> **Flapping:** {}\n", md_escape(&flapping_line(f)));
@@ -397,6 +449,26 @@ pub fn markdown(r: &Report) -> String {
                 s
             })
         };
+        for v in &g.violations {
+            let action = action_of(&v.rule.text).unwrap_or_else(|| "—".into());
+            let _ = writeln!(
+                o,
+                "| **violation** ({}) | `{}` | {} |",
+                violation_text(v),
+                v.rule.text,
+                action
+            );
+        }
+        for e in &g.excepted_violations {
+            let _ = writeln!(
+                o,
+                "| excepted violation ({}; {} until {}) | `{}` | — |",
+                violation_text(&e.violation),
+                md_escape(&e.exception.owner),
+                e.exception.expires,
+                e.violation.rule.text
+            );
+        }
         for m in &g.missing {
             let action = action_of(&m.text).unwrap_or_else(|| no_action(g, false).into());
             let _ = writeln!(o, "| missing | `{}` | {} |", m.text, action);
@@ -523,9 +595,9 @@ pub fn table(r: &Report, headers: bool) -> String {
             vec![
                 r.place_text(&g.place),
                 g.vpc_id.clone().unwrap_or_else(|| "-".into()),
-                g.key.clone(),
+                g.key_text().to_string(),
                 g.group_id.clone().unwrap_or_else(|| "-".into()),
-                g.mode.as_str().to_string(),
+                g.mode.map_or("-", crate::policy::Mode::as_str).to_string(),
                 finding.to_string(),
                 rule.to_string(),
                 action,
@@ -538,6 +610,14 @@ pub fn table(r: &Report, headers: bool) -> String {
                 .map(|a| format!("{} {}", a.op.as_str(), a.status.as_str()))
                 .unwrap_or_else(|| "-".into())
         };
+        for v in &g.violations {
+            let finding = format!("violation({})", v.severity.as_str());
+            rows.push(base(&finding, &v.rule.text, action_of(&v.rule.text)));
+        }
+        for e in &g.excepted_violations {
+            let finding = format!("excepted-violation({})", e.violation.severity.as_str());
+            rows.push(base(&finding, &e.violation.rule.text, "-".into()));
+        }
         for m in &g.missing {
             rows.push(base("missing", &m.text, action_of(&m.text)));
         }
@@ -548,7 +628,7 @@ pub fn table(r: &Report, headers: bool) -> String {
                 &e.text,
                 if g.actions.iter().any(|a| a.rule.text == e.text) {
                     action_of(&e.text)
-                } else if g.mode == crate::policy::Mode::AddOnly {
+                } else if g.mode == Some(crate::policy::Mode::AddOnly) {
                     "kept(add-only)".into()
                 } else {
                     "-".into()

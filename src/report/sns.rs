@@ -53,7 +53,7 @@ pub fn severity(r: &Report) -> &'static str {
 
 /// The modes of the listed groups: one of them, or `mixed`.
 pub fn mode(r: &Report) -> &'static str {
-    let mut modes: Vec<Mode> = r.groups.iter().map(|g| g.mode).collect();
+    let mut modes: Vec<Mode> = r.groups.iter().filter_map(|g| g.mode).collect();
     modes.sort();
     modes.dedup();
     match modes.as_slice() {
@@ -95,12 +95,18 @@ pub fn subject(r: &Report) -> String {
             "fixed {} rules",
             s.authorized + s.revoked + s.descriptions_updated
         ),
+        "drift" if s.groups_with_drift + s.missing_groups == 0 => {
+            format!("{} guardrail violations", s.violations)
+        }
         "drift" => format!("drift in {} groups", s.groups_with_drift + s.missing_groups),
         _ => "no drift".into(),
     };
     let mut counts = Vec::new();
     if s.groups_flapping > 0 {
         counts.push(format!("{} FLAPPING", s.groups_flapping));
+    }
+    if s.violations > 0 && s.groups_with_drift + s.missing_groups > 0 {
+        counts.push(format!("{} violations", s.violations));
     }
     if s.missing_rules > 0 {
         counts.push(format!("{} missing", s.missing_rules));
@@ -129,10 +135,10 @@ pub fn chat(r: &Report) -> serde_json::Value {
     for g in &r.groups {
         lines.push(format!(
             "*{}* `{}` {} ({})",
-            g.key,
+            g.key_text(),
             g.group_id.as_deref().unwrap_or("-"),
             r.place_text(&g.place),
-            g.mode.as_str()
+            g.mode_text()
         ));
         if let Some(f) = &g.flapping {
             lines.push(format!(
@@ -141,6 +147,13 @@ pub fn chat(r: &Report) -> serde_json::Value {
                 f.limit,
                 f.until,
                 f.actors.join(", ")
+            ));
+        }
+        for v in &g.violations {
+            lines.push(format!(
+                "• :rotating_light: violation `{}` ({})",
+                v.rule.text,
+                render::violation_text(v)
             ));
         }
         for m in &g.missing {
@@ -217,7 +230,7 @@ pub fn chat(r: &Report) -> serde_json::Value {
     }
     if r.groups
         .iter()
-        .any(|g| g.mode == Mode::Audit && !g.extra.is_empty())
+        .any(|g| g.mode == Some(Mode::Audit) && !g.extra.is_empty())
     {
         next.push(
             "Audit groups are only reported: fix the rules or move the group to enforce"
@@ -545,7 +558,7 @@ mod tests {
         r.groups = (0..3000)
             .map(|i| {
                 let mut g = one.clone();
-                g.key = format!("g{i:04}");
+                g.key = Some(format!("g{i:04}"));
                 g
             })
             .collect();

@@ -407,7 +407,7 @@ async fn a_cloudtrail_event_reads_its_group_and_the_groups_its_policy_names_not_
     // app's policy says `tcp/8080 from sg:web`: it resolved (nothing missing), so web
     // was read too; only the console edit is extra, and it is gone.
     let app = &report.groups[0];
-    assert_eq!(app.key, "app");
+    assert_eq!(app.key.as_deref(), Some("app"));
     assert!(app.missing.is_empty(), "{:?}", app.missing);
     let extra: Vec<&str> = app.extra.iter().map(|r| r.text.as_str()).collect();
     assert_eq!(extra, ["tcp/9999 from 0.0.0.0/0"]);
@@ -511,7 +511,11 @@ async fn a_warm_handler_picks_up_a_new_policy_version_and_revalidates_with_the_e
         second.policy.as_ref().unwrap().version_id.as_deref(),
         Some(v2.as_str())
     );
-    let web = second.groups.iter().find(|g| g.key == "web").unwrap();
+    let web = second
+        .groups
+        .iter()
+        .find(|g| g.key.as_deref() == Some("web"))
+        .unwrap();
     assert!(web.extra.is_empty(), "the new version allows it");
 }
 
