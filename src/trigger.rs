@@ -76,8 +76,9 @@ impl TriggerInfo {
     }
 }
 
-/// The CloudTrail event names sgwarden handles.
-pub const EVENT_NAMES: [&str; 9] = [
+/// The CloudTrail event names sgwarden handles. A tag change counts for the security
+/// groups it tags: their tags decide which entry and guardrails govern them.
+pub const EVENT_NAMES: [&str; 11] = [
     "AuthorizeSecurityGroupIngress",
     "AuthorizeSecurityGroupEgress",
     "RevokeSecurityGroupIngress",
@@ -87,6 +88,8 @@ pub const EVENT_NAMES: [&str; 9] = [
     "UpdateSecurityGroupRuleDescriptionsEgress",
     "CreateSecurityGroup",
     "DeleteSecurityGroup",
+    "CreateTags",
+    "DeleteTags",
 ];
 
 /// Where a run looks and why.
@@ -226,8 +229,9 @@ fn is_self(detail: &Value, self_role_arn: &str) -> bool {
 }
 
 /// The groups a security-group event touched: ids from the request, the response (for
-/// calls that named the group), the PascalCase ModifySecurityGroupRules body, or the
-/// Create/Delete fields; names where no id is given anywhere.
+/// calls that named the group), the PascalCase ModifySecurityGroupRules body, the
+/// Create/Delete fields, or the resources a tag change names (only its `sg-` ones);
+/// names where no id is given anywhere.
 fn touched(detail: &Value) -> (Vec<String>, Vec<String>) {
     let req = detail.get("requestParameters").unwrap_or(&Value::Null);
     let resp = detail.get("responseElements").unwrap_or(&Value::Null);
@@ -246,6 +250,9 @@ fn touched(detail: &Value) -> (Vec<String>, Vec<String>) {
         for item in items(resp.get(set)) {
             push(text(item, &["groupId"]));
         }
+    }
+    for item in items(req.get("resourcesSet")) {
+        push(text(item, &["resourceId"]));
     }
     ids.sort();
     ids.dedup();
@@ -338,7 +345,7 @@ pub fn parse(event: &Value, self_role_arn: Option<&str>) -> Result<TriggerEvent,
     let (group_ids, group_names) = touched(detail);
     if ignored.is_none() && group_ids.is_empty() && group_names.is_empty() {
         return Err(reject(format!(
-            "CloudTrail event `{name}` names no security group (looked at requestParameters.groupId, groupName, the response's rule sets and ModifySecurityGroupRulesRequest.GroupId)"
+            "CloudTrail event `{name}` names no security group (looked at requestParameters.groupId, groupName, resourcesSet, the response's rule sets and ModifySecurityGroupRulesRequest.GroupId)"
         )));
     }
     Ok(TriggerEvent {
@@ -451,6 +458,8 @@ mod tests {
             ("authorize-by-group-name.json", "sg-0e1a000000000001"),
             ("iam-user-console.json", "sg-0e1a000000000001"),
             ("invoked-by-service.json", "sg-0e1a000000000002"),
+            ("create-tags.json", "sg-0e1a000000000004"),
+            ("delete-tags.json", "sg-0e1a000000000004"),
         ] {
             let t = parsed(file);
             assert_eq!(t.ignored, None, "{file}");
@@ -586,6 +595,21 @@ mod tests {
                 "{e}"
             );
         }
+    }
+
+    #[test]
+    fn a_tag_change_counts_only_for_the_groups_it_tags() {
+        let mut both = event("create-tags.json");
+        both["detail"]["requestParameters"]["resourcesSet"]["items"] = serde_json::json!([
+            {"resourceId": "i-0e1a000000000001"},
+            {"resourceId": "sg-0e1a000000000009"}
+        ]);
+        let t = parse(&both, Some(SELF)).unwrap();
+        assert_eq!(ids(&t).0, vec!["sg-0e1a000000000009".to_string()]);
+        // The rule's pattern never delivers a tag change of other resources; one that
+        // arrives anyway is rejected, not taken for a sweep.
+        let e = parse(&event("create-tags-instance.json"), Some(SELF)).unwrap_err();
+        assert!(e.to_string().contains("names no security group"), "{e}");
     }
 
     #[test]

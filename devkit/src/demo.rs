@@ -465,7 +465,8 @@ async fn seed(
             ]
             .concat(),
         ),
-        // Drift in an audit group: reported, not changed.
+        // Drift in an audit group: reported, not changed; but RDP open to the world breaks
+        // the enforce guardrail `world-high-risk-ports`, which revokes it whatever the mode.
         (
             &ec2,
             &bastion,
@@ -475,6 +476,7 @@ async fn seed(
                 "tcp/3389 from 0.0.0.0/0".into(),
             ],
         ),
+        // No entry names it: only the guardrail sees FTP open to the world, and revokes it.
         (&ec2, &ftp, vec!["tcp/21 from 0.0.0.0/0".into()]),
         (&ec2, &s_web, web_rules(&s_app)),
         (&ec2, &s_app, app_rules(&s_web, &s_app)),

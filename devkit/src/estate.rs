@@ -364,11 +364,16 @@ pub async fn receive(sdk: &SdkConfig, queue_url: &str) -> Result<Vec<(Value, Val
     Ok(messages)
 }
 
-/// A CloudTrail sample from `events/` pointed at another group: the request's group id and
-/// the group ids of the response's rule set.
+/// A CloudTrail sample from `events/` pointed at another group: the request's group id (or,
+/// for a tag change, its resources) and the group ids of the response's rule set.
 pub fn event_for_group(sample: &Value, group_id: &str) -> Value {
     let mut e = sample.clone();
-    e["detail"]["requestParameters"]["groupId"] = Value::String(group_id.to_string());
+    let request = &mut e["detail"]["requestParameters"];
+    if request.get("resourcesSet").is_some() {
+        request["resourcesSet"] = serde_json::json!({"items": [{"resourceId": group_id}]});
+    } else {
+        request["groupId"] = Value::String(group_id.to_string());
+    }
     if let Some(items) =
         e["detail"]["responseElements"]["securityGroupRuleSet"]["items"].as_array_mut()
     {

@@ -734,9 +734,12 @@ async fn snapshots_back_the_in_memory_ec2() {
     let mut o = opts(true);
     o.regions = vec!["us-east-1".into()];
     let r = e.run(&schedule(), &o).await;
-    // web (enforce) and db (enforce) are repaired; app (add-only) keeps its expired extra.
+    // web (enforce) and db (enforce) are repaired; app (add-only) keeps its expired extra;
+    // the enforce guardrail revokes FTP from the world on legacy-ftp, which no entry names.
     assert_eq!(r.summary.authorized, 1);
-    assert_eq!(r.summary.revoked, 2);
+    assert_eq!(r.summary.revoked, 3);
+    let ftp = find(&e.ec2, "sg-0e1a000000000005");
+    assert!(texts(&ftp, Direction::Ingress).is_empty(), "{ftp:?}");
     let web = find(&e.ec2, "sg-0e1a000000000001");
     assert!(!texts(&web, Direction::Ingress).contains(&"tcp/22 from 0.0.0.0/0".to_string()));
     assert!(

@@ -105,14 +105,15 @@ pub fn subject(r: &Report) -> String {
     if s.groups_flapping > 0 {
         counts.push(format!("{} FLAPPING", s.groups_flapping));
     }
-    if s.violations > 0 && s.groups_with_drift + s.missing_groups > 0 {
-        counts.push(format!("{} violations", s.violations));
-    }
     if s.missing_rules > 0 {
         counts.push(format!("{} missing", s.missing_rules));
     }
     if s.extra_rules > 0 {
         counts.push(format!("{} extra", s.extra_rules));
+    }
+    if s.violations > 0 && s.groups_with_drift + s.missing_groups > 0 {
+        let many = if s.violations == 1 { "" } else { "s" };
+        counts.push(format!("{} violation{many}", s.violations));
     }
     if s.failed > 0 {
         counts.push(format!("{} failed", s.failed));
@@ -499,7 +500,7 @@ mod tests {
             v["default"]
                 .as_str()
                 .unwrap()
-                .starts_with("sgwarden: drift in 3 of 8 groups")
+                .starts_with("sgwarden: drift in 3 of 12 groups")
         );
         assert!(
             v["email"]
@@ -529,7 +530,7 @@ mod tests {
         let s = subject(&r);
         assert_eq!(
             s,
-            "sgwarden 111122223333 2 regions: drift in 4 groups (1 missing, 3 extra)"
+            "sgwarden 111122223333 2 regions: drift in 4 groups (1 missing, 3 extra, 8 violations)"
         );
         let mut long = r.clone();
         long.account = Some("ünïcode-account-".repeat(10));

@@ -84,7 +84,7 @@ fn plan_on_the_example_estate_reports_its_drift_and_exits_2() {
     let out = &r.stdout;
     assert!(
         out.starts_with(
-            "sgwarden: drift in 3 of 8 groups: 1 missing, 3 extra rules, 1 missing group"
+            "sgwarden: drift in 3 of 12 groups: 1 missing, 3 extra rules, 1 missing group; 8 guardrail violations in 5 groups"
         ),
         "{out}"
     );
@@ -114,7 +114,21 @@ fn plan_json_follows_the_contract() {
     let v: serde_json::Value = serde_json::from_str(&r.stdout).expect("json");
     assert_eq!(v["trigger"]["kind"], "manual");
     assert_eq!(v["policy"]["sha256"].as_str().map(str::len), Some(64));
-    assert_eq!(v["summary"]["groups_checked"], 8);
+    // The 8 groups entries govern and the 4 no entry names, all of which a guardrail
+    // finds open: FTP to the world on legacy-ftp, the rules of 3 default groups.
+    assert_eq!(v["summary"]["groups_checked"], 12);
+    assert_eq!(v["summary"]["violations"], 8);
+    assert_eq!(v["summary"]["groups_with_violations"], 5);
+    let ftp = v["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["group_name"] == "legacy-ftp")
+        .unwrap();
+    assert!(ftp["key"].is_null() && ftp["mode"].is_null(), "{ftp}");
+    assert_eq!(ftp["violations"][0]["guardrail"], "world-high-risk-ports");
+    assert_eq!(ftp["violations"][0]["severity"], "critical");
+    assert_eq!(ftp["actions"][0]["guardrail"], "world-high-risk-ports");
     assert_eq!(v["summary"]["missing_rules"], 1);
     assert_eq!(v["summary"]["extra_rules"], 3);
     let web = v["groups"]
@@ -145,7 +159,7 @@ fn plan_output_is_deterministic() {
 fn plan_markdown_and_table_render() {
     let md = example_plan(&["--format", "markdown"]).stdout;
     assert!(
-        md.starts_with("### sgwarden: drift in 3 of 8 groups"),
+        md.starts_with("### sgwarden: drift in 3 of 12 groups"),
         "{md}"
     );
     assert!(

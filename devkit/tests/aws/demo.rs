@@ -20,14 +20,18 @@ fn the_demo_reverts_the_console_edit_restores_the_deleted_rule_and_stops_its_pro
     );
     for want in [
         "== 1. The hourly sweep (EventBridge Scheduled Event)",
-        "SNS subject:    sgwarden 123456789012 2 regions: fixed 2 rules",
+        "SNS subject:    sgwarden 123456789012 2 regions: fixed 4 rules",
         "done     authorize tcp/443 from ::/0",
         "done     revoke    all to 0.0.0.0/0",
-        "planned  revoke    tcp/3389 from 0.0.0.0/0",
+        // The enforce guardrail: FTP open to the world on a group no entry names, and RDP
+        // on an audit group, revoked; the default groups' rules reported.
+        "done     revoke    tcp/21 from 0.0.0.0/0 — guardrail world-high-risk-ports",
+        "done     revoke    tcp/3389 from 0.0.0.0/0 — guardrail world-high-risk-ports",
+        "VIOLATION all to 0.0.0.0/0 (high default-group-closed)",
         "reporting in eu-west-1",
         "--- Slack, through AWS Chatbot (the `https` part) ---",
         "EC2 writes of this run: RevokeSecurityGroupIngress sg-",
-        "sgwarden 123456789012 us-east-1: fixed 1 rules (1 extra)",
+        "sgwarden 123456789012 us-east-1: fixed 1 rules (1 extra, 1 violation)",
         "done revoke `tcp/22 from 0.0.0.0/0`",
         // The revert's change risk, from the flow logs the demo wrote.
         "traffic in the last 1h: 3 flows, 8510 bytes on 1 interface; top sources 192.0.2.44 (2), 192.0.2.77 (1)",

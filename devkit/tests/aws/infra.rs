@@ -91,9 +91,9 @@ fn the_stack_has_what_a_deployment_needs_and_grants_no_more() {
         assert!(vars.contains_key(v), "{v} is not set");
     }
     // The sweep is an EventBridge rule (it delivers the `Scheduled Event` envelope); the
-    // other rule carries the CloudTrail pattern.
+    // other two carry the CloudTrail patterns (security-group calls, tag changes).
     let rules = resources_of(&t, "AWS::Events::Rule");
-    assert_eq!(rules.len(), 2);
+    assert_eq!(rules.len(), 3);
     let sweep = rules
         .iter()
         .find(|(_, r)| r["Properties"]["ScheduleExpression"].is_object())
@@ -209,28 +209,36 @@ fn the_stack_has_what_a_deployment_needs_and_grants_no_more() {
     );
 }
 
-/// The rule's pattern, with the function role's ARN filled in.
-fn pattern() -> Value {
+/// The CloudTrail rules' patterns (security-group calls, then tag changes), with the
+/// function role's ARN filled in.
+fn patterns() -> Vec<Value> {
     let t = translated();
     let rules = resources_of(&t, "AWS::Events::Rule");
-    let mut p = rules
+    let mut out: Vec<Value> = rules
         .iter()
-        .find(|(_, r)| r["Properties"]["EventPattern"].is_object())
-        .expect("the CloudTrail rule")
-        .1["Properties"]["EventPattern"]
-        .clone();
-    let role = &mut p["detail"]["$or"][0]["userIdentity"]["sessionContext"]["sessionIssuer"]["arn"]
-        [0]["anything-but"][0];
-    assert_eq!(role["Fn::GetAtt"][0], "FunctionRole");
-    *role = Value::String(SELF_ROLE.into());
-    p
+        .filter(|(_, r)| r["Properties"]["EventPattern"].is_object())
+        .map(|(_, r)| r["Properties"]["EventPattern"].clone())
+        .collect();
+    out.sort_by_key(|p| p["detail"]["eventName"].as_array().map_or(0, Vec::len));
+    out.reverse();
+    for p in &mut out {
+        let role = &mut p["detail"]["$or"][0]["userIdentity"]["sessionContext"]["sessionIssuer"]["arn"]
+            [0]["anything-but"][0];
+        assert_eq!(role["Fn::GetAtt"][0], "FunctionRole");
+        *role = Value::String(SELF_ROLE.into());
+    }
+    out
 }
 
 #[tokio::test]
 async fn the_event_pattern_lets_through_exactly_the_events_sgwarden_handles() {
-    let p = pattern();
-    let names = p["detail"]["eventName"].as_array().unwrap();
-    assert_eq!(names.len(), 9);
+    let p = patterns();
+    let names: Vec<&str> = p
+        .iter()
+        .flat_map(|p| p["detail"]["eventName"].as_array().unwrap())
+        .map(|n| n.as_str().unwrap())
+        .collect();
+    assert_eq!(names, sgwarden::trigger::EVENT_NAMES);
 
     let moto = start_moto();
     let sdk = moto.sdk().await;
@@ -246,26 +254,29 @@ async fn the_event_pattern_lets_through_exactly_the_events_sgwarden_handles() {
         .unwrap()
         .to_string();
     let arn = "arn:aws:sqs:us-east-1:123456789012:matched";
-    events
-        .put_rule()
-        .name("sgwarden-security-group-change")
-        .event_pattern(p.to_string())
-        .send()
-        .await
-        .unwrap();
-    events
-        .put_targets()
-        .rule("sgwarden-security-group-change")
-        .targets(
-            aws_sdk_eventbridge::types::Target::builder()
-                .id("queue")
-                .arn(arn)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+    for (i, pattern) in p.iter().enumerate() {
+        let rule = format!("sgwarden-rule-{i}");
+        events
+            .put_rule()
+            .name(&rule)
+            .event_pattern(pattern.to_string())
+            .send()
+            .await
+            .unwrap();
+        events
+            .put_targets()
+            .rule(&rule)
+            .targets(
+                aws_sdk_eventbridge::types::Target::builder()
+                    .id("queue")
+                    .arn(arn)
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
 
     let mut files: Vec<String> = std::fs::read_dir(root().join("events"))
         .unwrap()
@@ -281,13 +292,24 @@ async fn the_event_pattern_lets_through_exactly_the_events_sgwarden_handles() {
         })
         .collect();
     for (name, e) in &samples {
+        // EventBridge's matcher (aws/event-ruler, "JSON Array Matching") crushes an array
+        // of objects into its parent field, so the tag rule's
+        // `resourcesSet.items.resourceId` reaches into `items: [{resourceId}]`. moto's
+        // matcher does not descend into arrays; each tag sample names one resource, which
+        // is handed to moto as the crushed form EventBridge matches on.
+        let mut detail = e["detail"].clone();
+        if let Some(items) = detail.pointer_mut("/requestParameters/resourcesSet/items")
+            && let Some([one]) = items.as_array().map(Vec::as_slice)
+        {
+            *items = one.clone();
+        }
         let out = events
             .put_events()
             .entries(
                 aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
                     .source(e["source"].as_str().unwrap())
                     .detail_type(e["detail-type"].as_str().unwrap())
-                    .detail(e["detail"].to_string())
+                    .detail(detail.to_string())
                     .build(),
             )
             .send()
@@ -332,6 +354,7 @@ async fn the_event_pattern_lets_through_exactly_the_events_sgwarden_handles() {
                     | "self-role.json"
                     | "scheduled.json"
                     | "not-a-security-group-event.json"
+                    | "create-tags-instance.json"
             )
         })
         .map(|(_, e)| {
