@@ -102,7 +102,19 @@ impl Guardrail {
             Direction::Ingress => ingress,
             Direction::Egress => egress,
         };
-        for pattern in self.deny.iter().flat_map(|(_, p)| p) {
+        // Most groups are open to no one: then no `world` pattern needs a look.
+        let open = |d: Direction| {
+            let rules = of(d);
+            rules
+                .iter()
+                .any(|r| cidr_of(&r.rule.peer).is_some_and(|c| c.prefix_len() == 0))
+                || could_cover(rules)
+        };
+        let open = [open(Direction::Ingress), open(Direction::Egress)];
+        let may_match = |p: &&Pattern| {
+            p.peer != PeerClass::World || open[usize::from(p.direction == Direction::Egress)]
+        };
+        for pattern in self.deny.iter().flat_map(|(_, p)| p).filter(may_match) {
             let d = pattern.direction;
             out.extend(
                 violations(pattern, group_id, of(d))
@@ -110,7 +122,7 @@ impl Guardrail {
                     .map(|i| (d, i)),
             );
         }
-        if let Some((_, allowed)) = &self.world_only {
+        if let Some((_, allowed)) = self.world_only.as_ref().filter(|_| open[0]) {
             out.extend(
                 world_only(allowed, group_id, ingress)
                     .into_iter()
@@ -221,23 +233,29 @@ pub fn overlaps(a: &Protocol, b: &Protocol) -> bool {
 /// The indices (into `rules`) of the rules of group `group_id` that violate `pattern`,
 /// sorted.
 pub fn violations(pattern: &Pattern, group_id: &str, rules: &[DescribedRule]) -> BTreeSet<usize> {
-    let candidates: Vec<usize> = (0..rules.len())
-        .filter(|&i| {
-            let r = &rules[i].rule;
-            r.direction == pattern.direction && overlaps(&pattern.protocol, &r.protocol)
-        })
-        .collect();
+    let candidates = (0..rules.len()).filter(|&i| {
+        let r = &rules[i].rule;
+        r.direction == pattern.direction && overlaps(&pattern.protocol, &r.protocol)
+    });
     match &pattern.peer {
-        PeerClass::Any => candidates.into_iter().collect(),
+        PeerClass::Any => candidates.collect(),
         PeerClass::Cidr(net) => candidates
-            .into_iter()
             .filter(|&i| cidr_of(&rules[i].rule.peer).is_some_and(|c| cidrs_overlap(&c, net)))
             .collect(),
         PeerClass::Exact(peer) => candidates
-            .into_iter()
             .filter(|&i| same_peer(&rules[i].rule.peer, peer, group_id))
             .collect(),
-        PeerClass::World => world(&pattern.protocol, rules, &candidates),
+        PeerClass::World => {
+            // Only CIDRs can be the world; most patterns find none (and allocate nothing).
+            let cidrs: Vec<usize> = candidates
+                .filter(|&i| cidr_of(&rules[i].rule.peer).is_some())
+                .collect();
+            if cidrs.is_empty() {
+                BTreeSet::new()
+            } else {
+                world(&pattern.protocol, rules, &cidrs)
+            }
+        }
     }
 }
 
@@ -278,6 +296,9 @@ fn world(pattern: &Protocol, rules: &[DescribedRule], candidates: &[usize]) -> B
         .copied()
         .filter(|i| !out.contains(i))
         .collect();
+    if !could_cover(split.iter().map(|&i| &rules[i])) {
+        return out;
+    }
     for point in points(pattern, rules, &split) {
         let at: Vec<usize> = split
             .iter()
@@ -287,6 +308,33 @@ fn world(pattern: &Protocol, rules: &[DescribedRule], candidates: &[usize]) -> B
         out.extend(split_world(rules, &at));
     }
     out
+}
+
+/// Whether the CIDRs of `rules` are, all ports aside, large enough together to
+/// cover every IPv4 or every IPv6 address: their sizes add up to a whole family. A cheap
+/// test without allocation that spares the search of [`points`] in almost every group;
+/// it may say yes wrongly (overlaps count twice), never no wrongly.
+fn could_cover<'a>(rules: impl IntoIterator<Item = &'a DescribedRule>) -> bool {
+    // IPv4: a /p holds 2^(32-p) addresses. IPv6: counted in pairs of addresses, 2^(127-p)
+    // (a /128 rounded up to one pair), so that a whole family, 2^127 pairs, fits in a u128.
+    // A /0 counts as a whole family.
+    let (mut v4, mut v6) = (0u128, 0u128);
+    for r in rules {
+        match cidr_of(&r.rule.peer) {
+            Some(IpNet::V4(n)) => {
+                v4 = v4.saturating_add(1u128 << (32 - u32::from(n.prefix_len()).min(32)));
+            }
+            Some(IpNet::V6(n)) => {
+                let pairs = match n.prefix_len() {
+                    0 => 1u128 << 127,
+                    p => 1u128 << (127 - u32::from(p).min(127)),
+                };
+                v6 = v6.saturating_add(pairs);
+            }
+            None => {}
+        }
+    }
+    v4 >= 1u128 << 32 || v6 >= 1u128 << 127
 }
 
 /// Of the rules `at` (indices into `rules`), the outermost CIDR rules of each address

@@ -1363,3 +1363,40 @@ async fn a_run_in_one_account_never_touches_the_same_group_id_in_another() {
         ["111122223333/us-east-1/sg-0e1"]
     );
 }
+
+/// A CloudTrail event for `group_id`, as the AuthorizeSecurityGroupIngress sample.
+fn event_on(group_id: &str) -> TriggerEvent {
+    let mut ev = sample("authorize-ingress.json", None);
+    if let Trigger::CloudTrail { group_ids, .. } = &mut ev.trigger {
+        *group_ids = vec![group_id.to_string()];
+    }
+    ev
+}
+
+#[tokio::test]
+async fn an_event_whose_entry_names_a_select_entry_reads_the_region_so_sg_resolves() {
+    let mut web = group("sg-0e1", "web-1", &[], &[]);
+    web.tags.insert("tier".into(), "web".into());
+    let ec2 = MemoryEc2::new(Inventory {
+        groups: vec![web, group("sg-0d1", "db", &[], &[])],
+        unreadable: vec![],
+    });
+    let e = enforcer(
+        ec2,
+        "version: 1
+settings: {regions: [us-east-1], default_mode: enforce}
+groups:
+  web: {select: {tags: {tier: web}}}
+  db: {ingress: [tcp/5432 from sg:web]}
+",
+    );
+    let r = e.run(&event_on("sg-0d1"), &opts(true)).await;
+    // Only the event's group is reported and written, and its `sg:web` resolved to the
+    // tagged group: the region was read, not the event's group alone.
+    assert_eq!(r.groups.len(), 1, "{:?}", r.groups);
+    assert_eq!(r.summary.authorized, 1, "{:?}", r.groups[0].actions);
+    assert_eq!(
+        texts(&find(&e.ec2, "sg-0d1"), Direction::Ingress),
+        ["tcp/5432 from sg-0e1"]
+    );
+}

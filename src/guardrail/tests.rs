@@ -278,6 +278,30 @@ fn every_preset_parses() {
     );
 }
 
+#[test]
+fn ipv6_cut_down_to_single_addresses_is_still_the_world() {
+    // ::/0 as 8000::/1's sibling ::/1, then each next half down to two /128s: 129 rules,
+    // the last of them a single address each.
+    let mut rules = Vec::new();
+    for i in 1u8..=128 {
+        let ones = if i == 1 {
+            0
+        } else {
+            u128::MAX << (129 - u32::from(i))
+        };
+        let net = ipnet::Ipv6Net::new(std::net::Ipv6Addr::from(ones), i).unwrap();
+        rules.push(format!("tcp/22 from {net}"));
+    }
+    rules.push(format!(
+        "tcp/22 from {}/128",
+        std::net::Ipv6Addr::from(u128::MAX)
+    ));
+    let all: Vec<&str> = rules.iter().map(String::as_str).collect();
+    let found = hits("tcp/22 from world", &all);
+    assert_eq!(found.len(), rules.len(), "{found:?}");
+    assert!(hits("tcp/22 from world", &all[..all.len() - 1]).is_empty());
+}
+
 mod properties {
     use super::*;
     use proptest::prelude::*;
