@@ -13,6 +13,7 @@
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::borrow::Cow;
 use std::cmp::Ordering;
+use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
 use serde::Serialize;
@@ -179,6 +180,8 @@ pub struct Drift {
     pub missing_groups: Vec<MissingGroup>,
     pub unmanaged_groups: Vec<UnmanagedGroup>,
     pub errors: Vec<DriftError>,
+    /// Each `select` entry and how many live groups it governs (none is not missing).
+    pub selections: BTreeMap<String, usize>,
 }
 
 impl Drift {
@@ -328,7 +331,10 @@ pub fn drift<'p>(
         }
     }
 
-    let mut out = Drift::default();
+    let mut out = Drift {
+        selections: selecting.iter().map(|e| (e.key.clone(), 0)).collect(),
+        ..Drift::default()
+    };
     let mut matched: Vec<(&GroupPolicy, &CurrentGroup)> = Vec::with_capacity(live.len());
     let mut unmanaged: Vec<&CurrentGroup> = Vec::new();
     // The groups each entry stands for, by (entry key, place, vpc), for `sg:NAME`.
@@ -378,6 +384,9 @@ pub fn drift<'p>(
             Ok(Some(one)) => {
                 if one.select.is_some() {
                     names.entry(place_vpc(one)).or_default().push(&g.group_id);
+                    if let Some(n) = out.selections.get_mut(&one.key) {
+                        *n += 1;
+                    }
                 }
                 matched.push((one, g));
             }

@@ -13,8 +13,6 @@ pub mod schema;
 pub mod yaml;
 
 #[cfg(test)]
-mod fleet_tests;
-#[cfg(test)]
 mod tests;
 
 use std::collections::BTreeMap;

@@ -5,6 +5,8 @@
 pub mod render;
 pub mod sns;
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 
 use crate::drift::{Drift, GroupDrift, MatchedBy, Violation};
@@ -400,6 +402,10 @@ pub struct Report {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub created_groups: Vec<CreatedGroupJson>,
     pub unmanaged_groups: Vec<UnmanagedJson>,
+    /// Each `select` entry and how many live groups it governs in this run (0: it
+    /// selected none; it is never a missing group).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub selected: BTreeMap<String, usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refused: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -580,6 +586,7 @@ impl Report {
                     place: u.place.clone(),
                 })
                 .collect(),
+            selected: drift.selections.clone(),
             refused: plan.refused.clone(),
             truncated: None,
             errors: drift

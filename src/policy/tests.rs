@@ -23,6 +23,8 @@ fn one_issue(text: &str) -> Issue {
     all.into_iter().next().unwrap()
 }
 
+mod fleet;
+
 fn texts(p: &Policy, key: &str, d: Direction) -> Vec<String> {
     p.groups[key]
         .rules(d)

@@ -344,6 +344,14 @@ pub fn text(r: &Report) -> String {
             );
         }
     }
+    if !r.selected.is_empty() {
+        let each: Vec<String> = r
+            .selected
+            .iter()
+            .map(|(key, n)| format!("{key} {}", plural(*n, "group", "groups")))
+            .collect();
+        let _ = writeln!(o, "\nSelect entries govern: {}", each.join(", "));
+    }
     if !r.unmanaged_groups.is_empty() {
         o.push_str("\nUnmanaged groups (no policy entry):\n");
         for u in &r.unmanaged_groups {

@@ -69,6 +69,16 @@ impl Stage {
             .unwrap()
     }
 
+    async fn tag(&self, group: &str, key: &str, value: &str) {
+        self.ec2
+            .create_tags()
+            .resources(group)
+            .tags(Tag::builder().key(key).value(value).build())
+            .send()
+            .await
+            .unwrap();
+    }
+
     async fn rules(&self, group: &str) -> Vec<String> {
         let inv = SdkEc2::new(&self.sdk)
             .describe(&US_EAST_1, Some(&[group.to_string()]))
@@ -206,13 +216,7 @@ groups:
     assert_eq!(summary["summary"]["revoked"], 0, "{summary}");
     assert_eq!(s.rules(&svc).await, ["tcp/8080 from 0.0.0.0/0"]);
 
-    s.ec2
-        .create_tags()
-        .resources(&svc)
-        .tags(Tag::builder().key("tier").value("web").build())
-        .send()
-        .await
-        .unwrap();
+    s.tag(&svc, "tier", "web").await;
     s.moto.clear_recording();
     let (summary, report) = s.invoke(&event_for("create-tags.json", &svc)).await;
     assert_eq!(summary["trigger"]["kind"], "cloudtrail", "{summary}");
@@ -222,6 +226,7 @@ groups:
     let g = &report["groups"][0];
     assert_eq!(g["key"], "web-tier");
     assert_eq!(g["matched_by"], "selected by tags tier=web");
+    assert_eq!(report["selected"]["web-tier"], 1);
     assert!(s.writes().iter().all(|(_, id)| *id == svc));
 }
 
@@ -238,13 +243,7 @@ groups:
     )
     .await;
     let web = s.group("web-prod").await;
-    s.ec2
-        .create_tags()
-        .resources(&web)
-        .tags(Tag::builder().key("env").value("prod").build())
-        .send()
-        .await
-        .unwrap();
+    s.tag(&web, "env", "prod").await;
     s.moto.clear_recording();
     let out = s.api.invoke(&event("scheduled.json"), WAIT).await.unwrap();
     // The conflict is an error of the run (the owner must mend the policy); the rule the

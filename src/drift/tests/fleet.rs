@@ -23,6 +23,20 @@ fn planned(d: &Drift, force_audit: bool) -> crate::plan::Plan {
     )
 }
 
+/// Each action of a group's plan: its rule, its guardrail, whether the run makes it.
+fn actions(gp: &crate::plan::GroupPlan) -> Vec<(String, Option<&str>, bool)> {
+    gp.actions
+        .iter()
+        .map(|a| {
+            (
+                a.rule.rule.to_string(),
+                a.guardrail.as_deref(),
+                a.is_write(),
+            )
+        })
+        .collect()
+}
+
 const NO_SSH: &str = "guardrails:\n  - {id: no-ssh, mode: enforce, deny: [tcp/22 from world]}\n";
 
 #[test]
@@ -51,17 +65,7 @@ fn an_enforce_guardrail_revokes_only_the_offending_peer_of_a_group_no_entry_gove
     assert_eq!(v, vec!["tcp/22 from 0.0.0.0/0", "tcp/22 from ::/0"]);
     assert!(d.has_drift());
     let p = planned(&d, false);
-    let revokes: Vec<(String, Option<&str>, bool)> = p.groups[0]
-        .actions
-        .iter()
-        .map(|a| {
-            (
-                a.rule.rule.to_string(),
-                a.guardrail.as_deref(),
-                a.is_write(),
-            )
-        })
-        .collect();
+    let revokes = actions(&p.groups[0]);
     assert_eq!(
         revokes,
         vec![
@@ -135,17 +139,7 @@ fn a_guardrail_revoke_in_an_audit_group_and_one_revoke_for_a_rule_also_extra() {
         .iter()
         .position(|g| g.group_id == "sg-0aaa")
         .unwrap()];
-    let acts: Vec<(String, Option<&str>, bool)> = web
-        .actions
-        .iter()
-        .map(|a| {
-            (
-                a.rule.rule.to_string(),
-                a.guardrail.as_deref(),
-                a.is_write(),
-            )
-        })
-        .collect();
+    let acts = actions(web);
     // The audit group's extra tcp/80 is only listed; the guardrail revokes tcp/22.
     assert_eq!(
         acts,
@@ -290,8 +284,13 @@ groups:
         "{:?}",
         d.errors
     );
-    // Select entries are never missing.
+    // Select entries are never missing; the report counts what each governs.
     assert!(d.missing_groups.is_empty());
+    let counts: Vec<(&str, usize)> = d.selections.iter().map(|(k, n)| (k.as_str(), *n)).collect();
+    assert_eq!(
+        counts,
+        [("prod", 1), ("twin-a", 0), ("twin-b", 0), ("web-tier", 1)]
+    );
 }
 
 #[test]

@@ -1,26 +1,10 @@
 //! Tests of the policy language's fleet parts: guardrails, presets, selectors,
 //! templates, guardrail exceptions, and the conflicts `validate` can see.
 
-use super::*;
+use super::{issues, ok, one_issue};
 use crate::guardrail::{GuardrailMode, Severity};
+use crate::policy::{load_str, print};
 use crate::rule::Direction;
-
-fn ok(text: &str) -> Policy {
-    load_str("p.yaml", text).unwrap_or_else(|e| panic!("{e}: {:#?}", e.issues()))
-}
-
-fn issues(text: &str) -> Vec<Issue> {
-    match load_str("p.yaml", text) {
-        Ok(_) => panic!("policy unexpectedly valid"),
-        Err(e) => e.issues().to_vec(),
-    }
-}
-
-fn one_issue(text: &str) -> Issue {
-    let all = issues(text);
-    assert_eq!(all.len(), 1, "{all:#?}");
-    all.into_iter().next().unwrap()
-}
 
 #[test]
 fn guardrails_read_with_defaults_and_presets_fill_in_their_patterns() {
