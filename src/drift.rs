@@ -249,6 +249,7 @@ pub fn candidate(g: &CurrentGroup) -> Candidate<'_> {
         name: &g.group_name,
         vpc: g.vpc_id.as_deref(),
         region: &g.place.region,
+        account: &g.place.account,
         tags: &g.tags,
     }
 }
@@ -264,10 +265,15 @@ pub fn entry_matches(entry: &GroupPolicy, g: &CurrentGroup) -> bool {
     by_identity && entry_narrowing(entry, g.vpc_id.as_deref(), &g.place)
 }
 
-/// Whether a place and VPC are within an entry's `vpc:` and `regions:`.
+/// Whether a place and VPC are within an entry's `vpc:`, `regions:` and `accounts:`.
 fn entry_narrowing(entry: &GroupPolicy, vpc: Option<&str>, place: &Place) -> bool {
-    entry.vpc.as_deref().is_none_or(|v| Some(v) == vpc)
-        && (entry.regions.is_empty() || entry.regions.contains(&place.region))
+    entry.vpc.as_deref().is_none_or(|v| Some(v) == vpc) && entry_in(entry, place)
+}
+
+/// Whether an entry applies in a place (its `regions:` and `accounts:`, when it has them).
+fn entry_in(entry: &GroupPolicy, place: &Place) -> bool {
+    (entry.regions.is_empty() || entry.regions.contains(&place.region))
+        && (entry.accounts.is_empty() || entry.accounts.contains(&place.account))
 }
 
 /// How an entry came to govern a group.
@@ -456,9 +462,7 @@ pub fn drift<'p>(
     // A select entry is never missing: it stands for whatever it selects.
     for e in policy.groups.values().filter(|e| e.select.is_none()) {
         for p in &all_places {
-            if (e.regions.is_empty() || e.regions.contains(&p.region))
-                && !seen.contains(&(e.key.as_str(), *p))
-            {
+            if entry_in(e, p) && !seen.contains(&(e.key.as_str(), *p)) {
                 out.missing_groups.push(MissingGroup {
                     key: e.key.clone(),
                     place: (*p).clone(),
@@ -520,6 +524,7 @@ fn check_guardrails(policy: &Policy, g: &CurrentGroup, d: &mut GroupDrift, today
             .filter(|e| {
                 e.guardrail.as_deref() == Some(rail.id.as_str())
                     && e.is_active(today)
+                    && e.holds_in(&g.place.account)
                     && (e.group.is_some() && e.group == d.key
                         || e.select.as_ref().is_some_and(|s| s.matches(&who)))
             })
@@ -587,7 +592,7 @@ fn group_drift(
     };
     // Exceptions resolved against this group: rule -> the exception that allows it.
     let mut allowed: HashMap<Rule, &Exception> = HashMap::default();
-    for e in exceptions {
+    for e in exceptions.iter().filter(|e| e.holds_in(&g.place.account)) {
         for r in &e.rules {
             for resolved in resolve_rule(r, g, names) {
                 // Of several exceptions for one rule, the one that lasts longest counts.

@@ -82,6 +82,10 @@ pub struct Settings {
     /// The account the policy is written for (12 digits): groups of any other account are
     /// neither checked nor changed.
     pub account: Option<String>,
+    /// The accounts a hub governs; `None`: one account (the one it runs in).
+    pub accounts: Option<Accounts>,
+    /// Accounts left out of `accounts`.
+    pub exclude_accounts: Vec<String>,
     /// The per-group revert budget (the loop breaker); `None` when turned off.
     pub flap_limit: Option<FlapLimit>,
     /// Create policy groups that exist nowhere (add-only and enforce modes only).
@@ -139,6 +143,33 @@ impl FlapLimit {
     }
 }
 
+/// `settings.accounts`: which accounts a hub deployment governs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Accounts {
+    /// Every ACTIVE account of the AWS Organization.
+    Organization,
+    /// These accounts.
+    List(Vec<String>),
+}
+
+impl Settings {
+    /// The accounts a run governs, sorted: `settings.accounts` less `exclude_accounts`.
+    /// `active` are the organization's ACTIVE accounts (read only for `organization`);
+    /// `hub` is the account the hub runs in, governed only when a list names it.
+    /// `None` for a single-account policy.
+    pub fn governed_accounts(&self, active: &[String], hub: &str) -> Option<Vec<String>> {
+        let mut out: Vec<String> = match self.accounts.as_ref()? {
+            Accounts::Organization => active.iter().filter(|a| *a != hub).cloned().collect(),
+            Accounts::List(list) => list.clone(),
+        };
+        out.retain(|a| !self.exclude_accounts.contains(a));
+        out.sort();
+        out.dedup();
+        Some(out)
+    }
+}
+
 /// A region asked for that the policy does not govern.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UngovernedRegion {
@@ -186,6 +217,8 @@ impl Default for Settings {
             max_changes_per_run: 50,
             notify: Notify::Drift,
             account: None,
+            accounts: None,
+            exclude_accounts: Vec::new(),
             flap_limit: Some(FlapLimit::DEFAULT),
             create_missing: false,
             flow_logs: None,
@@ -211,6 +244,8 @@ pub struct GroupPolicy {
     pub vpc: Option<String>,
     /// Narrowing to these regions; empty means every governed region.
     pub regions: Vec<String>,
+    /// Narrowing to these accounts; empty means every governed account.
+    pub accounts: Vec<String>,
     pub mode: Mode,
     pub takes_global: bool,
     pub description: Option<String>,
@@ -250,6 +285,8 @@ pub struct Exception {
     pub guardrail: Option<String>,
     /// With a guardrail, instead of `group`: the groups it holds in.
     pub select: Option<Selector>,
+    /// Only in these accounts; empty: in every account.
+    pub accounts: Vec<String>,
     /// The rule text as written.
     pub text: String,
     /// The atomic rules it covers (peers may still be `self`/`sg:NAME`); none for a
@@ -264,6 +301,11 @@ pub struct Exception {
 }
 
 impl Exception {
+    /// Whether it holds in an account.
+    pub fn holds_in(&self, account: &str) -> bool {
+        self.accounts.is_empty() || self.accounts.iter().any(|a| a == account)
+    }
+
     /// True while the exception holds: through the whole UTC day of `expires`.
     pub fn is_active(&self, today: NaiveDate) -> bool {
         today <= self.expires

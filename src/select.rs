@@ -17,6 +17,7 @@ pub struct SelectorSpec {
     pub names: Vec<String>,
     pub vpcs: Vec<String>,
     pub regions: Vec<String>,
+    pub accounts: Vec<String>,
     /// Tag key → value glob; every one must match.
     pub tags: BTreeMap<String, String>,
     pub exclude: Option<Box<SelectorSpec>>,
@@ -29,6 +30,8 @@ pub struct Candidate<'a> {
     pub name: &'a str,
     pub vpc: Option<&'a str>,
     pub region: &'a str,
+    /// Empty when not known (a single-account run that has not named it).
+    pub account: &'a str,
     pub tags: &'a BTreeMap<String, String>,
 }
 
@@ -40,6 +43,7 @@ pub struct Selector {
     names: Vec<GlobMatcher>,
     vpcs: Vec<String>,
     regions: Vec<String>,
+    accounts: Vec<String>,
     tags: Vec<(String, GlobMatcher)>,
     exclude: Option<Box<Selector>>,
 }
@@ -79,6 +83,7 @@ impl Selector {
                 .collect::<Result<_, _>>()?,
             vpcs: spec.vpcs.clone(),
             regions: spec.regions.clone(),
+            accounts: spec.accounts.clone(),
             tags: spec
                 .tags
                 .iter()
@@ -105,6 +110,7 @@ impl Selector {
             !s.tags.is_empty()
                 || !s.vpcs.is_empty()
                 || !s.regions.is_empty()
+                || !s.accounts.is_empty()
                 || (!s.ids.is_empty() && id.is_none())
         };
         if open(s) || s.exclude.as_deref().is_some_and(open) {
@@ -116,6 +122,7 @@ impl Selector {
             name,
             vpc: None,
             region: "",
+            account: "",
             tags: &none,
         }))
     }
@@ -132,6 +139,7 @@ impl Selector {
             && (self.names.is_empty() || self.names.iter().any(|n| n.is_match(g.name)))
             && (self.vpcs.is_empty() || g.vpc.is_some_and(|v| any_of(&self.vpcs, v)))
             && any_of(&self.regions, g.region)
+            && any_of(&self.accounts, g.account)
             && self
                 .tags
                 .iter()
@@ -149,6 +157,7 @@ impl std::fmt::Display for SelectorSpec {
             ("names", &self.names),
             ("vpcs", &self.vpcs),
             ("regions", &self.regions),
+            ("accounts", &self.accounts),
         ] {
             if !list.is_empty() {
                 parts.push(format!("{what} {}", list.join(",")));
@@ -194,6 +203,7 @@ mod tests {
             name,
             vpc: Some("vpc-1"),
             region: "eu-west-1",
+            account: "111122223333",
             tags: t,
         }
     }

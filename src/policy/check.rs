@@ -12,8 +12,8 @@ use chrono::NaiveDate;
 use super::schema::keys;
 use super::yaml::{self, Node, Value};
 use super::{
-    DesiredRule, Document, Exception, FlapLimit, FlowLogs, GroupPolicy, Issue, Mode, Notify,
-    Policy, Provenance, Settings, UnmanagedGroups,
+    Accounts, DesiredRule, Document, Exception, FlapLimit, FlowLogs, GroupPolicy, Issue, Mode,
+    Notify, Policy, Provenance, Settings, UnmanagedGroups,
 };
 use crate::limits;
 use crate::rule::{self, Direction, Peer, Rule, SyntaxError};
@@ -778,7 +778,7 @@ fn check_settings(ctx: &mut Ctx, at: At<'_>) -> Settings {
     let Some(fields) = ctx.fields(at, "settings", &keys().settings) else {
         return s;
     };
-    for (key, v) in fields {
+    for &(key, v) in &fields {
         let path = join("settings", key);
         match key {
             "regions" => s.regions = check_regions(ctx, v, &path),
@@ -822,24 +822,29 @@ fn check_settings(ctx: &mut Ctx, at: At<'_>) -> Settings {
                     s.create_missing = b;
                 }
             }
-            "account" => {
-                // Unquoted digits keep their text as written, leading zeros included.
-                let text = match &v.node.value {
-                    Value::Str(_) | Value::Int(_) => v.node.scalar_text(),
-                    _ => None,
-                };
-                match text {
-                    Some(a) if crate::place::is_account(&a) => {
-                        s.account = Some(a);
+            "account" => s.account = account_id(ctx, v, &path),
+            "accounts" => {
+                s.accounts = match &v.node.value {
+                    Value::Str(o) if o == "organization" => Some(Accounts::Organization),
+                    Value::Seq(_) => Some(Accounts::List(account_ids(ctx, v, &path))),
+                    _ => {
+                        ctx.issue(
+                            v,
+                            &path,
+                            format!(
+                                "expected `organization` or a list of account ids, found {}",
+                                v.node.scalar_text().unwrap_or_else(|| v.node.kind().into())
+                            ),
+                            Some(
+                                "`accounts: organization`, or `accounts: [\"111122223333\"]`"
+                                    .into(),
+                            ),
+                        );
+                        None
                     }
-                    _ => ctx.issue(
-                        v,
-                        &path,
-                        "expected a 12-digit AWS account id".to_string(),
-                        Some("write the 12 digits, e.g. `account: \"012345678901\"`".into()),
-                    ),
-                }
+                };
             }
+            "exclude_accounts" => s.exclude_accounts = account_ids(ctx, v, &path),
             "flap_limit" => s.flap_limit = check_flap_limit(ctx, v, &path),
             "flow_logs" => s.flow_logs = check_flow_logs(ctx, v, &path),
             "max_changes_per_run" => match v.node.value {
@@ -854,10 +859,71 @@ fn check_settings(ctx: &mut Ctx, at: At<'_>) -> Settings {
             _ => {}
         }
     }
+    if s.account.is_some()
+        && s.accounts.is_some()
+        && let Some((_, v)) = fields.iter().find(|(k, _)| *k == "accounts")
+    {
+        ctx.issue(
+            *v,
+            "settings.accounts",
+            "`account` and `accounts` together",
+            Some(
+                "`account` pins a single-account policy; a hub governs `accounts`: keep one".into(),
+            ),
+        );
+    }
     s
 }
 
 /// `flap_limit: {reverts: N, per: DURATION}` or `off`. On an error the default stays.
+/// A 12-digit account id. Unquoted digits keep their text as written, leading zeros
+/// included.
+fn account_id(ctx: &mut Ctx, v: At<'_>, path: &str) -> Option<String> {
+    let text = match &v.node.value {
+        Value::Str(_) | Value::Int(_) => v.node.scalar_text(),
+        _ => None,
+    };
+    match text {
+        Some(a) if crate::place::is_account(&a) => Some(a),
+        _ => {
+            ctx.issue(
+                v,
+                path,
+                "expected a 12-digit AWS account id".to_string(),
+                Some("write the 12 digits, e.g. `\"012345678901\"`".into()),
+            );
+            None
+        }
+    }
+}
+
+/// A list of account ids (sorted, without repeats).
+fn account_ids(ctx: &mut Ctx, at: At<'_>, path: &str) -> Vec<String> {
+    let Value::Seq(items) = &at.node.value else {
+        ctx.issue(
+            at,
+            path,
+            format!("expected a list of account ids, found {}", at.node.kind()),
+            Some("e.g. `[\"111122223333\", \"444455556666\"]`".into()),
+        );
+        return Vec::new();
+    };
+    let mut out: Vec<String> = items
+        .iter()
+        .enumerate()
+        .filter_map(|(i, n)| {
+            let nat = At {
+                file: at.file,
+                node: n,
+            };
+            account_id(ctx, nat, &format!("{path}[{i}]"))
+        })
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
 fn check_flap_limit(ctx: &mut Ctx, at: At<'_>, path: &str) -> Option<FlapLimit> {
     const HELP: &str = "write `flap_limit: {reverts: 3, per: 1h}`, or `flap_limit: off`";
     match &at.node.value {
@@ -1362,6 +1428,7 @@ fn check_group<'a, 'i>(
         priority: 0,
         vpc: None,
         regions: Vec::new(),
+        accounts: Vec::new(),
         mode: settings.default_mode,
         takes_global: true,
         description: None,
@@ -1441,6 +1508,31 @@ fn check_group<'a, 'i>(
                     }
                 }
                 g.regions = regions;
+            }
+            "accounts" => {
+                let accounts = account_ids(ctx, v, &p);
+                match &settings.accounts {
+                    None => ctx.issue(
+                        v,
+                        &p,
+                        "`accounts` narrows settings.accounts, which this policy does not set",
+                        Some(
+                            "add `settings: {accounts: organization}` or a list of accounts".into(),
+                        ),
+                    ),
+                    Some(Accounts::List(all)) => {
+                        if let Some(a) = accounts.iter().find(|a| !all.contains(a)) {
+                            ctx.issue(
+                                v,
+                                &p,
+                                format!("account `{a}` is not in settings.accounts"),
+                                Some(format!("settings.accounts is [{}]", all.join(", "))),
+                            );
+                        }
+                    }
+                    Some(Accounts::Organization) => {}
+                }
+                g.accounts = accounts;
             }
             "mode" => {
                 if let Some(m) = ctx.choice(v, &p, &MODES) {
@@ -1670,6 +1762,9 @@ fn check_exception(
         Some(s)
     });
     let reason = get("reason").and_then(|r| ctx.string(r, &join(&path, "reason")));
+    let accounts = get("accounts")
+        .map(|a| account_ids(ctx, a, &join(&path, "accounts")))
+        .unwrap_or_default();
     let mut text_out = String::new();
     let mut rules = Vec::new();
     let mut patterns = Vec::new();
@@ -1694,6 +1789,7 @@ fn check_exception(
         group,
         guardrail,
         select,
+        accounts,
         text: text_out,
         rules,
         patterns,

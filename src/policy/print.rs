@@ -5,11 +5,11 @@
 use serde_json::Value;
 
 use super::schema::{
-    ExceptionFile, FlapLimitFields, FlapLimitFile, FlowLogsFile, GroupFile, GuardrailFile,
-    GuardrailModeFile, ModeFile, NotifyFile, OneOrMany, PolicyFile, RuleFile, SelectFile,
-    SettingsFile, SeverityFile, StructuredRuleFile, TextOrNumber, UnmanagedFile,
+    AccountsFile, ExceptionFile, FlapLimitFields, FlapLimitFile, FlowLogsFile, GroupFile,
+    GuardrailFile, GuardrailModeFile, ModeFile, NotifyFile, OneOrMany, PolicyFile, RuleFile,
+    SelectFile, SettingsFile, SeverityFile, StructuredRuleFile, TextOrNumber, UnmanagedFile,
 };
-use super::{Mode, Notify, Policy, UnmanagedGroups};
+use super::{Accounts, Mode, Notify, Policy, UnmanagedGroups};
 use crate::guardrail::{Guardrail, GuardrailMode, Severity};
 use crate::rule::{DescribedRule, Direction};
 use crate::select::{Selector, SelectorSpec};
@@ -44,6 +44,11 @@ pub fn rule_value(r: &DescribedRule) -> Value {
     file_value(&rule_file(r))
 }
 
+/// Account ids as text (quoted when printed: they read back as the same digits).
+fn ids(list: &[String]) -> Vec<TextOrNumber> {
+    list.iter().map(|a| TextOrNumber::Text(a.clone())).collect()
+}
+
 fn mode(m: Mode) -> ModeFile {
     match m {
         Mode::Audit => ModeFile::Audit,
@@ -69,6 +74,11 @@ fn settings(p: &Policy) -> SettingsFile {
             Notify::Always => NotifyFile::Always,
         }),
         account: s.account.clone(),
+        accounts: s.accounts.as_ref().map(|a| match a {
+            Accounts::Organization => AccountsFile::Organization("organization".into()),
+            Accounts::List(list) => AccountsFile::List(ids(list)),
+        }),
+        exclude_accounts: (!s.exclude_accounts.is_empty()).then(|| ids(&s.exclude_accounts)),
         flap_limit: Some(match s.flap_limit {
             Some(l) => FlapLimitFile::Limit(FlapLimitFields {
                 reverts: l.reverts,
@@ -91,6 +101,7 @@ fn select(s: &SelectorSpec) -> SelectFile {
         names: list(&s.names),
         vpcs: list(&s.vpcs),
         regions: list(&s.regions),
+        accounts: (!s.accounts.is_empty()).then(|| ids(&s.accounts)),
         tags: (!s.tags.is_empty()).then(|| s.tags.clone()),
         exclude: s.exclude.as_deref().map(|x| Box::new(select(x))),
     }
@@ -132,6 +143,7 @@ fn group(p: &Policy, g: &super::GroupPolicy) -> GroupFile {
         include: None,
         vpc: g.vpc.clone(),
         regions: (!g.regions.is_empty()).then(|| g.regions.clone()),
+        accounts: (!g.accounts.is_empty()).then(|| ids(&g.accounts)),
         mode: Some(mode(g.mode)),
         // Globals are already merged into the rules below.
         global: Some(false),
@@ -155,6 +167,7 @@ pub fn policy_value(p: &Policy) -> Value {
             group: e.group.clone(),
             guardrail: e.guardrail.clone(),
             select: selected(&e.select),
+            accounts: (!e.accounts.is_empty()).then(|| ids(&e.accounts)),
             rule: e.text.clone(),
             expires: e.expires.to_string(),
             owner: e.owner.clone(),

@@ -93,8 +93,13 @@ pub struct SettingsFile {
     /// When a report is published (default: drift).
     pub notify: Option<NotifyFile>,
     /// The 12-digit account the policy is written for: runs against any other account
-    /// change nothing and report an error.
+    /// change nothing and report an error. For one account; `accounts` is for several.
     pub account: Option<String>,
+    /// The accounts governed from a hub: `organization` (every ACTIVE account of the
+    /// AWS Organization) or a list of 12-digit ids.
+    pub accounts: Option<AccountsFile>,
+    /// Accounts left out of `accounts`.
+    pub exclude_accounts: Option<Vec<TextOrNumber>>,
     /// The loop breaker: a group reverted `reverts` times within `per` is not reverted
     /// again until the window has passed, and is reported as flapping (default:
     /// `{reverts: 3, per: 1h}`; `off` turns it off).
@@ -106,6 +111,15 @@ pub struct SettingsFile {
     /// would cut) is read from them and reported, and `keep_if_traffic` groups keep the
     /// extra rules that carried traffic.
     pub flow_logs: Option<FlowLogsFile>,
+}
+
+/// `organization`, or a list of account ids.
+#[derive(Deserialize, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum AccountsFile {
+    /// `organization`
+    Organization(String),
+    List(Vec<TextOrNumber>),
 }
 
 #[derive(Deserialize, Serialize, JsonSchema)]
@@ -182,6 +196,8 @@ pub struct GroupFile {
     pub vpc: Option<String>,
     /// Only these regions (a subset of settings.regions).
     pub regions: Option<Vec<String>>,
+    /// Only these accounts (of settings.accounts).
+    pub accounts: Option<Vec<TextOrNumber>>,
     pub mode: Option<ModeFile>,
     /// `false` opts out of the global rules.
     pub global: Option<bool>,
@@ -209,6 +225,8 @@ pub struct ExceptionFile {
     pub guardrail: Option<String>,
     /// With `guardrail`, instead of `group`: the groups it holds in.
     pub select: Option<SelectFile>,
+    /// Only in these accounts.
+    pub accounts: Option<Vec<TextOrNumber>>,
     /// A compact rule; its keyword (from/to) gives the direction. With `guardrail`, a
     /// pattern whose peer may also be `world` or `any`.
     pub rule: String,
@@ -227,6 +245,7 @@ pub struct SelectFile {
     pub names: Option<Vec<String>>,
     pub vpcs: Option<Vec<String>>,
     pub regions: Option<Vec<String>>,
+    pub accounts: Option<Vec<TextOrNumber>>,
     /// Every tag listed must match; a value is a glob, `"*"`: present with any value.
     pub tags: Option<BTreeMap<String, String>>,
     /// Groups this matches are not selected (exclusion wins).
@@ -353,6 +372,6 @@ mod tests {
             assert!(list.iter().any(|x| x == one), "{name}: {list:?}");
         }
         assert_eq!(k.top.len(), 8);
-        assert_eq!(k.settings.len(), 10);
+        assert_eq!(k.settings.len(), 12);
     }
 }

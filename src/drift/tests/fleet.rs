@@ -323,3 +323,54 @@ groups:
         vec!["tcp/5432 from sg-0aaa", "tcp/5432 from sg-0bbb"]
     );
 }
+
+#[test]
+fn the_same_group_id_in_two_accounts_shares_no_exception_and_no_report_line() {
+    let p = policy(
+        "version: 1
+settings: {accounts: [\"222222222222\", \"333333333333\"]}
+groups:
+  web: {mode: enforce, ingress: []}
+  db: {accounts: [\"333333333333\"], ingress: []}
+exceptions:
+  - {group: web, rule: tcp/22 from 10.0.0.0/8, owner: a, expires: 2030-01-01, accounts: [\"222222222222\"]}
+",
+    );
+    let in_account = |account: &str, name: &str| {
+        let mut g = live(
+            "us-east-1",
+            "sg-0aaa",
+            name,
+            "vpc-1",
+            &["tcp/22 from 10.0.0.0/8"],
+        );
+        g.place = Place::new(account, "us-east-1");
+        g
+    };
+    let i = inv(vec![
+        in_account("222222222222", "web"),
+        in_account("333333333333", "web"),
+    ]);
+    let places = [
+        Place::new("222222222222", "us-east-1"),
+        Place::new("333333333333", "us-east-1"),
+    ];
+    let d = drift(&p, &i, &places, day("2026-11-23"));
+    let by_account = |a: &str| d.groups.iter().find(|g| g.place.account == a).unwrap();
+    assert_eq!(d.groups.len(), 2, "one line per account");
+    assert_eq!(
+        texts(&by_account("222222222222").excepted),
+        ["tcp/22 from 10.0.0.0/8"]
+    );
+    assert_eq!(
+        texts(&by_account("333333333333").extra),
+        ["tcp/22 from 10.0.0.0/8"]
+    );
+    // `db` is narrowed to one account: missing there only.
+    let missing: Vec<&str> = d
+        .missing_groups
+        .iter()
+        .map(|m| m.place.account.as_str())
+        .collect();
+    assert_eq!(missing, ["333333333333"]);
+}

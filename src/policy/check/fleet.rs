@@ -124,6 +124,7 @@ fn select_spec(ctx: &mut Ctx, at: At<'_>, path: &str, depth: usize) -> Option<Se
                 }
             }
             "regions" => spec.regions = check_regions(ctx, v, &p),
+            "accounts" => spec.accounts = super::account_ids(ctx, v, &p),
             "tags" => {
                 let Some(entries) = ctx.fields_any(v, &p) else {
                     continue;

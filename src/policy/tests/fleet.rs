@@ -295,3 +295,72 @@ exceptions:
         "{printed}"
     );
 }
+
+#[test]
+fn a_hub_policy_names_its_accounts_and_entries_narrow_them() {
+    let p = ok(r#"version: 1
+settings:
+  accounts: ["222222222222", 333333333333, "444444444444"]
+  exclude_accounts: ["444444444444"]
+groups:
+  web: {accounts: ["333333333333"], ingress: []}
+exceptions:
+  - {group: web, rule: tcp/22 from 10.0.0.0/8, owner: a, expires: 2030-01-01, accounts: ["333333333333"]}
+"#);
+    assert_eq!(
+        p.settings.governed_accounts(&[], "999999999999").unwrap(),
+        ["222222222222", "333333333333"]
+    );
+    assert_eq!(p.groups["web"].accounts, ["333333333333"]);
+    assert!(p.exceptions[0].holds_in("333333333333"));
+    assert!(!p.exceptions[0].holds_in("222222222222"));
+    let printed = print::to_yaml(&print::policy_value(&p));
+    let again = load_str("printed.yaml", &printed).unwrap();
+    assert_eq!(again.settings, p.settings, "{printed}");
+    assert_eq!(again.groups["web"].accounts, p.groups["web"].accounts, "{printed}");
+    assert_eq!(again.exceptions, p.exceptions, "{printed}");
+
+    // `organization`: every ACTIVE account the planner read, less the hub and exclusions.
+    let org = ok(
+        "version: 1\nsettings: {accounts: organization, exclude_accounts: [\"555555555555\"]}\ngroups: {}\n",
+    );
+    let active = ["111111111111", "555555555555", "666666666666"].map(String::from);
+    assert_eq!(
+        org.settings
+            .governed_accounts(&active, "111111111111")
+            .unwrap(),
+        ["666666666666"]
+    );
+    // A single-account policy has none.
+    assert!(
+        ok("version: 1\ngroups: {}\n")
+            .settings
+            .governed_accounts(&active, "")
+            .is_none()
+    );
+}
+
+#[test]
+fn account_mistakes_are_reported_where_they_are() {
+    let all = issues(
+        r#"version: 1
+settings:
+  account: "111111111111"
+  accounts: ["222222222222", "12345"]
+groups:
+  web: {accounts: ["333333333333"]}
+"#,
+    );
+    let msgs: Vec<String> = all
+        .iter()
+        .map(|i| format!("{}: {}", i.path, i.message))
+        .collect();
+    let has = |text: &str| assert!(msgs.iter().any(|m| m.contains(text)), "{text}: {msgs:#?}");
+    has("settings.accounts[1]: expected a 12-digit AWS account id");
+    has("settings.accounts: `account` and `accounts` together");
+    has("groups.web.accounts: account `333333333333` is not in settings.accounts");
+    let i = one_issue("version: 1\nsettings: {accounts: everything}\ngroups: {}\n");
+    assert!(i.message.contains("`organization` or a list"), "{i:?}");
+    let i = one_issue("version: 1\ngroups: {web: {accounts: [\"333333333333\"]}}\n");
+    assert!(i.message.contains("does not set"), "{i:?}");
+}
