@@ -55,6 +55,7 @@ pub mod select;
 pub mod stage;
 pub mod suggest;
 pub mod trigger;
+pub mod work;
 
 pub use drift::Drift;
 pub use plan::Plan;

@@ -265,9 +265,60 @@ fn touched(detail: &Value) -> (Vec<String>, Vec<String>) {
     (ids, names)
 }
 
+/// The roles sgwarden's own writes are made by: the function's role
+/// (`SGWARDEN_SELF_ROLE_ARN`) and, in a hub deployment, the member role it assumes in
+/// every governed account (`SGWARDEN_MEMBER_ROLE`, a name: any account, any path).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct OwnRoles<'a> {
+    pub function: Option<&'a str>,
+    pub member: Option<&'a str>,
+}
+
+/// Whether the call was made by a role of this name in any account (the member role):
+/// its session issuer is `arn:PARTITION:iam::ACCOUNT:role/[PATH/]NAME`, or its identity
+/// `arn:PARTITION:sts::ACCOUNT:assumed-role/NAME/SESSION`.
+fn is_member(detail: &Value, name: &str) -> bool {
+    let ident = detail.get("userIdentity").unwrap_or(&Value::Null);
+    let issuer = text(ident, &["sessionContext", "sessionIssuer", "arn"]).is_some_and(|arn| {
+        let mut parts = arn.splitn(6, ':');
+        let (Some("arn"), Some(_), Some("iam"), Some(_), Some(_), Some(resource)) = (
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+        ) else {
+            return false;
+        };
+        resource.starts_with("role/") && resource.rsplit('/').next() == Some(name)
+    });
+    let assumed = text(ident, &["arn"]).is_some_and(|arn| {
+        arn.split(':').nth(5).is_some_and(|r| {
+            r.strip_prefix("assumed-role/")
+                .and_then(|rest| rest.split('/').next())
+                == Some(name)
+        })
+    });
+    issuer || assumed
+}
+
 /// Reads an event: an EventBridge envelope (or a bare CloudTrail record).
 /// `self_role_arn` is `SGWARDEN_SELF_ROLE_ARN`.
 pub fn parse(event: &Value, self_role_arn: Option<&str>) -> Result<TriggerEvent, TriggerError> {
+    parse_own(
+        event,
+        OwnRoles {
+            function: self_role_arn,
+            member: None,
+        },
+    )
+}
+
+/// [`parse`], knowing every role sgwarden writes with: a call made by one of them is its
+/// own and is ignored.
+pub fn parse_own(event: &Value, own: OwnRoles<'_>) -> Result<TriggerEvent, TriggerError> {
+    let self_role_arn = own.function;
     if !event.is_object() {
         return Err(reject(format!(
             "the input is not a JSON object; {}",
@@ -337,7 +388,11 @@ pub fn parse(event: &Value, self_role_arn: Option<&str>) -> Result<TriggerEvent,
     };
     let ignored = if failed {
         Some(Ignored::ErrorCode)
-    } else if self_role_arn.is_some_and(|arn| !arn.is_empty() && is_self(detail, arn)) {
+    } else if self_role_arn.is_some_and(|arn| !arn.is_empty() && is_self(detail, arn))
+        || own
+            .member
+            .is_some_and(|name| !name.is_empty() && is_member(detail, name))
+    {
         Some(Ignored::SelfRole)
     } else {
         None
@@ -594,6 +649,48 @@ mod tests {
                 e.to_string().contains("AuthorizeSecurityGroupIngress"),
                 "{e}"
             );
+        }
+    }
+
+    #[test]
+    fn the_member_role_is_the_functions_own_in_every_account_whatever_its_path() {
+        let own = OwnRoles {
+            function: Some(SELF),
+            member: Some("sgwarden-member"),
+        };
+        let by = |issuer: &str, arn: &str| {
+            let mut e = event("authorize-ingress.json");
+            e["detail"]["userIdentity"]["sessionContext"]["sessionIssuer"]["arn"] = issuer.into();
+            e["detail"]["userIdentity"]["arn"] = arn.into();
+            parse_own(&e, own).unwrap().ignored
+        };
+        for (issuer, arn) in [
+            (
+                "arn:aws:iam::222222222222:role/sgwarden-member",
+                "arn:aws:sts::222222222222:assumed-role/sgwarden-member/run",
+            ),
+            (
+                "arn:aws-us-gov:iam::333333333333:role/ops/sgwarden-member",
+                "arn:aws-us-gov:sts::333333333333:assumed-role/sgwarden-member/run",
+            ),
+            (
+                "",
+                "arn:aws:sts::444444444444:assumed-role/sgwarden-member/x",
+            ),
+        ] {
+            assert_eq!(by(issuer, arn), Some(Ignored::SelfRole), "{issuer} {arn}");
+        }
+        for (issuer, arn) in [
+            (
+                "arn:aws:iam::222222222222:role/sgwarden-member-admin",
+                "arn:aws:sts::222222222222:assumed-role/sgwarden-member-admin/run",
+            ),
+            (
+                "arn:aws:iam::222222222222:user/sgwarden-member",
+                "arn:aws:iam::222222222222:user/sgwarden-member",
+            ),
+        ] {
+            assert_eq!(by(issuer, arn), None, "{issuer} {arn}");
         }
     }
 

@@ -317,7 +317,10 @@ exceptions:
     let printed = print::to_yaml(&print::policy_value(&p));
     let again = load_str("printed.yaml", &printed).unwrap();
     assert_eq!(again.settings, p.settings, "{printed}");
-    assert_eq!(again.groups["web"].accounts, p.groups["web"].accounts, "{printed}");
+    assert_eq!(
+        again.groups["web"].accounts, p.groups["web"].accounts,
+        "{printed}"
+    );
     assert_eq!(again.exceptions, p.exceptions, "{printed}");
 
     // `organization`: every ACTIVE account the planner read, less the hub and exclusions.
