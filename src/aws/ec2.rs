@@ -2,10 +2,11 @@
 //! (one atomic rule is one exact permission), description updates; EC2's error codes turned into
 //! [`Ec2Error`] variants (EC2 has no modelled errors: `.code()` is the only handle).
 //!
-//! One client per region, built from one shared configuration; the SDK's standard retry
-//! (with backoff on `RequestLimitExceeded` and other throttling codes) applies to every call.
-//! It acts in the account of its credentials: a [`Place`]'s region picks the client, and
-//! the groups it reads are named with the place asked about.
+//! One client per account and region, built from one shared configuration; the SDK's
+//! standard retry (with backoff on `RequestLimitExceeded` and other throttling codes)
+//! applies to every call. Without members it acts in the account of its credentials;
+//! with them (a hub deployment), a place's account picks the member role's credentials.
+//! The groups it reads are named with the place asked about.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -17,6 +18,7 @@ use aws_sdk_ec2::types::{
     Filter, IpPermission, IpRange, Ipv6Range, PrefixListId, SecurityGroup, UserIdGroupPair,
 };
 
+use super::member::Members;
 use crate::inventory::{self, GroupPair, Inventory, Permission};
 use crate::place::Place;
 use crate::ports::{Ec2, Ec2Error, GroupRef, Interface};
@@ -28,7 +30,10 @@ pub const FILTER_VALUES: usize = 200;
 /// EC2 through the SDK.
 pub struct SdkEc2 {
     config: SdkConfig,
-    clients: Mutex<HashMap<String, Client>>,
+    /// In a hub deployment, the member role of each governed account.
+    members: Option<std::sync::Arc<Members>>,
+    /// By (account, region).
+    clients: Mutex<HashMap<(String, String), Client>>,
 }
 
 impl SdkEc2 {
@@ -61,7 +66,8 @@ impl SdkEc2 {
         inv: &mut Inventory,
     ) -> Result<(), Ec2Error> {
         let request = self
-            .client(&place.region)
+            .client(place)
+            .await
             .describe_security_groups()
             .set_filters(filter.map(|(name, values)| {
                 vec![
@@ -82,24 +88,40 @@ impl SdkEc2 {
     pub fn new(config: &SdkConfig) -> Self {
         SdkEc2 {
             config: config.clone(),
+            members: None,
             clients: Mutex::new(HashMap::new()),
         }
     }
 
-    /// The client of a region, built once and reused.
-    fn client(&self, region: &str) -> Client {
-        let mut clients = self
-            .clients
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        clients
-            .entry(region.to_string())
-            .or_insert_with(|| {
-                let conf = aws_sdk_ec2::config::Builder::from(&self.config)
-                    .region(Region::new(region.to_string()))
-                    .build();
-                Client::from_conf(conf)
-            })
+    /// EC2 in every account of a hub deployment: calls in a member account are made with
+    /// its member role.
+    pub fn with_members(mut self, members: std::sync::Arc<Members>) -> Self {
+        self.members = Some(members);
+        self
+    }
+
+    /// The client of a place (its account's credentials, its region), built once and
+    /// reused, so its credentials are cached and refreshed by the SDK.
+    async fn client(&self, place: &Place) -> Client {
+        let key = (place.account.clone(), place.region.clone());
+        let lock = || {
+            self.clients
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        };
+        if let Some(c) = lock().get(&key) {
+            return c.clone();
+        }
+        let base = match &self.members {
+            Some(m) => m.config(place).await,
+            None => self.config.clone(),
+        };
+        let conf = aws_sdk_ec2::config::Builder::from(&base)
+            .region(Region::new(place.region.clone()))
+            .build();
+        lock()
+            .entry(key)
+            .or_insert_with(|| Client::from_conf(conf))
             .clone()
     }
 }
@@ -322,7 +344,8 @@ impl Ec2 for SdkEc2 {
         let mut out = Vec::new();
         for chunk in group_ids.chunks(FILTER_VALUES) {
             let mut stream = self
-                .client(&place.region)
+                .client(place)
+                .await
                 .describe_network_interfaces()
                 .filters(
                     Filter::builder()
@@ -370,7 +393,8 @@ impl Ec2 for SdkEc2 {
         vpc: Option<&str>,
     ) -> Result<String, Ec2Error> {
         let out = self
-            .client(&place.region)
+            .client(place)
+            .await
             .create_security_group()
             .group_name(name)
             .description(description)
@@ -397,7 +421,7 @@ impl Ec2 for SdkEc2 {
             .iter()
             .map(|r| rule_permission(&r.rule, r.description.as_deref()))
             .collect::<Result<Vec<_>, _>>()?;
-        let client = self.client(&group.place.region);
+        let client = self.client(&group.place).await;
         ip_permission_call!(
             client,
             direction,
@@ -421,7 +445,7 @@ impl Ec2 for SdkEc2 {
             .iter()
             .map(|r| rule_permission(r, None))
             .collect::<Result<Vec<_>, _>>()?;
-        let client = self.client(&group.place.region);
+        let client = self.client(&group.place).await;
         let answer = match direction {
             Direction::Ingress => {
                 let out = client
@@ -465,7 +489,7 @@ impl Ec2 for SdkEc2 {
             .iter()
             .map(|r| rule_permission(&r.rule, Some(r.description.as_deref().unwrap_or(""))))
             .collect::<Result<Vec<_>, _>>()?;
-        let client = self.client(&group.place.region);
+        let client = self.client(&group.place).await;
         ip_permission_call!(
             client,
             direction,

@@ -18,4 +18,5 @@ mod infra;
 mod lambda;
 mod moto;
 mod moto_support;
+mod org;
 mod support;
