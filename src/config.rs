@@ -43,6 +43,11 @@ pub struct LambdaConfig {
     pub dry_run: bool,
     /// `SGWARDEN_SELF_ROLE_ARN`: events made by this role are ignored.
     pub self_role_arn: Option<String>,
+    /// `SGWARDEN_MEMBER_ROLE`: the role assumed in each member account of a hub deployment
+    /// (default `sgwarden-member`); its calls are sgwarden's own.
+    pub member_role: String,
+    /// `SGWARDEN_MEMBER_EXTERNAL_ID`: the ExternalId the member roles' trust asks for.
+    pub member_external_id: Option<String>,
     /// `SGWARDEN_REPORT_BUCKET`: full reports are also written there.
     pub report_bucket: Option<String>,
     /// `SGWARDEN_STATE`: `s3://bucket/prefix/` of the per-group revert budgets
@@ -106,6 +111,8 @@ impl LambdaConfig {
             });
         }
         let self_role_arn = var("SGWARDEN_SELF_ROLE_ARN");
+        let member_role = var("SGWARDEN_MEMBER_ROLE")
+            .unwrap_or_else(|| crate::place::DEFAULT_MEMBER_ROLE.to_string());
         if let Some(r) = &self_role_arn
             && !r.contains(":role/")
         {
@@ -129,6 +136,8 @@ impl LambdaConfig {
             topic_arn,
             dry_run,
             self_role_arn,
+            member_role,
+            member_external_id: var("SGWARDEN_MEMBER_EXTERNAL_ID"),
             report_bucket: var("SGWARDEN_REPORT_BUCKET").map(|b| {
                 b.trim_start_matches("s3://")
                     .trim_end_matches('/')

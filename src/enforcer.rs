@@ -93,8 +93,15 @@ fn empty_report(event: &TriggerEvent) -> Report {
 
 /// The places a run governs: the home account in the policy's regions (or the home
 /// region), narrowed by the options and, for a CloudTrail trigger, to the event's region.
+/// A hub's run in an account its policy does not govern governs nothing.
 /// An unknown home account is named once the groups are read (`Read::name_account`).
 fn governed(policy: &Policy, opts: &RunOptions, trigger: &Trigger) -> Result<Vec<Place>, String> {
+    let account = &opts.home.account;
+    if !account.is_empty() && !policy.settings.governs_account(account) {
+        return Err(format!(
+            "account {account} is not governed by the policy (settings.accounts, exclude_accounts)"
+        ));
+    }
     let mut all = policy
         .settings
         .governed_regions(&opts.home.region, &opts.regions)

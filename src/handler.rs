@@ -66,6 +66,100 @@ pub fn home(function_arn: &str, region: &str) -> Place {
     Place::new(account, region)
 }
 
+/// The roles whose calls are sgwarden's own.
+fn own_roles(config: &LambdaConfig) -> trigger::OwnRoles<'_> {
+    trigger::OwnRoles {
+        function: config.self_role_arn.as_deref(),
+        member: Some(config.member_role.as_str()),
+    }
+}
+
+/// Handles an SQS batch of a hub deployment's work queue: each item is one run, in the
+/// account and region of its sweep message or of its forwarded event; the items that
+/// fail (unreadable, or a report with errors) are returned for SQS to deliver again,
+/// and the others are done. Items run one after another: Lambda's concurrency is the
+/// event source mapping's to give.
+pub async fn handle_batch<E: Ec2, S: PolicySource, N: Notifier, L: RevertLedger, F: FlowSource>(
+    enforcer: &Enforcer<E, S, N, L, F>,
+    config: &LambdaConfig,
+    hub: &Place,
+    now: DateTime<Utc>,
+    input: &Value,
+) -> Result<Value, HandlerError> {
+    let items = crate::work::items(input).map_err(|message| HandlerError {
+        error_type: "EventRejected",
+        message,
+        report: None,
+    })?;
+    let mut failed = Vec::new();
+    for item in items {
+        let ok = match item.work {
+            Ok(crate::work::Work::Sweep(sweep)) => {
+                let event = trigger::TriggerEvent {
+                    trigger: trigger::Trigger::Schedule {
+                        event_id: sweep.event_id.clone(),
+                        region: Some(sweep.region.clone()),
+                    },
+                    ignored: None,
+                    account: Some(sweep.account.clone()),
+                };
+                let mut opts = options(config, sweep.place(), now);
+                opts.regions = vec![sweep.region.clone()];
+                enforcer.run(&event, &opts).await.errors.is_empty()
+            }
+            Ok(crate::work::Work::Event(v)) => match trigger::parse_own(&v, own_roles(config)) {
+                Ok(event) => {
+                    let region = match &event.trigger {
+                        trigger::Trigger::CloudTrail { region, .. } => region.clone(),
+                        _ => hub.region.clone(),
+                    };
+                    let account = event.account.clone().unwrap_or_else(|| hub.account.clone());
+                    let opts = options(config, Place::new(account, region), now);
+                    enforcer.run(&event, &opts).await.errors.is_empty()
+                }
+                Err(e) => {
+                    log_unrun_item(&item.message_id, &e.to_string());
+                    false
+                }
+            },
+            Err(why) => {
+                log_unrun_item(&item.message_id, &why);
+                false
+            }
+        };
+        if !ok {
+            failed.push(item.message_id);
+        }
+    }
+    serde_json::to_value(crate::work::response(&failed)).map_err(|e| HandlerError {
+        error_type: "RunFailed",
+        message: e.to_string(),
+        report: None,
+    })
+}
+
+/// Why an item was not run, on stderr (the function's log): it is retried and ends in
+/// the dead-letter queue, where the message itself is kept.
+fn log_unrun_item(message_id: &str, why: &str) {
+    eprintln!(
+        "{{\"level\":\"ERROR\",\"item\":{},\"error\":{}}}",
+        json!(message_id),
+        json!(why)
+    );
+}
+
+/// The options of one run in `home` (an account and region).
+fn options(config: &LambdaConfig, home: Place, now: DateTime<Utc>) -> RunOptions {
+    RunOptions {
+        apply: true,
+        force_audit: config.dry_run,
+        regions: Vec::new(),
+        now,
+        home,
+        notify: true,
+    }
+}
+
 /// Handles one invocation: reads the event, runs the enforcer, and returns the report
 /// (`Ok` when it has no error).
 pub async fn handle<E: Ec2, S: PolicySource, N: Notifier, L: RevertLedger, F: FlowSource>(
@@ -75,20 +169,12 @@ pub async fn handle<E: Ec2, S: PolicySource, N: Notifier, L: RevertLedger, F: Fl
     now: DateTime<Utc>,
     event: &Value,
 ) -> Result<Report, HandlerError> {
-    let trigger =
-        trigger::parse(event, config.self_role_arn.as_deref()).map_err(|e| HandlerError {
-            error_type: "EventRejected",
-            message: e.to_string(),
-            report: None,
-        })?;
-    let opts = RunOptions {
-        apply: true,
-        force_audit: config.dry_run,
-        regions: Vec::new(),
-        now,
-        home: home.clone(),
-        notify: true,
-    };
+    let trigger = trigger::parse_own(event, own_roles(config)).map_err(|e| HandlerError {
+        error_type: "EventRejected",
+        message: e.to_string(),
+        report: None,
+    })?;
+    let opts = options(config, home.clone(), now);
     let report = enforcer.run(&trigger, &opts).await;
     if report.errors.is_empty() {
         Ok(report)

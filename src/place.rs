@@ -43,6 +43,9 @@ impl Place {
 }
 
 /// Whether `text` is an AWS account id: exactly 12 ASCII digits.
+/// The role a hub deployment assumes in each member account, unless configured otherwise.
+pub const DEFAULT_MEMBER_ROLE: &str = "sgwarden-member";
+
 pub fn is_account(text: &str) -> bool {
     text.len() == 12 && text.bytes().all(|b| b.is_ascii_digit())
 }

@@ -154,6 +154,18 @@ pub enum Accounts {
 }
 
 impl Settings {
+    /// Whether a run in `account` is governed: any account of a single-account policy
+    /// (`settings.account` guards that one apart), else one of `accounts` (any member, for
+    /// `organization`) not in `exclude_accounts`.
+    pub fn governs_account(&self, account: &str) -> bool {
+        let excluded = self.exclude_accounts.iter().any(|a| a == account);
+        match &self.accounts {
+            None => true,
+            Some(Accounts::Organization) => !excluded,
+            Some(Accounts::List(list)) => !excluded && list.iter().any(|a| a == account),
+        }
+    }
+
     /// The accounts a run governs, sorted: `settings.accounts` less `exclude_accounts`.
     /// `active` are the organization's ACTIVE accounts (read only for `organization`);
     /// `hub` is the account the hub runs in, governed only when a list names it.

@@ -100,6 +100,11 @@ impl SdkEc2 {
         self
     }
 
+    /// The member roles it calls member accounts with, in a hub deployment.
+    pub fn members(&self) -> Option<&std::sync::Arc<Members>> {
+        self.members.as_ref()
+    }
+
     /// The client of a place (its account's credentials, its region), built once and
     /// reused, so its credentials are cached and refreshed by the SDK.
     async fn client(&self, place: &Place) -> Client {

@@ -12,13 +12,22 @@ use crate::ports::{FlowError, FlowSource};
 /// CloudWatch Logs through the SDK.
 pub struct SdkFlows {
     config: SdkConfig,
+    /// In a hub deployment, the member role of each governed account.
+    members: Option<std::sync::Arc<super::member::Members>>,
 }
 
 impl SdkFlows {
     pub fn new(config: &SdkConfig) -> Self {
         SdkFlows {
             config: config.clone(),
+            members: None,
         }
+    }
+
+    /// Flow logs in every account of a hub deployment, read with each member's role.
+    pub fn with_members(mut self, members: std::sync::Arc<super::member::Members>) -> Self {
+        self.members = Some(members);
+        self
     }
 }
 
@@ -31,7 +40,11 @@ impl FlowSource for SdkFlows {
         end: DateTime<Utc>,
         interfaces: &[String],
     ) -> Result<Vec<FlowRecord>, FlowError> {
-        let conf = aws_sdk_cloudwatchlogs::config::Builder::from(&self.config)
+        let base = match &self.members {
+            Some(m) => m.config(place).await,
+            None => self.config.clone(),
+        };
+        let conf = aws_sdk_cloudwatchlogs::config::Builder::from(&base)
             .region(Region::new(place.region.clone()))
             .build();
         let client = aws_sdk_cloudwatchlogs::Client::from_conf(conf);

@@ -5,7 +5,7 @@
 //! known (a single-account run), use the hub's own credentials.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 use aws_config::sts::AssumeRoleProvider;
 use aws_config::{Region, SdkConfig};
@@ -20,12 +20,7 @@ pub struct MemberRole {
     pub name: String,
     /// The ExternalId the members' trust policies ask for, when they do.
     pub external_id: Option<String>,
-    /// The hub's own account: its groups are read with the hub's own credentials.
-    pub hub: String,
 }
-
-/// The default member role name.
-pub const DEFAULT_ROLE: &str = "sgwarden-member";
 
 /// The partition of a region: `aws`, `aws-cn` or `aws-us-gov`.
 pub fn partition(region: &str) -> &'static str {
@@ -42,6 +37,9 @@ pub fn partition(region: &str) -> &'static str {
 pub struct Members {
     base: SdkConfig,
     role: MemberRole,
+    /// The hub's own account, once known (the function learns it from its ARN at its
+    /// first invocation): its groups are read with the hub's own credentials.
+    hub: OnceLock<String>,
     providers: Mutex<HashMap<String, SharedCredentialsProvider>>,
 }
 
@@ -50,7 +48,15 @@ impl Members {
         Members {
             base: base.clone(),
             role,
+            hub: OnceLock::new(),
             providers: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Names the hub's own account (the first name given stays).
+    pub fn set_hub(&self, account: &str) {
+        if crate::place::is_account(account) {
+            let _ = self.hub.set(account.to_string());
         }
     }
 
@@ -66,7 +72,7 @@ impl Members {
     /// The configuration for calls in `place`: the hub's own in its account or an account
     /// not known, else the member role's in that account.
     pub async fn config(&self, place: &Place) -> SdkConfig {
-        if place.account.is_empty() || place.account == self.role.hub {
+        if place.account.is_empty() || self.hub.get() == Some(&place.account) {
             return self.base.clone();
         }
         let cached = self.lock().get(&place.account).cloned();

@@ -2,10 +2,13 @@
 //! `sgwarden invoke` (the Lambda's code path on an event file), and `sgwarden plan|apply`
 //! against live EC2.
 
+use std::sync::Arc;
+
 use aws_config::SdkConfig;
 
 use super::ec2::SdkEc2;
 use super::flows::SdkFlows;
+use super::member::{MemberRole, Members};
 use super::sns::SnsNotifier;
 use super::{AnyLedger, AnyPolicySource};
 use crate::config::LambdaConfig;
@@ -36,15 +39,29 @@ pub fn enforcer<S: PolicySource, N: Notifier, L: RevertLedger>(
 /// to the topic and report bucket, the revert ledger in `SGWARDEN_STATE` (in memory without
 /// it). `None` (a configuration that did not load) wires an enforcer that is never run:
 /// every invocation fails with the configuration error first.
+///
+/// EC2 and flow logs in another account than the function's are called with that
+/// account's member role (`SGWARDEN_MEMBER_ROLE`): a single-account deployment never
+/// names another account, so it never assumes one.
 pub fn lambda(sdk: &SdkConfig, config: Option<&LambdaConfig>) -> LambdaEnforcer {
-    enforcer(
+    let members = Arc::new(Members::new(
         sdk,
-        AnyPolicySource::new(sdk, config.map_or("", |c| c.policy.as_str())),
-        SnsNotifier::new(
+        MemberRole {
+            name: config.map_or(crate::place::DEFAULT_MEMBER_ROLE.to_string(), |c| {
+                c.member_role.clone()
+            }),
+            external_id: config.and_then(|c| c.member_external_id.clone()),
+        },
+    ));
+    Enforcer {
+        ec2: SdkEc2::new(sdk).with_members(members.clone()),
+        source: AnyPolicySource::new(sdk, config.map_or("", |c| c.policy.as_str())),
+        notifier: SnsNotifier::new(
             sdk,
             config.and_then(|c| c.topic_arn.clone()),
             config.and_then(|c| c.report_bucket.clone()),
         ),
-        AnyLedger::new(sdk, config.and_then(|c| c.state.as_ref())),
-    )
+        ledger: AnyLedger::new(sdk, config.and_then(|c| c.state.as_ref())),
+        flows: SdkFlows::new(sdk).with_members(members),
+    }
 }

@@ -56,6 +56,15 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         })?;
         let now = chrono::Utc::now();
         let home = handler::home(&event.context.invoked_function_arn, home);
+        if let Some(members) = enforcer.ec2.members() {
+            members.set_hub(&home.account);
+        }
+        if sgwarden::work::is_batch(&event.payload) {
+            // A hub's work queue: one run per item; the failed items go back to SQS.
+            return handler::handle_batch(enforcer, config, &home, now, &event.payload)
+                .await
+                .map_err(diagnostic);
+        }
         match handler::handle(enforcer, config, &home, now, &event.payload).await {
             Ok(report) => {
                 tracing::info!(summary = %handler::summary(&report), "run done");

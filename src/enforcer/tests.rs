@@ -1400,3 +1400,80 @@ groups:
         ["tcp/5432 from sg-0e1"]
     );
 }
+
+#[tokio::test]
+async fn a_work_batch_runs_each_item_in_its_account_and_fails_only_the_bad_ones() {
+    let in_account = |account: &str| {
+        let mut g = group("sg-0e1", "web", &["tcp/22 from 0.0.0.0/0"], &[]);
+        g.place = Place::new(account, "us-east-1");
+        g
+    };
+    let ec2 = MemoryEc2::new(Inventory {
+        groups: vec![in_account("222222222222"), in_account("333333333333")],
+        unreadable: vec![],
+    });
+    let e = enforcer(
+        ec2,
+        "version: 1
+settings: {regions: [us-east-1], default_mode: enforce, accounts: [\"222222222222\", \"333333333333\"]}
+groups:
+  web: {ingress: []}
+",
+    );
+    let mut bodies = crate::work::plan_sweep(
+        &["222222222222".to_string(), "444444444444".to_string()],
+        &["us-east-1".to_string()],
+        Some("sweep"),
+    );
+    bodies.push("not json".into());
+    let records: Vec<serde_json::Value> = bodies
+        .iter()
+        .enumerate()
+        .map(|(i, b)| serde_json::json!({"messageId": format!("m{i}"), "body": b, "eventSource": "aws:sqs"}))
+        .collect();
+    let config = crate::config::LambdaConfig::from_vars(|k| {
+        (k == "SGWARDEN_POLICY").then(|| "s3://b/p.yaml".to_string())
+    })
+    .unwrap();
+    let hub = Place::new("111111111111", "us-east-1");
+    let now = "2026-11-23T12:00:00Z".parse().unwrap();
+    let answer = crate::handler::handle_batch(
+        &e,
+        &config,
+        &hub,
+        now,
+        &serde_json::json!({"Records": records}),
+    )
+    .await
+    .unwrap();
+    // 444444444444 is not governed, and the last message does not read: both fail, alone.
+    assert_eq!(
+        answer,
+        serde_json::json!({"batchItemFailures": [{"itemIdentifier": "m1"}, {"itemIdentifier": "m2"}]})
+    );
+    let web_in = |account: &str| {
+        e.ec2
+            .groups()
+            .into_iter()
+            .find(|g| g.place.account == account)
+            .unwrap()
+    };
+    assert!(
+        web_in("222222222222").ingress.is_empty(),
+        "repaired in its account"
+    );
+    assert_eq!(
+        texts(&web_in("333333333333"), Direction::Ingress),
+        ["tcp/22 from 0.0.0.0/0"],
+        "no item for it: untouched"
+    );
+    // Every write named its account; the revert budget key carries it.
+    assert!(
+        e.ec2
+            .writes()
+            .iter()
+            .all(|w| w.place.account == "222222222222")
+    );
+    let keys: Vec<String> = e.ledger.snapshot().groups.keys().cloned().collect();
+    assert_eq!(keys, ["222222222222/us-east-1/sg-0e1"]);
+}

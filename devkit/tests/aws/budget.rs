@@ -148,6 +148,8 @@ fn config() -> LambdaConfig {
         topic_arn: None,
         dry_run: false,
         self_role_arn: None,
+        member_role: sgwarden::place::DEFAULT_MEMBER_ROLE.into(),
+        member_external_id: None,
         report_bucket: None,
         state: Some(state()),
     }

@@ -111,6 +111,8 @@ fn config(self_role: Option<&str>) -> LambdaConfig {
         topic_arn: None,
         dry_run: false,
         self_role_arn: self_role.map(str::to_string),
+        member_role: sgwarden::place::DEFAULT_MEMBER_ROLE.into(),
+        member_external_id: None,
         report_bucket: None,
         state: None,
     }

@@ -36,9 +36,9 @@ async fn each_place_is_read_and_written_with_its_own_accounts_member_role() {
         MemberRole {
             name: "sgwarden-member".into(),
             external_id: Some("org-secret".into()),
-            hub: HUB.into(),
         },
     ));
+    members.set_hub(HUB);
     // Seed each member through its own member-role credentials; the hub gets a group too.
     let mut ids = Vec::new();
     for account in ["222222222222", "333333333333"] {
@@ -113,4 +113,237 @@ async fn each_place_is_read_and_written_with_its_own_accounts_member_role() {
         assumed.iter().all(|(arn, _)| !arn.contains(HUB)),
         "{assumed:?}"
     );
+}
+
+/// Seeds `web-prod` with SSH open to the world in each account (through its member role;
+/// the hub's with its own credentials).
+async fn seed_web(
+    members: &Members,
+    hub: &aws_config::SdkConfig,
+    accounts: &[&str],
+) -> Vec<String> {
+    let mut ids = Vec::new();
+    for account in accounts {
+        let conf = if *account == HUB {
+            hub.clone()
+        } else {
+            members.config(&Place::new(*account, "us-east-1")).await
+        };
+        let ec2 = aws_sdk_ec2::Client::new(&conf);
+        let vpc = estate::create_vpc(&ec2, "10.0.0.0/16").await.unwrap();
+        let id = estate::create_group(&ec2, &vpc, "web-prod", "web")
+            .await
+            .unwrap();
+        estate::authorize(&ec2, &id, &["tcp/22 from 0.0.0.0/0"])
+            .await
+            .unwrap();
+        ids.push(id);
+    }
+    ids
+}
+
+/// The SQS batch Lambda would hand the function for these received messages.
+fn batch(messages: &[aws_sdk_sqs::types::Message]) -> serde_json::Value {
+    let records: Vec<serde_json::Value> = messages
+        .iter()
+        .map(|m| {
+            serde_json::json!({
+                "messageId": m.message_id(),
+                "receiptHandle": m.receipt_handle(),
+                "body": m.body(),
+                "attributes": {},
+                "messageAttributes": {},
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:sgwarden-work",
+                "awsRegion": "us-east-1"
+            })
+        })
+        .collect();
+    serde_json::json!({ "Records": records })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pumped_sweep_and_a_member_event_repair_each_member_with_its_own_role() {
+    use sgwarden_devkit::runtime_api::{Function, RuntimeApi};
+    let moto = start_moto();
+    let hub = moto.sdk().await;
+    let members = Members::new(
+        &hub,
+        MemberRole {
+            name: "sgwarden-member".into(),
+            external_id: None,
+        },
+    );
+    members.set_hub(HUB);
+    let accounts = ["222222222222", "333333333333", HUB];
+    let ids = seed_web(&members, &hub, &accounts).await;
+    estate::versioned_bucket(&hub, "policy").await.unwrap();
+    estate::put_object(
+        &hub,
+        "policy",
+        "sgwarden/policy.yaml",
+        "version: 1
+settings: {regions: [us-east-1], default_mode: enforce, notify: always, accounts: [\"222222222222\", \"333333333333\"]}
+groups:
+  web: {name: web-prod, ingress: [tcp/443 from 0.0.0.0/0]}
+",
+    )
+    .await
+    .unwrap();
+    let topic = estate::topic_with_queue(&hub, "sgwarden-reports")
+        .await
+        .unwrap();
+    let api = RuntimeApi::start().await.unwrap();
+    let mut env: Vec<(&str, String)> = moto.env();
+    env.push(("SGWARDEN_POLICY", "s3://policy/sgwarden/policy.yaml".into()));
+    env.push(("SGWARDEN_TOPIC_ARN", topic.arn.clone()));
+    let _function = Function::start(
+        crate::support::bin("sgwarden-lambda").as_path(),
+        &api,
+        &env,
+        None,
+    )
+    .unwrap();
+
+    // The planner's messages on a work queue; the harness pumps it as Lambda's event
+    // source mapping would (moto never invokes a function from a queue).
+    let sqs = aws_sdk_sqs::Client::new(&hub);
+    let queue = sqs
+        .create_queue()
+        .queue_name("sgwarden-work")
+        .send()
+        .await
+        .unwrap()
+        .queue_url()
+        .unwrap()
+        .to_string();
+    let bodies = sgwarden::work::plan_sweep(
+        &["222222222222".to_string(), "333333333333".to_string()],
+        &["us-east-1".to_string()],
+        Some("sweep-1"),
+    );
+    for body in &bodies {
+        sqs.send_message()
+            .queue_url(&queue)
+            .message_body(body)
+            .send()
+            .await
+            .unwrap();
+    }
+    let received = sqs
+        .receive_message()
+        .queue_url(&queue)
+        .max_number_of_messages(10)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(received.messages().len(), 2);
+    let out = api
+        .invoke(
+            &batch(received.messages()),
+            std::time::Duration::from_secs(60),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        out.outcome.expect("the batch runs"),
+        serde_json::json!({"batchItemFailures": []})
+    );
+
+    let rules = |account: &'static str, id: String| {
+        let ec2 = SdkEc2::new(&hub).with_members(Arc::new(Members::new(
+            &hub,
+            MemberRole {
+                name: "sgwarden-member".into(),
+                external_id: None,
+            },
+        )));
+        async move {
+            let inv = ec2
+                .describe(&Place::new(account, "us-east-1"), Some(&[id]))
+                .await
+                .unwrap();
+            let mut v: Vec<String> = inv.groups[0]
+                .ingress
+                .iter()
+                .map(|r| r.rule.to_string())
+                .collect();
+            v.sort();
+            v
+        }
+    };
+    for (i, account) in ["222222222222", "333333333333"].into_iter().enumerate() {
+        assert_eq!(
+            rules(account, ids[i].clone()).await,
+            ["tcp/443 from 0.0.0.0/0"],
+            "{account}"
+        );
+    }
+    // The hub is not governed: untouched.
+    assert_eq!(rules(HUB, ids[2].clone()).await, ["tcp/22 from 0.0.0.0/0"]);
+    // One report per item, each naming its account.
+    let mut named: Vec<String> = estate::receive(&hub, &topic.queue_url)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(_, r)| r["account"].as_str().unwrap_or_default().to_string())
+        .collect();
+    named.sort();
+    assert_eq!(named, ["222222222222", "333333333333"]);
+
+    // A console edit in 333333333333, forwarded to the hub's queue: reverted there only.
+    let conf = members
+        .config(&Place::new("333333333333", "us-east-1"))
+        .await;
+    estate::authorize(
+        &aws_sdk_ec2::Client::new(&conf),
+        &ids[1],
+        &["tcp/3389 from 0.0.0.0/0"],
+    )
+    .await
+    .unwrap();
+    let mut edit = crate::moto::event_for("authorize-ingress.json", &ids[1]);
+    edit["account"] = "333333333333".into();
+    let own = {
+        // The revert's own event: made by the member role in that account.
+        let mut e = edit.clone();
+        e["detail"]["userIdentity"]["sessionContext"]["sessionIssuer"]["arn"] =
+            "arn:aws:iam::333333333333:role/sgwarden-member".into();
+        e["detail"]["eventID"] = "own-revert".into();
+        e
+    };
+    moto.clear_recording();
+    let body = |e: &serde_json::Value| {
+        aws_sdk_sqs::types::Message::builder()
+            .message_id(e["detail"]["eventID"].as_str().unwrap_or("x"))
+            .body(e.to_string())
+            .build()
+    };
+    let out = api
+        .invoke(
+            &batch(&[body(&edit), body(&own)]),
+            std::time::Duration::from_secs(60),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        out.outcome.expect("the batch runs"),
+        serde_json::json!({"batchItemFailures": []})
+    );
+    assert_eq!(
+        rules("333333333333", ids[1].clone()).await,
+        ["tcp/443 from 0.0.0.0/0"]
+    );
+    // Exactly one write, in the member: the own event read and wrote nothing.
+    let writes: Vec<String> = moto
+        .requests()
+        .into_iter()
+        .filter(|r| {
+            r.action
+                .as_deref()
+                .is_some_and(crate::moto_support::is_ec2_write)
+        })
+        .map(|r| r.param("GroupId").unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(writes, [ids[1].clone()]);
 }
