@@ -7,6 +7,7 @@
 pub mod ec2;
 pub mod flows;
 pub mod member;
+pub mod org;
 pub mod s3;
 pub mod sns;
 pub mod state;

@@ -48,6 +48,9 @@ pub struct LambdaConfig {
     pub member_role: String,
     /// `SGWARDEN_MEMBER_EXTERNAL_ID`: the ExternalId the member roles' trust asks for.
     pub member_external_id: Option<String>,
+    /// `SGWARDEN_WORK_QUEUE`: a hub's work queue (URL). With it, a scheduled sweep of a
+    /// policy with `settings.accounts` queues one message per account and region.
+    pub work_queue: Option<String>,
     /// `SGWARDEN_REPORT_BUCKET`: full reports are also written there.
     pub report_bucket: Option<String>,
     /// `SGWARDEN_STATE`: `s3://bucket/prefix/` of the per-group revert budgets
@@ -138,6 +141,7 @@ impl LambdaConfig {
             self_role_arn,
             member_role,
             member_external_id: var("SGWARDEN_MEMBER_EXTERNAL_ID"),
+            work_queue: var("SGWARDEN_WORK_QUEUE"),
             report_bucket: var("SGWARDEN_REPORT_BUCKET").map(|b| {
                 b.trim_start_matches("s3://")
                     .trim_end_matches('/')

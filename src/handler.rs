@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use crate::config::LambdaConfig;
 use crate::enforcer::{Enforcer, RunOptions};
 use crate::place::Place;
-use crate::ports::{Ec2, FlowSource, Notifier, PolicySource, RevertLedger};
+use crate::ports::{Ec2, FlowSource, Notifier, PolicySource, RevertLedger, WorkQueue};
 use crate::report::Report;
 use crate::trigger;
 
@@ -146,6 +146,43 @@ fn log_unrun_item(message_id: &str, why: &str) {
         json!(message_id),
         json!(why)
     );
+}
+
+/// A hub's scheduled sweep: when the policy governs `settings.accounts`, the planner
+/// queues one message per account and region and the answer says what it queued
+/// (`Ok(Some(..))`); a single-account policy gives `Ok(None)`, and the sweep runs here as
+/// always. A policy that does not load is the run's to report: `Ok(None)` too.
+pub async fn plan_sweep<
+    E: Ec2,
+    S: PolicySource,
+    N: Notifier,
+    L: RevertLedger,
+    F: FlowSource,
+    Q: WorkQueue,
+>(
+    enforcer: &Enforcer<E, S, N, L, F>,
+    queue: &Q,
+    hub: &Place,
+    event: &Value,
+) -> Result<Option<Value>, HandlerError> {
+    if event["detail-type"] != "Scheduled Event" {
+        return Ok(None);
+    }
+    let Ok(policy) = enforcer.source.load().await else {
+        return Ok(None);
+    };
+    if policy.settings.accounts.is_none() {
+        return Ok(None);
+    }
+    let event_id = event["id"].as_str();
+    match crate::work::plan(queue, &policy.settings, hub, event_id).await {
+        Ok(planned) => Ok(Some(json!({ "planned": planned }))),
+        Err(e) => Err(HandlerError {
+            error_type: "RunFailed",
+            message: format!("the planner could not queue the sweep: {e}"),
+            report: None,
+        }),
+    }
 }
 
 /// The options of one run in `home` (an account and region).

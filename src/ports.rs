@@ -253,3 +253,21 @@ impl FlowSource for NoFlows {
         })
     }
 }
+
+/// Why the planner could not list the accounts or queue the work.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{operation}: {message}")]
+pub struct WorkError {
+    pub operation: &'static str,
+    pub message: String,
+}
+
+/// A hub deployment's planner side: the organization's accounts and the work queue.
+pub trait WorkQueue: Sync {
+    /// The ACTIVE accounts of the AWS Organization (every page).
+    fn active_accounts(&self) -> impl Future<Output = Result<Vec<String>, WorkError>> + Send;
+
+    /// Puts the messages on the work queue ([`crate::work::BATCH`] a call); any message
+    /// the queue refuses is an error (the sweep is then incomplete, and says so).
+    fn send(&self, bodies: &[String]) -> impl Future<Output = Result<(), WorkError>> + Send;
+}

@@ -57,6 +57,41 @@ pub fn plan_sweep(accounts: &[String], regions: &[String], event_id: Option<&str
     out
 }
 
+/// What the planner did: the accounts and regions it crossed, and the messages queued.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Planned {
+    pub accounts: Vec<String>,
+    pub regions: Vec<String>,
+    pub queued: usize,
+}
+
+/// The planner: the accounts a hub policy governs (the organization's ACTIVE ones, read
+/// only for `organization`) crossed with its regions, one message each on the queue.
+pub async fn plan<Q: crate::ports::WorkQueue>(
+    queue: &Q,
+    settings: &crate::policy::Settings,
+    hub: &Place,
+    event_id: Option<&str>,
+) -> Result<Planned, crate::ports::WorkError> {
+    let active = match settings.accounts {
+        Some(crate::policy::Accounts::Organization) => queue.active_accounts().await?,
+        _ => Vec::new(),
+    };
+    let accounts = settings
+        .governed_accounts(&active, &hub.account)
+        .unwrap_or_default();
+    let regions = settings
+        .governed_regions(&hub.region, &[])
+        .unwrap_or_default();
+    let bodies = plan_sweep(&accounts, &regions, event_id);
+    queue.send(&bodies).await?;
+    Ok(Planned {
+        accounts,
+        regions,
+        queued: bodies.len(),
+    })
+}
+
 /// What one item of the batch asks for.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Work {

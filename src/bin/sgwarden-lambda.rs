@@ -4,7 +4,7 @@
 
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use serde_json::Value;
-use sgwarden::aws::{home_region, sdk_config, wiring};
+use sgwarden::aws::{home_region, org, sdk_config, wiring};
 use sgwarden::config::LambdaConfig;
 use sgwarden::handler::{self, HandlerError};
 
@@ -47,7 +47,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             "SGWARDEN_STATE is not set: the per-group revert budget (settings.flap_limit) is kept in this container's memory only"
         );
     }
-    let (enforcer, config, home) = (&enforcer, &config, home.as_str());
+    let queue = valid
+        .and_then(|c| c.work_queue.as_deref())
+        .map(|url| org::SdkWorkQueue::new(&sdk, url));
+    let (enforcer, config, home, queue) = (&enforcer, &config, home.as_str(), queue.as_ref());
     // The account comes from the function's own ARN, known at the first invocation.
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let config = config.as_ref().map_err(|message| Diagnostic {
@@ -58,6 +61,19 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         let home = handler::home(&event.context.invoked_function_arn, home);
         if let Some(members) = enforcer.ec2.members() {
             members.set_hub(&home.account);
+        }
+        if let Some(queue) = queue {
+            match handler::plan_sweep(enforcer, queue, &home, &event.payload).await {
+                Ok(Some(planned)) => {
+                    tracing::info!(planned = %planned, "sweep queued");
+                    return Ok(planned);
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::error!(error_type = e.error_type, error = %e.message, "planner failed");
+                    return Err(diagnostic(e));
+                }
+            }
         }
         if sgwarden::work::is_batch(&event.payload) {
             // A hub's work queue: one run per item; the failed items go back to SQS.

@@ -150,6 +150,7 @@ fn config() -> LambdaConfig {
         self_role_arn: None,
         member_role: sgwarden::place::DEFAULT_MEMBER_ROLE.into(),
         member_external_id: None,
+        work_queue: None,
         report_bucket: None,
         state: Some(state()),
     }

@@ -113,6 +113,7 @@ fn config(self_role: Option<&str>) -> LambdaConfig {
         self_role_arn: self_role.map(str::to_string),
         member_role: sgwarden::place::DEFAULT_MEMBER_ROLE.into(),
         member_external_id: None,
+        work_queue: None,
         report_bucket: None,
         state: None,
     }

@@ -347,3 +347,122 @@ groups:
         .collect();
     assert_eq!(writes, [ids[1].clone()]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_planner_queues_exactly_the_active_accounts_crossed_with_the_regions() {
+    use sgwarden_devkit::runtime_api::{Function, RuntimeApi};
+    let moto = start_moto();
+    let hub = moto.sdk().await;
+    let orgs = aws_sdk_organizations::Client::new(&hub);
+    orgs.create_organization()
+        .feature_set(aws_sdk_organizations::types::OrganizationFeatureSet::All)
+        .send()
+        .await
+        .unwrap();
+    let mut members = Vec::new();
+    for i in 0..5 {
+        let status = orgs
+            .create_account()
+            .account_name(format!("member-{i}"))
+            .email(format!("member-{i}@example.com"))
+            .send()
+            .await
+            .unwrap();
+        let id = status
+            .create_account_status()
+            .and_then(|s| s.account_id())
+            .unwrap()
+            .to_string();
+        members.push(id);
+    }
+    orgs.close_account()
+        .account_id(&members[4])
+        .send()
+        .await
+        .unwrap();
+    estate::versioned_bucket(&hub, "policy").await.unwrap();
+    estate::put_object(
+        &hub,
+        "policy",
+        "sgwarden/policy.yaml",
+        "version: 1
+settings: {regions: [us-east-1, eu-west-1], accounts: organization}
+groups: {}
+",
+    )
+    .await
+    .unwrap();
+    let sqs = aws_sdk_sqs::Client::new(&hub);
+    let queue = sqs
+        .create_queue()
+        .queue_name("sgwarden-work")
+        .send()
+        .await
+        .unwrap()
+        .queue_url()
+        .unwrap()
+        .to_string();
+    let api = RuntimeApi::start().await.unwrap();
+    let mut env: Vec<(&str, String)> = moto.env();
+    env.push(("SGWARDEN_POLICY", "s3://policy/sgwarden/policy.yaml".into()));
+    env.push(("SGWARDEN_WORK_QUEUE", queue.clone()));
+    let _function = Function::start(
+        crate::support::bin("sgwarden-lambda").as_path(),
+        &api,
+        &env,
+        None,
+    )
+    .unwrap();
+    moto.clear_recording();
+    let out = api
+        .invoke(
+            &crate::moto::event("scheduled.json"),
+            std::time::Duration::from_secs(60),
+        )
+        .await
+        .unwrap();
+    let planned = out.outcome.expect("the planner runs");
+    assert_eq!(planned["planned"]["queued"], 8, "{planned}");
+
+    let mut got = Vec::new();
+    loop {
+        let r = sqs
+            .receive_message()
+            .queue_url(&queue)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .unwrap();
+        if r.messages().is_empty() {
+            break;
+        }
+        for m in r.messages() {
+            let v: serde_json::Value = serde_json::from_str(m.body().unwrap()).unwrap();
+            got.push(format!(
+                "{}/{}",
+                v["account"].as_str().unwrap(),
+                v["region"].as_str().unwrap()
+            ));
+            sqs.delete_message()
+                .queue_url(&queue)
+                .receipt_handle(m.receipt_handle().unwrap())
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+    got.sort();
+    let mut want: Vec<String> = members[..4]
+        .iter()
+        .flat_map(|a| [format!("{a}/eu-west-1"), format!("{a}/us-east-1")])
+        .collect();
+    want.sort();
+    // The hub (the management account) and the suspended member are not in it.
+    assert_eq!(got, want);
+    // The planner read and queued; it touched no security group anywhere.
+    assert!(moto.requests().iter().all(|r| {
+        !r.action
+            .as_deref()
+            .is_some_and(crate::moto_support::is_ec2_write)
+    }));
+}
