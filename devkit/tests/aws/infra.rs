@@ -51,8 +51,10 @@ fn cfn_lint(path: &std::path::Path) -> (bool, String) {
 
 #[test]
 fn cfn_lint_is_clean_on_the_sam_template_and_on_its_translation() {
-    let (ok, text) = cfn_lint(&root().join("infra/template.yaml"));
-    assert!(ok, "cfn-lint infra/template.yaml:\n{text}");
+    for file in ["infra/template.yaml", "infra/member.yaml"] {
+        let (ok, text) = cfn_lint(&root().join(file));
+        assert!(ok, "cfn-lint {file}:\n{text}");
+    }
     let plain = translated();
     let path = std::env::temp_dir().join(format!("sgwarden-lint-{}.json", std::process::id()));
     std::fs::write(&path, serde_json::to_string_pretty(&plain).unwrap()).unwrap();
@@ -91,9 +93,10 @@ fn the_stack_has_what_a_deployment_needs_and_grants_no_more() {
         assert!(vars.contains_key(v), "{v} is not set");
     }
     // The sweep is an EventBridge rule (it delivers the `Scheduled Event` envelope); the
-    // other two carry the CloudTrail patterns (security-group calls, tag changes).
+    // other two carry the CloudTrail patterns (security-group calls, tag changes); a hub
+    // has a fourth, on its own bus, for the members' forwarded events.
     let rules = resources_of(&t, "AWS::Events::Rule");
-    assert_eq!(rules.len(), 3);
+    assert_eq!(rules.len(), 4);
     let sweep = rules
         .iter()
         .find(|(_, r)| r["Properties"]["ScheduleExpression"].is_object())
@@ -102,7 +105,8 @@ fn the_stack_has_what_a_deployment_needs_and_grants_no_more() {
         sweep.1["Properties"]["ScheduleExpression"]["Ref"],
         "ScheduleExpression"
     );
-    assert_eq!(resources_of(&t, "AWS::CloudWatch::Alarm").len(), 2);
+    // Function errors, failed invocations, and (a hub's) work items past their retries.
+    assert_eq!(resources_of(&t, "AWS::CloudWatch::Alarm").len(), 3);
     assert_eq!(resources_of(&t, "AWS::Lambda::EventInvokeConfig").len(), 1);
 
     // Least privilege: the function's role names exactly the actions the code calls.
@@ -138,13 +142,49 @@ fn the_stack_has_what_a_deployment_needs_and_grants_no_more() {
             "logs:CreateLogStream",
             "logs:FilterLogEvents",
             "logs:PutLogEvents",
+            "organizations:ListAccounts",
             "s3:GetObject",
             "s3:ListBucket",
             "s3:PutObject",
             "sns:Publish",
+            "sqs:ChangeMessageVisibility",
+            "sqs:DeleteMessage",
+            "sqs:GetQueueAttributes",
+            "sqs:ReceiveMessage",
             "sqs:SendMessage",
+            "sts:AssumeRole",
         ]
     );
+    // A hub assumes the member role by its name only, and everything of the organization
+    // mode is behind HubMode (off by default).
+    let assume = statements_if(role, "AssumeMemberRoles");
+    assert_eq!(assume[0], "IsHub");
+    assert_eq!(
+        assume[1]["Resource"]["Fn::Sub"],
+        "arn:${AWS::Partition}:iam::*:role/${MemberRoleName}"
+    );
+    for name in [
+        "WorkQueue",
+        "WorkDeadLetterQueue",
+        "WorkMapping",
+        "HubBus",
+        "HubRule",
+        "WorkDeadLetterAlarm",
+    ] {
+        assert_eq!(t["Resources"][name]["Condition"], "IsHub", "{name}");
+    }
+    let mapping = &t["Resources"]["WorkMapping"]["Properties"];
+    assert_eq!(
+        mapping["FunctionResponseTypes"],
+        serde_json::json!(["ReportBatchItemFailures"])
+    );
+    assert_eq!(
+        mapping["ScalingConfig"]["MaximumConcurrency"]["Ref"],
+        "WorkConcurrency"
+    );
+    let queue = &t["Resources"]["WorkQueue"]["Properties"];
+    assert!(queue["VisibilityTimeout"].as_u64().unwrap() >= 6 * 900);
+    assert_eq!(queue["RedrivePolicy"]["maxReceiveCount"], 3);
     // The only S3 objects the function may write besides reports are the per-group revert
     // budgets, under their prefix in their own bucket, not the policy's; it may list that
     // bucket (so a group's first read is a 404, not a 403) and nothing else.
@@ -209,6 +249,16 @@ fn the_stack_has_what_a_deployment_needs_and_grants_no_more() {
     );
 }
 
+/// A conditional statement of the function role's policy, by Sid: [condition, statement].
+fn statements_if<'a>(role: &'a Value, sid: &str) -> &'a Value {
+    role["Policies"][0]["PolicyDocument"]["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|s| s.get("Fn::If").filter(|i| i[1]["Sid"] == sid))
+        .unwrap_or_else(|| panic!("the {sid} statement"))
+}
+
 /// The CloudTrail rules' patterns (security-group calls, then tag changes), with the
 /// function role's ARN filled in.
 fn patterns() -> Vec<Value> {
@@ -216,7 +266,7 @@ fn patterns() -> Vec<Value> {
     let rules = resources_of(&t, "AWS::Events::Rule");
     let mut out: Vec<Value> = rules
         .iter()
-        .filter(|(_, r)| r["Properties"]["EventPattern"].is_object())
+        .filter(|(_, r)| r["Properties"]["EventPattern"]["detail"]["eventName"].is_array())
         .map(|(_, r)| r["Properties"]["EventPattern"].clone())
         .collect();
     out.sort_by_key(|p| p["detail"]["eventName"].as_array().map_or(0, Vec::len));
@@ -372,6 +422,78 @@ async fn the_event_pattern_lets_through_exactly_the_events_sgwarden_handles() {
     assert!(files.contains(&"iam-user-console.json".to_string()));
 }
 
+/// checkov's results on a template file.
+fn checkov(path: &std::path::Path) -> Value {
+    let out = Command::new(root().join(".venv-checkov/bin/checkov"))
+        .args(["--framework", "cloudformation", "--skip-download"])
+        .args(["--output", "json", "-f"])
+        .arg(path)
+        .output()
+        .expect("run checkov (run ./scripts/setup first)");
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "checkov printed no JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    report["results"].clone()
+}
+
+/// A plain CloudFormation YAML template (short-form tags and all) as JSON, read by
+/// cfn-lint's own reader.
+fn plain_yaml(path: &std::path::Path) -> Value {
+    let out = Command::new(root().join(".venv/bin/python"))
+        .args([
+            "-c",
+            "import json,sys; from cfnlint.decode.cfn_yaml import load; print(json.dumps(load(sys.argv[1])))",
+        ])
+        .arg(path)
+        .output()
+        .expect("run cfn-lint's reader");
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn the_member_template_is_clean_and_forwards_what_the_hub_handles() {
+    let results = checkov(&root().join("infra/member.yaml"));
+    let failed = results["failed_checks"].as_array().map_or(0, Vec::len);
+    assert_eq!(failed, 0, "{results}");
+    assert!(results["passed_checks"].as_array().unwrap().len() >= 10);
+    let member = plain_yaml(&root().join("infra/member.yaml"));
+    // The member's rules choose the same events as the hub's own (the event names, the
+    // sg- filter of tag changes), with the member role's calls left out.
+    let hub = patterns();
+    for (rule, want) in [
+        ("SecurityGroupChange", &hub[0]),
+        ("SecurityGroupTags", &hub[1]),
+    ] {
+        let got = &member["Resources"][rule]["Properties"]["EventPattern"];
+        assert_eq!(
+            got["detail"]["eventName"], want["detail"]["eventName"],
+            "{rule}"
+        );
+        assert_eq!(
+            got["detail"]["requestParameters"], want["detail"]["requestParameters"],
+            "{rule}"
+        );
+        let excluded = &got["detail"]["$or"][0]["userIdentity"]["sessionContext"]["sessionIssuer"]
+            ["arn"][0]["anything-but"][0]["Fn::Sub"];
+        assert_eq!(
+            excluded,
+            "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/${MemberRoleName}"
+        );
+        let target = &member["Resources"][rule]["Properties"]["Targets"][0];
+        assert_eq!(target["Arn"]["Ref"], "HubBusArn");
+    }
+    // The role trusts the hub's function role only, and is made in one region.
+    let role = &member["Resources"]["MemberRole"];
+    assert_eq!(role["Condition"], "CreateRole");
+    assert_eq!(
+        role["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]["AWS"]["Ref"],
+        "HubRoleArn"
+    );
+}
+
 #[test]
 fn checkov_finds_no_failed_check_and_every_skipped_one_has_a_written_reason() {
     let plain = translated();
@@ -379,20 +501,9 @@ fn checkov_finds_no_failed_check_and_every_skipped_one_has_a_written_reason() {
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("template.json");
     std::fs::write(&path, serde_json::to_string_pretty(&plain).unwrap()).unwrap();
-    let out = Command::new(root().join(".venv-checkov/bin/checkov"))
-        .args(["--framework", "cloudformation", "--skip-download"])
-        .args(["--output", "json", "-f"])
-        .arg(&path)
-        .output()
-        .expect("run checkov (run ./scripts/setup first)");
+    let results = checkov(&path);
     let _ = std::fs::remove_dir_all(&dir);
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "checkov printed no JSON ({e}): {}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
-    let results = &report["results"];
+    let results = &results;
     let failed: Vec<String> = results["failed_checks"]
         .as_array()
         .map(|a| {
