@@ -466,3 +466,79 @@ groups: {}
             .is_some_and(crate::moto_support::is_ec2_write)
     }));
 }
+
+#[tokio::test]
+async fn the_member_template_deploys_through_stacksets_to_a_list_of_accounts() {
+    use aws_sdk_cloudformation::types::{Capability, Parameter};
+    let moto = start_moto();
+    let hub = moto.sdk().await;
+    let cf = aws_sdk_cloudformation::Client::new(&hub);
+    let body = std::fs::read_to_string(crate::support::root().join("infra/member.yaml")).unwrap();
+    let param = |k: &str, v: &str| {
+        Parameter::builder()
+            .parameter_key(k)
+            .parameter_value(v)
+            .build()
+    };
+    cf.create_stack_set()
+        .stack_set_name("sgwarden-member")
+        .template_body(body)
+        .parameters(param(
+            "HubRoleArn",
+            &format!("arn:aws:iam::{HUB}:role/sgwarden-function"),
+        ))
+        .parameters(param(
+            "HubBusArn",
+            &format!("arn:aws:events:us-east-1:{HUB}:event-bus/sgwarden-hub"),
+        ))
+        .capabilities(Capability::CapabilityNamedIam)
+        .send()
+        .await
+        .unwrap();
+    let accounts = ["222222222222", "333333333333"];
+    cf.create_stack_instances()
+        .stack_set_name("sgwarden-member")
+        .set_accounts(Some(accounts.map(String::from).to_vec()))
+        .regions("us-east-1")
+        .send()
+        .await
+        .unwrap();
+    let members = Members::new(
+        &hub,
+        MemberRole {
+            name: "sgwarden-member".into(),
+            external_id: None,
+        },
+    );
+    members.set_hub(HUB);
+    for account in accounts {
+        // Read back in the member, with its own credentials: the role and both rules.
+        let conf = members.config(&Place::new(account, "us-east-1")).await;
+        let role = aws_sdk_iam::Client::new(&conf)
+            .get_role()
+            .role_name("sgwarden-member")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            role.role().map(|r| r.arn()),
+            Some(format!("arn:aws:iam::{account}:role/sgwarden-member").as_str())
+        );
+        let rules = aws_sdk_eventbridge::Client::new(&conf)
+            .list_rules()
+            .send()
+            .await
+            .unwrap();
+        let mut names: Vec<&str> = rules.rules().iter().filter_map(|r| r.name()).collect();
+        names.sort();
+        assert_eq!(names.len(), 2, "{account}: {names:?}");
+        assert!(names[0].contains("SecurityGroupChange") && names[1].contains("SecurityGroupTags"));
+    }
+    // Nothing of it in the hub.
+    let hub_rules = aws_sdk_eventbridge::Client::new(&hub)
+        .list_rules()
+        .send()
+        .await
+        .unwrap();
+    assert!(hub_rules.rules().is_empty());
+}
