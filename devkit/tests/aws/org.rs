@@ -542,3 +542,147 @@ async fn the_member_template_deploys_through_stacksets_to_a_list_of_accounts() {
         .unwrap();
     assert!(hub_rules.rules().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_item_fails_alone_and_reaches_the_dead_letter_queue() {
+    use aws_sdk_sqs::types::QueueAttributeName;
+    use sgwarden_devkit::runtime_api::{Function, RuntimeApi};
+    let moto = start_moto();
+    let hub = moto.sdk().await;
+    let members = Members::new(
+        &hub,
+        MemberRole {
+            name: "sgwarden-member".into(),
+            external_id: None,
+        },
+    );
+    members.set_hub(HUB);
+    let ids = seed_web(&members, &hub, &["222222222222"]).await;
+    estate::versioned_bucket(&hub, "policy").await.unwrap();
+    // 444444444444 is not governed: each run there is an error, as a member whose role
+    // cannot be assumed would be (moto checks no trust policy, so it cannot refuse one).
+    estate::put_object(
+        &hub,
+        "policy",
+        "sgwarden/policy.yaml",
+        "version: 1
+settings: {regions: [us-east-1], default_mode: enforce, accounts: [\"222222222222\"]}
+groups:
+  web: {name: web-prod, ingress: []}
+",
+    )
+    .await
+    .unwrap();
+    let sqs = aws_sdk_sqs::Client::new(&hub);
+    let dlq = sqs
+        .create_queue()
+        .queue_name("sgwarden-work-dlq")
+        .send()
+        .await
+        .unwrap()
+        .queue_url()
+        .unwrap()
+        .to_string();
+    let dlq_arn = format!("arn:aws:sqs:us-east-1:{HUB}:sgwarden-work-dlq");
+    let queue = sqs
+        .create_queue()
+        .queue_name("sgwarden-work")
+        .attributes(QueueAttributeName::VisibilityTimeout, "1")
+        .attributes(
+            QueueAttributeName::RedrivePolicy,
+            format!("{{\"deadLetterTargetArn\":\"{dlq_arn}\",\"maxReceiveCount\":\"2\"}}"),
+        )
+        .send()
+        .await
+        .unwrap()
+        .queue_url()
+        .unwrap()
+        .to_string();
+    for body in sgwarden::work::plan_sweep(
+        &["222222222222".to_string(), "444444444444".to_string()],
+        &["us-east-1".to_string()],
+        None,
+    ) {
+        sqs.send_message()
+            .queue_url(&queue)
+            .message_body(body)
+            .send()
+            .await
+            .unwrap();
+    }
+    let api = RuntimeApi::start().await.unwrap();
+    let mut env: Vec<(&str, String)> = moto.env();
+    env.push(("SGWARDEN_POLICY", "s3://policy/sgwarden/policy.yaml".into()));
+    let _function = Function::start(
+        crate::support::bin("sgwarden-lambda").as_path(),
+        &api,
+        &env,
+        None,
+    )
+    .unwrap();
+
+    // The pump: receive, run the batch, delete what did not fail; what failed comes back
+    // after its visibility timeout, until SQS moves it to the dead-letter queue.
+    let mut failures = Vec::new();
+    for _ in 0..6 {
+        let got = sqs
+            .receive_message()
+            .queue_url(&queue)
+            .max_number_of_messages(10)
+            .wait_time_seconds(2)
+            .send()
+            .await
+            .unwrap();
+        if got.messages().is_empty() {
+            break;
+        }
+        let out = api
+            .invoke(&batch(got.messages()), std::time::Duration::from_secs(60))
+            .await
+            .unwrap();
+        let answer = out.outcome.expect("the batch runs");
+        let failed: Vec<String> = answer["batchItemFailures"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["itemIdentifier"].as_str().unwrap().to_string())
+            .collect();
+        for m in got.messages() {
+            if failed.iter().any(|f| Some(f.as_str()) == m.message_id()) {
+                failures.push(m.body().unwrap_or_default().to_string());
+            } else {
+                sqs.delete_message()
+                    .queue_url(&queue)
+                    .receipt_handle(m.receipt_handle().unwrap())
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    }
+    // The governed member was repaired at the first delivery; only the other failed.
+    let conf = members
+        .config(&Place::new("222222222222", "us-east-1"))
+        .await;
+    let inv = SdkEc2::new(&conf)
+        .describe(&Place::new("222222222222", "us-east-1"), Some(&ids))
+        .await
+        .unwrap();
+    assert!(inv.groups[0].ingress.is_empty());
+    assert!(!failures.is_empty());
+    assert!(
+        failures.iter().all(|b| b.contains("444444444444")),
+        "{failures:?}"
+    );
+    let dead = sqs
+        .receive_message()
+        .queue_url(&dlq)
+        .max_number_of_messages(10)
+        .send()
+        .await
+        .unwrap();
+    let dead: Vec<&str> = dead.messages().iter().filter_map(|m| m.body()).collect();
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert!(dead[0].contains("444444444444"));
+}
