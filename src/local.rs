@@ -107,14 +107,19 @@ pub fn running_region() -> String {
         .unwrap_or_else(|| "us-east-1".to_string())
 }
 
-/// Splits `[REGION=]FILE` into its region (the running region when absent) and file.
-pub fn snapshot_arg(arg: &str) -> (String, String) {
-    match arg.split_once('=') {
-        Some((region, file)) if !region.is_empty() && !region.contains('/') => {
-            (region.to_string(), file.to_string())
+/// Splits `[[ACCOUNT/]REGION=]FILE` into its place (the running region and no account
+/// when absent) and file.
+pub fn snapshot_arg(arg: &str) -> (Place, String) {
+    if let Some((at, file)) = arg.split_once('=') {
+        let (account, region) = match at.split_once('/') {
+            Some((a, r)) if crate::place::is_account(a) => (a, r),
+            _ => ("", at),
+        };
+        if !region.is_empty() && !region.contains('/') {
+            return (Place::new(account, region), file.to_string());
         }
-        _ => (running_region(), arg.to_string()),
     }
+    (Place::new("", running_region()), arg.to_string())
 }
 
 /// Reads every `--snapshot` into one inventory. Errors name the file; a region that is not
@@ -122,15 +127,16 @@ pub fn snapshot_arg(arg: &str) -> (String, String) {
 pub fn read_snapshots(args: &[String]) -> Result<Inventory, String> {
     let mut inv = Inventory::default();
     for arg in args {
-        let (region, file) = snapshot_arg(arg);
-        if !policy::is_region(&region) {
+        let (place, file) = snapshot_arg(arg);
+        if !policy::is_region(&place.region) {
             return Err(format!(
-                "--snapshot `{arg}`: `{region}` is not a region name (write REGION=FILE, \
-                 e.g. us-east-1=snap.json)"
+                "--snapshot `{arg}`: `{}` is not a region name (write [ACCOUNT/]REGION=FILE, \
+                 e.g. us-east-1=snap.json or 111122223333/us-east-1=snap.json)",
+                place.region
             ));
         }
         let text = limits::read_text(Path::new(&file), "snapshot", limits::SNAPSHOT_BYTES)?;
-        inventory::read_snapshot(&file, &Place::new("", region), &text, &mut inv)?;
+        inventory::read_snapshot(&file, &place, &text, &mut inv)?;
     }
     Ok(inv)
 }

@@ -388,9 +388,13 @@ pub struct Summary {
 /// The whole report of a run.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Report {
-    /// The AWS account (12 digits) the run governed, when known.
+    /// The AWS account (12 digits) the run governed, when known (one account).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub account: Option<String>,
+    /// The accounts of a run over several (then `account` is absent, and every group,
+    /// missing group, unmanaged group and error names its own).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub accounts: Vec<String>,
     pub trigger: TriggerInfo,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub policy: Option<PolicyInfo>,
@@ -546,13 +550,13 @@ impl Report {
                 groups.push(r);
             }
         }
-        // The account is the owner of the governed groups (they all belong to one
-        // account), else the one the places name.
-        let account = drift
-            .groups
+        // The account is the one the places name (a run governs one account), else the
+        // owner of the groups read.
+        let account = places
             .first()
-            .map(|g| g.owner_id.clone())
-            .or_else(|| places.first().map(|p| p.account.clone()))
+            .map(|p| p.account.clone())
+            .filter(|a| !a.is_empty())
+            .or_else(|| drift.groups.first().map(|g| g.owner_id.clone()))
             .filter(|o| !o.is_empty());
         let mut regions: Vec<String> = Vec::with_capacity(places.len());
         for p in places {
@@ -562,6 +566,7 @@ impl Report {
         }
         let mut report = Report {
             account,
+            accounts: Vec::new(),
             trigger,
             policy: policy.map(PolicyInfo::of),
             regions,
@@ -606,6 +611,49 @@ impl Report {
         report.summary.groups_checked = drift.groups.len();
         report.recount();
         report
+    }
+
+    /// One report of several runs over several accounts (each run's own report): their
+    /// groups, missing and unmanaged groups and errors side by side, `accounts` listing
+    /// them. The refusals of the change cap are per run; the first is kept. One run's
+    /// report is returned as it is.
+    pub fn merge(mut reports: Vec<Report>) -> Report {
+        if reports.len() <= 1 {
+            return reports.pop().unwrap_or_else(|| {
+                Report::new(
+                    TriggerInfo::manual(),
+                    None,
+                    &[],
+                    &Drift::default(),
+                    &Plan::default(),
+                )
+            });
+        }
+        let mut all = reports.remove(0);
+        let mut accounts: Vec<String> = all.account.take().into_iter().collect();
+        for r in reports {
+            accounts.extend(r.account.clone());
+            for region in r.regions {
+                if !all.regions.contains(&region) {
+                    all.regions.push(region);
+                }
+            }
+            all.groups.extend(r.groups);
+            all.missing_groups.extend(r.missing_groups);
+            all.created_groups.extend(r.created_groups);
+            all.unmanaged_groups.extend(r.unmanaged_groups);
+            all.errors.extend(r.errors);
+            for (k, n) in r.selected {
+                *all.selected.entry(k).or_default() += n;
+            }
+            all.refused = all.refused.or(r.refused);
+            all.summary.groups_checked += r.summary.groups_checked;
+        }
+        accounts.sort();
+        accounts.dedup();
+        all.accounts = accounts;
+        all.recount();
+        all
     }
 
     /// Recomputes the summary's counts from the groups (after actions changed status).

@@ -76,16 +76,22 @@ fn from_snapshots(a: &PlanArgs, now: DateTime<Utc>) -> Result<Report, CliError> 
     // A snapshot of a region the policy does not govern would be silently left out of the
     // plan: say so instead.
     let all = governed_regions(&policy, &home, &[])?;
+    let mut accounts: Vec<String> = Vec::new();
     for arg in &a.snapshot {
-        let (region, _) = local::snapshot_arg(arg);
-        if !all.contains(&region) {
+        let (place, _) = local::snapshot_arg(arg);
+        if !all.contains(&place.region) {
             return Err(CliError::Usage(format!(
-                "--snapshot `{arg}`: region `{region}` is not governed by the policy \
+                "--snapshot `{arg}`: region `{}` is not governed by the policy \
                  (regions: {}); its groups would not be planned",
+                place.region,
                 all.join(", ")
             )));
         }
+        if !accounts.contains(&place.account) {
+            accounts.push(place.account);
+        }
     }
+    accounts.sort();
     let enforcer = Enforcer {
         ec2: MemoryEc2::new(inventory),
         source: LoadedPolicy(policy),
@@ -93,15 +99,23 @@ fn from_snapshots(a: &PlanArgs, now: DateTime<Utc>) -> Result<Report, CliError> 
         ledger: MemoryLedger::new(),
         flows: crate::ports::NoFlows,
     };
-    let opts = RunOptions {
-        apply: false,
-        force_audit: false,
-        regions: a.run.region.clone(),
-        now,
-        home: Place::new("", home),
-        notify: false,
-    };
-    block_on(enforcer.run(&manual(), &opts))
+    // One run per account the snapshots name (`ACCOUNT/REGION=FILE`), merged.
+    let runs = block_on(async {
+        let mut reports = Vec::new();
+        for account in &accounts {
+            let opts = RunOptions {
+                apply: false,
+                force_audit: false,
+                regions: a.run.region.clone(),
+                now,
+                home: Place::new(account.as_str(), home.as_str()),
+                notify: false,
+            };
+            reports.push(enforcer.run(&manual(), &opts).await);
+        }
+        reports
+    })?;
+    Ok(Report::merge(runs))
 }
 
 #[cfg(not(feature = "aws"))]

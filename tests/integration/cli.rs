@@ -466,3 +466,76 @@ fn rendered_reports_match_the_golden_files() {
         assert_eq!(got, want, "{format} output differs from {}", path.display());
     }
 }
+
+/// `plan --snapshot ACCOUNT/REGION=FILE` plans several accounts with no AWS: one report,
+/// `accounts` at the top, every group and missing group naming its account.
+#[test]
+fn plan_over_several_accounts_from_snapshots_is_one_report_naming_each_account() {
+    let dir = std::env::temp_dir().join(format!("sgwarden-accounts-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let policy = dir.join("policy.yaml");
+    std::fs::write(
+        &policy,
+        "version: 1
+settings: {regions: [us-east-1], default_mode: enforce, accounts: [\"222222222222\", \"333333333333\"]}
+groups:
+  web: {name: web-prod, ingress: [tcp/443 from 0.0.0.0/0]}
+  db: {name: db-prod, accounts: [\"333333333333\"], ingress: []}
+",
+    )
+    .unwrap();
+    let snap = example("snapshots/us-east-1.json");
+    let a = format!("222222222222/us-east-1={snap}");
+    let b = format!("333333333333/us-east-1={snap}");
+    let r = sgwarden(&[
+        "plan",
+        "--policy",
+        policy.to_str().unwrap(),
+        "--snapshot",
+        &a,
+        "--snapshot",
+        &b,
+        "--format",
+        "json",
+    ]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(
+        v["accounts"],
+        serde_json::json!(["222222222222", "333333333333"])
+    );
+    assert!(v.get("account").is_none());
+    let keys: Vec<String> = v["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| {
+            format!(
+                "{} {}",
+                g["account"].as_str().unwrap(),
+                g["key"].as_str().unwrap_or("-")
+            )
+        })
+        .collect();
+    // web in both accounts; db only where its entry narrows it to.
+    assert!(keys.contains(&"222222222222 web".to_string()), "{keys:?}");
+    assert!(keys.contains(&"333333333333 web".to_string()), "{keys:?}");
+    assert!(keys.contains(&"333333333333 db".to_string()), "{keys:?}");
+    assert!(!keys.contains(&"222222222222 db".to_string()), "{keys:?}");
+    // The text names the account of every group, since the report has no single one.
+    let text = sgwarden(&[
+        "plan",
+        "--policy",
+        policy.to_str().unwrap(),
+        "--snapshot",
+        &a,
+        "--snapshot",
+        &b,
+    ]);
+    assert!(
+        text.stdout.contains("333333333333/us-east-1"),
+        "{}",
+        text.stdout
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
