@@ -24,24 +24,53 @@ impl SdkWorkQueue {
     }
 }
 
+/// The ACTIVE accounts of the caller's AWS Organization, every page, sorted.
+pub async fn active_accounts(config: &SdkConfig) -> Result<Vec<String>, WorkError> {
+    list_active(&aws_sdk_organizations::Client::new(config)).await
+}
+
+/// The caller's own account (STS GetCallerIdentity).
+pub async fn caller_account(config: &SdkConfig) -> Result<String, WorkError> {
+    aws_sdk_sts::Client::new(config)
+        .get_caller_identity()
+        .send()
+        .await
+        .map_err(|e| WorkError {
+            operation: "GetCallerIdentity",
+            message: super::error_text(&e),
+        })?
+        .account()
+        .map(str::to_string)
+        .ok_or_else(|| WorkError {
+            operation: "GetCallerIdentity",
+            message: "no account in the answer".into(),
+        })
+}
+
+async fn list_active(
+    organizations: &aws_sdk_organizations::Client,
+) -> Result<Vec<String>, WorkError> {
+    let mut pages = organizations.list_accounts().into_paginator().send();
+    let mut out = Vec::new();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| WorkError {
+            operation: "ListAccounts",
+            message: super::error_text(&e),
+        })?;
+        out.extend(
+            page.accounts()
+                .iter()
+                .filter(|a| a.status() == Some(&AccountStatus::Active))
+                .filter_map(|a| a.id().map(str::to_string)),
+        );
+    }
+    out.sort();
+    Ok(out)
+}
+
 impl WorkQueue for SdkWorkQueue {
     async fn active_accounts(&self) -> Result<Vec<String>, WorkError> {
-        let mut pages = self.organizations.list_accounts().into_paginator().send();
-        let mut out = Vec::new();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| WorkError {
-                operation: "ListAccounts",
-                message: super::error_text(&e),
-            })?;
-            out.extend(
-                page.accounts()
-                    .iter()
-                    .filter(|a| a.status() == Some(&AccountStatus::Active))
-                    .filter_map(|a| a.id().map(str::to_string)),
-            );
-        }
-        out.sort();
-        Ok(out)
+        list_active(&self.organizations).await
     }
 
     async fn send(&self, bodies: &[String]) -> Result<(), WorkError> {

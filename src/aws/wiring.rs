@@ -18,20 +18,23 @@ use crate::ports::{Notifier, PolicySource, RevertLedger};
 /// The enforcer of the Lambda function and of `invoke`.
 pub type LambdaEnforcer = Enforcer<SdkEc2, AnyPolicySource, SnsNotifier, AnyLedger, SdkFlows>;
 
-/// An enforcer that reads and writes EC2 and reads flow logs through the SDK, with the
-/// policy source, notifier and revert ledger given.
+/// An enforcer that reads and writes EC2 and reads flow logs through the SDK (in another
+/// account than the caller's, with its member role), with the policy source, notifier and
+/// revert ledger given.
 pub fn enforcer<S: PolicySource, N: Notifier, L: RevertLedger>(
     sdk: &SdkConfig,
+    role: MemberRole,
     source: S,
     notifier: N,
     ledger: L,
 ) -> Enforcer<SdkEc2, S, N, L, SdkFlows> {
+    let members = Arc::new(Members::new(sdk, role));
     Enforcer {
-        ec2: SdkEc2::new(sdk),
+        ec2: SdkEc2::new(sdk).with_members(members.clone()),
         source,
         notifier,
         ledger,
-        flows: SdkFlows::new(sdk),
+        flows: SdkFlows::new(sdk).with_members(members),
     }
 }
 
@@ -44,7 +47,7 @@ pub fn enforcer<S: PolicySource, N: Notifier, L: RevertLedger>(
 /// account's member role (`SGWARDEN_MEMBER_ROLE`): a single-account deployment never
 /// names another account, so it never assumes one.
 pub fn lambda(sdk: &SdkConfig, config: Option<&LambdaConfig>) -> LambdaEnforcer {
-    let members = Arc::new(Members::new(
+    enforcer(
         sdk,
         MemberRole {
             name: config.map_or(crate::place::DEFAULT_MEMBER_ROLE.to_string(), |c| {
@@ -52,16 +55,12 @@ pub fn lambda(sdk: &SdkConfig, config: Option<&LambdaConfig>) -> LambdaEnforcer 
             }),
             external_id: config.and_then(|c| c.member_external_id.clone()),
         },
-    ));
-    Enforcer {
-        ec2: SdkEc2::new(sdk).with_members(members.clone()),
-        source: AnyPolicySource::new(sdk, config.map_or("", |c| c.policy.as_str())),
-        notifier: SnsNotifier::new(
+        AnyPolicySource::new(sdk, config.map_or("", |c| c.policy.as_str())),
+        SnsNotifier::new(
             sdk,
             config.and_then(|c| c.topic_arn.clone()),
             config.and_then(|c| c.report_bucket.clone()),
         ),
-        ledger: AnyLedger::new(sdk, config.and_then(|c| c.state.as_ref())),
-        flows: SdkFlows::new(sdk).with_members(members),
-    }
+        AnyLedger::new(sdk, config.and_then(|c| c.state.as_ref())),
+    )
 }

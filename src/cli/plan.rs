@@ -26,6 +26,15 @@ pub struct RunArgs {
     pub report: ReportArgs,
     #[command(flatten)]
     pub aws: EndpointArgs,
+    /// With settings.accounts: the role assumed in each member account.
+    #[arg(long, env = "SGWARDEN_MEMBER_ROLE", default_value = crate::place::DEFAULT_MEMBER_ROLE)]
+    pub member_role: String,
+    /// The ExternalId the member roles' trust asks for.
+    #[arg(long, env = "SGWARDEN_MEMBER_EXTERNAL_ID")]
+    pub member_external_id: Option<String>,
+    /// With settings.accounts: how many accounts are run at once (1 to 64).
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub concurrency: u16,
 }
 
 #[derive(Debug, Args)]
@@ -133,22 +142,111 @@ fn live(a: &RunArgs, now: DateTime<Utc>, apply: bool, dry_run: bool) -> Result<R
         let home = home_region(&sdk);
         let policy = super::fetch_policy(&sdk, &a.policy).await?;
         governed_regions(&policy, &home, regions)?;
+        let accounts = match policy.settings.accounts {
+            None => None,
+            Some(_) => Some(member_accounts(&sdk, &policy.settings).await?),
+        };
         // A person's apply: counted within this run only, never held back by the Lambda's
         // ledger (docs/operations.md).
         let enforcer = wiring::enforcer(
             &sdk,
+            crate::aws::member::MemberRole {
+                name: a.member_role.clone(),
+                external_id: a.member_external_id.clone(),
+            },
             LoadedPolicy(policy),
             MemoryNotifier::default(),
             MemoryLedger::new(),
         );
-        let opts = RunOptions {
+        let opts = |account: &str| RunOptions {
             apply,
             force_audit: dry_run,
             regions: regions.to_vec(),
             now,
-            home: Place::new("", home),
+            home: Place::new(account, home.as_str()),
             notify: false,
         };
-        Ok(enforcer.run(&manual(), &opts).await)
+        let Some((hub, accounts)) = accounts else {
+            return Ok(enforcer.run(&manual(), &opts("")).await);
+        };
+        if let Some(members) = enforcer.ec2.members() {
+            members.set_hub(&hub);
+        }
+        // Every account of the policy, a bounded number at a time, in one report.
+        use futures_util::StreamExt;
+        let progress = Progress::new(accounts.len());
+        let reports: Vec<Report> = futures_util::stream::iter(accounts.iter())
+            .map(|account| {
+                let (enforcer, progress, opts) = (&enforcer, &progress, &opts);
+                async move {
+                    let r = enforcer.run(&manual(), &opts(account)).await;
+                    progress.done(!r.errors.is_empty());
+                    r
+                }
+            })
+            .buffer_unordered(usize::from(a.concurrency))
+            .collect()
+            .await;
+        progress.finish();
+        Ok(Report::merge(reports))
     })?
+}
+
+/// The caller's account (the hub) and the accounts a CLI run over an organization
+/// governs: `settings.accounts` (the organization's ACTIVE accounts, read with the
+/// caller's credentials), less the exclusions and the caller's own account unless a list
+/// names it.
+#[cfg(feature = "aws")]
+async fn member_accounts(
+    sdk: &aws_config::SdkConfig,
+    settings: &crate::policy::Settings,
+) -> Result<(String, Vec<String>), CliError> {
+    use crate::aws::org;
+    let aws = |e: crate::ports::WorkError| CliError::Aws(e.to_string());
+    let hub = org::caller_account(sdk).await.map_err(aws)?;
+    let active = match settings.accounts {
+        Some(crate::policy::Accounts::Organization) => {
+            org::active_accounts(sdk).await.map_err(aws)?
+        }
+        _ => Vec::new(),
+    };
+    let accounts = settings
+        .governed_accounts(&active, &hub)
+        .unwrap_or_default();
+    Ok((hub, accounts))
+}
+
+/// Accounts done of all, and failures so far, on stderr while it is a terminal.
+struct Progress {
+    total: usize,
+    done: std::sync::atomic::AtomicUsize,
+    failed: std::sync::atomic::AtomicUsize,
+    shown: bool,
+}
+
+impl Progress {
+    fn new(total: usize) -> Self {
+        use std::io::IsTerminal;
+        Progress {
+            total,
+            done: Default::default(),
+            failed: Default::default(),
+            shown: std::io::stderr().is_terminal(),
+        }
+    }
+
+    fn done(&self, failed: bool) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let n = self.done.fetch_add(1, Relaxed) + 1;
+        let f = self.failed.fetch_add(usize::from(failed), Relaxed) + usize::from(failed);
+        if self.shown {
+            eprint!("\r{n}/{} accounts, {f} failed", self.total);
+        }
+    }
+
+    fn finish(&self) {
+        if self.shown && self.total > 0 {
+            eprintln!();
+        }
+    }
 }

@@ -686,3 +686,100 @@ groups:
     assert_eq!(dead.len(), 1, "{dead:?}");
     assert!(dead[0].contains("444444444444"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_applies_a_policy_over_every_active_account_of_the_organization() {
+    let moto = start_moto();
+    let hub = moto.sdk().await;
+    let orgs = aws_sdk_organizations::Client::new(&hub);
+    orgs.create_organization()
+        .feature_set(aws_sdk_organizations::types::OrganizationFeatureSet::All)
+        .send()
+        .await
+        .unwrap();
+    let mut accounts = Vec::new();
+    for i in 0..2 {
+        let status = orgs
+            .create_account()
+            .account_name(format!("member-{i}"))
+            .email(format!("member-{i}@example.com"))
+            .send()
+            .await
+            .unwrap();
+        accounts.push(
+            status
+                .create_account_status()
+                .and_then(|s| s.account_id())
+                .unwrap()
+                .to_string(),
+        );
+    }
+    let members = Members::new(
+        &hub,
+        MemberRole {
+            name: "sgwarden-member".into(),
+            external_id: None,
+        },
+    );
+    members.set_hub(HUB);
+    let refs: Vec<&str> = accounts.iter().map(String::as_str).chain([HUB]).collect();
+    let ids = seed_web(&members, &hub, &refs).await;
+    estate::versioned_bucket(&hub, "policy").await.unwrap();
+    estate::put_object(
+        &hub,
+        "policy",
+        "p.yaml",
+        "version: 1
+settings: {regions: [us-east-1], default_mode: enforce, accounts: organization}
+groups:
+  web: {name: web-prod, ingress: []}
+",
+    )
+    .await
+    .unwrap();
+    let out = std::process::Command::new(crate::support::bin("sgwarden"))
+        .args([
+            "apply",
+            "--policy",
+            "s3://policy/p.yaml",
+            "--concurrency",
+            "2",
+            "--format",
+            "json",
+        ])
+        .envs(moto.env())
+        .env("AWS_REGION", "us-east-1")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let mut want = accounts.clone();
+    want.sort();
+    assert_eq!(report["accounts"], serde_json::json!(want));
+    assert_eq!(report["summary"]["revoked"], 2, "{report}");
+    // Each member repaired through its role; the hub (the management account) untouched.
+    for (i, account) in accounts.iter().enumerate() {
+        let conf = members
+            .config(&Place::new(account.as_str(), "us-east-1"))
+            .await;
+        let inv = SdkEc2::new(&conf)
+            .describe(
+                &Place::new(account.as_str(), "us-east-1"),
+                Some(&ids[i..=i]),
+            )
+            .await
+            .unwrap();
+        assert!(inv.groups[0].ingress.is_empty(), "{account}");
+    }
+    let inv = SdkEc2::new(&hub)
+        .describe(&Place::new(HUB, "us-east-1"), Some(&ids[2..]))
+        .await
+        .unwrap();
+    assert_eq!(inv.groups[0].ingress.len(), 1);
+}
