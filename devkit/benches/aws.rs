@@ -281,20 +281,6 @@ async fn run(n: usize, events: usize) {
         rss as f64 / 1024.0
     ));
     println!("{table}");
-    write_doc(&table);
+    sgwarden_devkit::write_doc("aws-path", &table);
     drop(function);
-}
-
-/// Replaces the text between the `aws-path` markers of docs/benchmarks.md.
-fn write_doc(table: &str) {
-    let path = root().join("docs/benchmarks.md");
-    let doc = std::fs::read_to_string(&path).unwrap();
-    let (begin, end) = ("<!-- aws-path:begin -->", "<!-- aws-path:end -->");
-    let (Some(b), Some(e)) = (doc.find(begin), doc.find(end)) else {
-        eprintln!("docs/benchmarks.md has no aws-path markers; not written");
-        return;
-    };
-    let out = format!("{}{begin}\n{table}{}", &doc[..b], &doc[e..]);
-    std::fs::write(&path, out).unwrap();
-    eprintln!("wrote {}", path.display());
 }

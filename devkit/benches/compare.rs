@@ -316,7 +316,7 @@ fn main() {
     let engine = engine();
     let text = render(&all, &engine);
     println!("{text}");
-    write_doc(&text);
+    sgwarden_devkit::write_doc("compare", &text);
 }
 
 async fn compare(n: usize, runs: usize) -> Results {
@@ -799,18 +799,4 @@ fn render(all: &[Results], engine: &(Duration, Duration)) -> String {
         ms(engine.1)
     );
     out
-}
-
-/// Replaces the text between the `compare` markers of docs/benchmarks.md.
-fn write_doc(text: &str) {
-    let path = root().join("docs/benchmarks.md");
-    let doc = std::fs::read_to_string(&path).unwrap();
-    let (begin, end) = ("<!-- compare:begin -->", "<!-- compare:end -->");
-    let (Some(b), Some(e)) = (doc.find(begin), doc.find(end)) else {
-        eprintln!("docs/benchmarks.md has no compare markers; not written");
-        return;
-    };
-    let out = format!("{}{begin}\n{text}{}", &doc[..b], &doc[e..]);
-    std::fs::write(&path, out).unwrap();
-    eprintln!("wrote {}", path.display());
 }

@@ -107,3 +107,26 @@ pub fn process_peak_rss_kib(pid: u32) -> Option<u64> {
         .parse()
         .ok()
 }
+
+/// Replaces the text between the `<!-- NAME:begin -->` and `<!-- NAME:end -->` markers of
+/// docs/benchmarks.md with `text` (a benchmark's results).
+pub fn write_doc(name: &str, text: &str) {
+    let path = root().join("docs/benchmarks.md");
+    let Ok(doc) = std::fs::read_to_string(&path) else {
+        eprintln!("cannot read {}; not written", path.display());
+        return;
+    };
+    let (begin, end) = (
+        format!("<!-- {name}:begin -->"),
+        format!("<!-- {name}:end -->"),
+    );
+    let (Some(b), Some(e)) = (doc.find(&begin), doc.find(&end)) else {
+        eprintln!("docs/benchmarks.md has no {name} markers; not written");
+        return;
+    };
+    let out = format!("{}{begin}\n{text}{}", &doc[..b], &doc[e..]);
+    match std::fs::write(&path, out) {
+        Ok(()) => eprintln!("wrote {}", path.display()),
+        Err(e) => eprintln!("cannot write {}: {e}", path.display()),
+    }
+}

@@ -27,6 +27,9 @@ use crate::rule::{DescribedRule, Direction, Peer, Rule};
 /// The most values EC2 takes in one filter.
 pub const FILTER_VALUES: usize = 200;
 
+/// The most clients (one per account and region) kept at once.
+const CLIENTS: usize = 32;
+
 /// EC2 through the SDK.
 pub struct SdkEc2 {
     config: SdkConfig,
@@ -124,7 +127,13 @@ impl SdkEc2 {
         let conf = aws_sdk_ec2::config::Builder::from(&base)
             .region(Region::new(place.region.clone()))
             .build();
-        lock()
+        let mut clients = lock();
+        // A hub meets every account and region of an organization in one container:
+        // the cache is bounded, so its memory is (clients are rebuilt when needed).
+        if clients.len() >= CLIENTS {
+            clients.clear();
+        }
+        clients
             .entry(key)
             .or_insert_with(|| Client::from_conf(conf))
             .clone()

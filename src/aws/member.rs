@@ -22,6 +22,9 @@ pub struct MemberRole {
     pub external_id: Option<String>,
 }
 
+/// The most accounts whose member-role credentials are kept at once.
+const PROVIDERS: usize = 32;
+
 /// The partition of a region: `aws`, `aws-cn` or `aws-us-gov`.
 pub fn partition(region: &str) -> &'static str {
     if region.starts_with("cn-") {
@@ -88,7 +91,12 @@ impl Members {
                     builder = builder.external_id(id);
                 }
                 let p = SharedCredentialsProvider::new(builder.build().await);
-                self.lock().insert(place.account.clone(), p.clone());
+                let mut providers = self.lock();
+                // Bounded, as the clients are: a hub meets every account in one container.
+                if providers.len() >= PROVIDERS {
+                    providers.clear();
+                }
+                providers.insert(place.account.clone(), p.clone());
                 p
             }
         };
