@@ -117,15 +117,7 @@ async fn run(n: usize) {
     .unwrap();
     let topic = estate::topic_with_queue(&hub, "reports").await.unwrap();
     let sqs = aws_sdk_sqs::Client::new(&hub);
-    let queue = sqs
-        .create_queue()
-        .queue_name("sgwarden-work")
-        .send()
-        .await
-        .unwrap()
-        .queue_url()
-        .unwrap()
-        .to_string();
+    let queue = estate::queue(&hub, "sgwarden-work").await.unwrap();
 
     // The floor: one raw describe per (account, region), through each member's role.
     let t = Instant::now();

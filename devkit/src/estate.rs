@@ -383,3 +383,43 @@ pub fn event_for_group(sample: &Value, group_id: &str) -> Value {
     }
     e
 }
+
+/// Creates an SQS queue; its URL.
+pub async fn queue(sdk: &SdkConfig, name: &str) -> Result<String, DevError> {
+    aws_sdk_sqs::Client::new(sdk)
+        .create_queue()
+        .queue_name(name)
+        .send()
+        .await
+        .map_err(DevError::aws("CreateQueue"))?
+        .queue_url()
+        .map(str::to_string)
+        .ok_or_else(|| DevError::Setup("CreateQueue returned no URL".into()))
+}
+
+/// An AWS Organization of the caller's account with `n` member accounts created in it
+/// (`member-0`…); their ids, in order.
+pub async fn organization(sdk: &SdkConfig, n: usize) -> Result<Vec<String>, DevError> {
+    let orgs = aws_sdk_organizations::Client::new(sdk);
+    orgs.create_organization()
+        .feature_set(aws_sdk_organizations::types::OrganizationFeatureSet::All)
+        .send()
+        .await
+        .map_err(DevError::aws("CreateOrganization"))?;
+    let mut out = Vec::with_capacity(n);
+    for i in 0..n {
+        let status = orgs
+            .create_account()
+            .account_name(format!("member-{i}"))
+            .email(format!("member-{i}@example.com"))
+            .send()
+            .await
+            .map_err(DevError::aws("CreateAccount"))?;
+        let id = status
+            .create_account_status()
+            .and_then(|s| s.account_id())
+            .ok_or_else(|| DevError::Setup("CreateAccount returned no account id".into()))?;
+        out.push(id.to_string());
+    }
+    Ok(out)
+}

@@ -11,7 +11,8 @@ use sgwarden::ports::{Ec2, GroupRef};
 use sgwarden::rule::{DescribedRule, Direction};
 use sgwarden_devkit::estate;
 
-use crate::moto_support::start_moto;
+use crate::moto_support::{Moto, start_moto};
+use sgwarden_devkit::runtime_api::{Function, RuntimeApi};
 
 /// moto's default account: the hub here.
 const HUB: &str = "123456789012";
@@ -115,6 +116,34 @@ async fn each_place_is_read_and_written_with_its_own_accounts_member_role() {
     );
 }
 
+/// The member roles as the hub (moto's default account) assumes them.
+fn hub_members(hub: &aws_config::SdkConfig) -> Members {
+    let members = Members::new(
+        hub,
+        MemberRole {
+            name: "sgwarden-member".into(),
+            external_id: None,
+        },
+    );
+    members.set_hub(HUB);
+    members
+}
+
+/// The Lambda binary on a runtime API, pointed at this moto with `env` besides.
+async fn function(moto: &Moto, env: &[(&'static str, &str)]) -> (RuntimeApi, Function) {
+    let api = RuntimeApi::start().await.unwrap();
+    let mut all: Vec<(&str, String)> = moto.env();
+    all.extend(env.iter().map(|(k, v)| (*k, v.to_string())));
+    let f = Function::start(
+        crate::support::bin("sgwarden-lambda").as_path(),
+        &api,
+        &all,
+        None,
+    )
+    .unwrap();
+    (api, f)
+}
+
 /// Seeds `web-prod` with SSH open to the world in each account (through its member role;
 /// the hub's with its own credentials).
 async fn seed_web(
@@ -164,17 +193,9 @@ fn batch(messages: &[aws_sdk_sqs::types::Message]) -> serde_json::Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pumped_sweep_and_a_member_event_repair_each_member_with_its_own_role() {
-    use sgwarden_devkit::runtime_api::{Function, RuntimeApi};
     let moto = start_moto();
     let hub = moto.sdk().await;
-    let members = Members::new(
-        &hub,
-        MemberRole {
-            name: "sgwarden-member".into(),
-            external_id: None,
-        },
-    );
-    members.set_hub(HUB);
+    let members = hub_members(&hub);
     let accounts = ["222222222222", "333333333333", HUB];
     let ids = seed_web(&members, &hub, &accounts).await;
     estate::versioned_bucket(&hub, "policy").await.unwrap();
@@ -193,30 +214,19 @@ groups:
     let topic = estate::topic_with_queue(&hub, "sgwarden-reports")
         .await
         .unwrap();
-    let api = RuntimeApi::start().await.unwrap();
-    let mut env: Vec<(&str, String)> = moto.env();
-    env.push(("SGWARDEN_POLICY", "s3://policy/sgwarden/policy.yaml".into()));
-    env.push(("SGWARDEN_TOPIC_ARN", topic.arn.clone()));
-    let _function = Function::start(
-        crate::support::bin("sgwarden-lambda").as_path(),
-        &api,
-        &env,
-        None,
+    let (api, _function) = function(
+        &moto,
+        &[
+            ("SGWARDEN_POLICY", "s3://policy/sgwarden/policy.yaml"),
+            ("SGWARDEN_TOPIC_ARN", &topic.arn),
+        ],
     )
-    .unwrap();
+    .await;
 
     // The planner's messages on a work queue; the harness pumps it as Lambda's event
     // source mapping would (moto never invokes a function from a queue).
     let sqs = aws_sdk_sqs::Client::new(&hub);
-    let queue = sqs
-        .create_queue()
-        .queue_name("sgwarden-work")
-        .send()
-        .await
-        .unwrap()
-        .queue_url()
-        .unwrap()
-        .to_string();
+    let queue = estate::queue(&hub, "sgwarden-work").await.unwrap();
     let bodies = sgwarden::work::plan_sweep(
         &["222222222222".to_string(), "333333333333".to_string()],
         &["us-east-1".to_string()],
@@ -251,13 +261,7 @@ groups:
     );
 
     let rules = |account: &'static str, id: String| {
-        let ec2 = SdkEc2::new(&hub).with_members(Arc::new(Members::new(
-            &hub,
-            MemberRole {
-                name: "sgwarden-member".into(),
-                external_id: None,
-            },
-        )));
+        let ec2 = SdkEc2::new(&hub).with_members(Arc::new(hub_members(&hub)));
         async move {
             let inv = ec2
                 .describe(&Place::new(account, "us-east-1"), Some(&[id]))
@@ -350,32 +354,11 @@ groups:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_planner_queues_exactly_the_active_accounts_crossed_with_the_regions() {
-    use sgwarden_devkit::runtime_api::{Function, RuntimeApi};
     let moto = start_moto();
     let hub = moto.sdk().await;
-    let orgs = aws_sdk_organizations::Client::new(&hub);
-    orgs.create_organization()
-        .feature_set(aws_sdk_organizations::types::OrganizationFeatureSet::All)
-        .send()
-        .await
-        .unwrap();
-    let mut members = Vec::new();
-    for i in 0..5 {
-        let status = orgs
-            .create_account()
-            .account_name(format!("member-{i}"))
-            .email(format!("member-{i}@example.com"))
-            .send()
-            .await
-            .unwrap();
-        let id = status
-            .create_account_status()
-            .and_then(|s| s.account_id())
-            .unwrap()
-            .to_string();
-        members.push(id);
-    }
-    orgs.close_account()
+    let members = estate::organization(&hub, 5).await.unwrap();
+    aws_sdk_organizations::Client::new(&hub)
+        .close_account()
         .account_id(&members[4])
         .send()
         .await
@@ -393,26 +376,15 @@ groups: {}
     .await
     .unwrap();
     let sqs = aws_sdk_sqs::Client::new(&hub);
-    let queue = sqs
-        .create_queue()
-        .queue_name("sgwarden-work")
-        .send()
-        .await
-        .unwrap()
-        .queue_url()
-        .unwrap()
-        .to_string();
-    let api = RuntimeApi::start().await.unwrap();
-    let mut env: Vec<(&str, String)> = moto.env();
-    env.push(("SGWARDEN_POLICY", "s3://policy/sgwarden/policy.yaml".into()));
-    env.push(("SGWARDEN_WORK_QUEUE", queue.clone()));
-    let _function = Function::start(
-        crate::support::bin("sgwarden-lambda").as_path(),
-        &api,
-        &env,
-        None,
+    let queue = estate::queue(&hub, "sgwarden-work").await.unwrap();
+    let (api, _function) = function(
+        &moto,
+        &[
+            ("SGWARDEN_POLICY", "s3://policy/sgwarden/policy.yaml"),
+            ("SGWARDEN_WORK_QUEUE", &queue),
+        ],
     )
-    .unwrap();
+    .await;
     moto.clear_recording();
     let out = api
         .invoke(
@@ -503,14 +475,7 @@ async fn the_member_template_deploys_through_stacksets_to_a_list_of_accounts() {
         .send()
         .await
         .unwrap();
-    let members = Members::new(
-        &hub,
-        MemberRole {
-            name: "sgwarden-member".into(),
-            external_id: None,
-        },
-    );
-    members.set_hub(HUB);
+    let members = hub_members(&hub);
     for account in accounts {
         // Read back in the member, with its own credentials: the role and both rules.
         let conf = members.config(&Place::new(account, "us-east-1")).await;
@@ -546,17 +511,9 @@ async fn the_member_template_deploys_through_stacksets_to_a_list_of_accounts() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_item_fails_alone_and_reaches_the_dead_letter_queue() {
     use aws_sdk_sqs::types::QueueAttributeName;
-    use sgwarden_devkit::runtime_api::{Function, RuntimeApi};
     let moto = start_moto();
     let hub = moto.sdk().await;
-    let members = Members::new(
-        &hub,
-        MemberRole {
-            name: "sgwarden-member".into(),
-            external_id: None,
-        },
-    );
-    members.set_hub(HUB);
+    let members = hub_members(&hub);
     let ids = seed_web(&members, &hub, &["222222222222"]).await;
     estate::versioned_bucket(&hub, "policy").await.unwrap();
     // 444444444444 is not governed: each run there is an error, as a member whose role
@@ -610,16 +567,11 @@ groups:
             .await
             .unwrap();
     }
-    let api = RuntimeApi::start().await.unwrap();
-    let mut env: Vec<(&str, String)> = moto.env();
-    env.push(("SGWARDEN_POLICY", "s3://policy/sgwarden/policy.yaml".into()));
-    let _function = Function::start(
-        crate::support::bin("sgwarden-lambda").as_path(),
-        &api,
-        &env,
-        None,
+    let (api, _function) = function(
+        &moto,
+        &[("SGWARDEN_POLICY", "s3://policy/sgwarden/policy.yaml")],
     )
-    .unwrap();
+    .await;
 
     // The pump: receive, run the batch, delete what did not fail; what failed comes back
     // after its visibility timeout, until SQS moves it to the dead-letter queue.
@@ -691,37 +643,8 @@ groups:
 async fn the_cli_applies_a_policy_over_every_active_account_of_the_organization() {
     let moto = start_moto();
     let hub = moto.sdk().await;
-    let orgs = aws_sdk_organizations::Client::new(&hub);
-    orgs.create_organization()
-        .feature_set(aws_sdk_organizations::types::OrganizationFeatureSet::All)
-        .send()
-        .await
-        .unwrap();
-    let mut accounts = Vec::new();
-    for i in 0..2 {
-        let status = orgs
-            .create_account()
-            .account_name(format!("member-{i}"))
-            .email(format!("member-{i}@example.com"))
-            .send()
-            .await
-            .unwrap();
-        accounts.push(
-            status
-                .create_account_status()
-                .and_then(|s| s.account_id())
-                .unwrap()
-                .to_string(),
-        );
-    }
-    let members = Members::new(
-        &hub,
-        MemberRole {
-            name: "sgwarden-member".into(),
-            external_id: None,
-        },
-    );
-    members.set_hub(HUB);
+    let accounts = estate::organization(&hub, 2).await.unwrap();
+    let members = hub_members(&hub);
     let refs: Vec<&str> = accounts.iter().map(String::as_str).chain([HUB]).collect();
     let ids = seed_web(&members, &hub, &refs).await;
     estate::versioned_bucket(&hub, "policy").await.unwrap();
