@@ -142,9 +142,8 @@ pub async fn handle_batch<E: Ec2, S: PolicySource, N: Notifier, L: RevertLedger,
 /// the dead-letter queue, where the message itself is kept.
 fn log_unrun_item(message_id: &str, why: &str) {
     eprintln!(
-        "{{\"level\":\"ERROR\",\"item\":{},\"error\":{}}}",
-        json!(message_id),
-        json!(why)
+        "{}",
+        json!({"level": "ERROR", "item": message_id, "error": why})
     );
 }
 
