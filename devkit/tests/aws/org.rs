@@ -285,15 +285,27 @@ groups:
     }
     // The hub is not governed: untouched.
     assert_eq!(rules(HUB, ids[2].clone()).await, ["tcp/22 from 0.0.0.0/0"]);
-    // One report per item, each naming its account.
-    let mut named: Vec<String> = estate::receive(&hub, &topic.queue_url)
+    // One report per item, each naming its account, in the JSON and in the subject.
+    let mut named: Vec<(String, String)> = estate::receive(&hub, &topic.queue_url)
         .await
         .unwrap()
         .into_iter()
-        .map(|(_, r)| r["account"].as_str().unwrap_or_default().to_string())
+        .map(|(envelope, r)| {
+            (
+                r["account"].as_str().unwrap_or_default().to_string(),
+                envelope["Subject"].as_str().unwrap_or_default().to_string(),
+            )
+        })
         .collect();
     named.sort();
-    assert_eq!(named, ["222222222222", "333333333333"]);
+    let accounts: Vec<&str> = named.iter().map(|(a, _)| a.as_str()).collect();
+    assert_eq!(accounts, ["222222222222", "333333333333"]);
+    for (account, subject) in &named {
+        assert!(
+            subject.starts_with(&format!("sgwarden {account} us-east-1:")),
+            "{subject}"
+        );
+    }
 
     // A console edit in 333333333333, forwarded to the hub's queue: reverted there only.
     let conf = members
