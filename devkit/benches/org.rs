@@ -116,7 +116,6 @@ async fn run(n: usize) {
     .await
     .unwrap();
     let topic = estate::topic_with_queue(&hub, "reports").await.unwrap();
-    let sqs = aws_sdk_sqs::Client::new(&hub);
     let queue = estate::queue(&hub, "sgwarden-work").await.unwrap();
 
     // The floor: one raw describe per (account, region), through each member's role.
@@ -174,45 +173,15 @@ async fn run(n: usize) {
     let cpu0 = cpu();
     let (mut done, mut batches, mut rss_max) = (0usize, 0usize, 0u64);
     while done < items {
-        let got = sqs
-            .receive_message()
-            .queue_url(&queue)
-            .max_number_of_messages(10)
-            .send()
+        let pumped = api
+            .pump(&hub, &queue, Duration::from_secs(600))
             .await
             .unwrap();
-        if got.messages().is_empty() {
+        if pumped.received == 0 {
             break;
         }
-        let records: Vec<serde_json::Value> = got
-            .messages()
-            .iter()
-            .map(|m| {
-                serde_json::json!({"messageId": m.message_id(), "body": m.body(), "eventSource": "aws:sqs"})
-            })
-            .collect();
-        let out = api
-            .invoke(
-                &serde_json::json!({"Records": records}),
-                Duration::from_secs(600),
-            )
-            .await
-            .unwrap();
-        let answer = out.outcome.expect("the batch runs");
-        assert_eq!(
-            answer["batchItemFailures"],
-            serde_json::json!([]),
-            "{answer}"
-        );
-        for m in got.messages() {
-            sqs.delete_message()
-                .queue_url(&queue)
-                .receipt_handle(m.receipt_handle().unwrap())
-                .send()
-                .await
-                .unwrap();
-        }
-        done += got.messages().len();
+        assert!(pumped.failed.is_empty(), "{:?}", pumped.failed);
+        done += pumped.received;
         batches += 1;
         rss_max = rss_max.max(process_peak_rss_kib(pid).unwrap_or(0));
     }

@@ -338,7 +338,39 @@ pub async fn topic_with_queue(sdk: &SdkConfig, name: &str) -> Result<Topic, DevE
 /// Messages waiting in the queue (deleted as read): the SNS envelope and the JSON report
 /// inside it.
 pub async fn receive(sdk: &SdkConfig, queue_url: &str) -> Result<Vec<(Value, Value)>, DevError> {
+    let bodies = take(&aws_sdk_sqs::Client::new(sdk), queue_url).await?;
+    Ok(bodies
+        .iter()
+        .map(|body| {
+            let envelope: Value = serde_json::from_str(body).unwrap_or_default();
+            let report: Value =
+                serde_json::from_str(envelope["Message"].as_str().unwrap_or("null"))
+                    .unwrap_or_default();
+            (envelope, report)
+        })
+        .collect())
+}
+
+/// Every message on a queue, received until it is empty and each deleted: their bodies
+/// as JSON (`null` for a body that is not).
+pub async fn drain(sdk: &SdkConfig, queue_url: &str) -> Result<Vec<Value>, DevError> {
     let sqs = aws_sdk_sqs::Client::new(sdk);
+    let mut out = Vec::new();
+    loop {
+        let bodies = take(&sqs, queue_url).await?;
+        if bodies.is_empty() {
+            return Ok(out);
+        }
+        out.extend(
+            bodies
+                .iter()
+                .map(|b| serde_json::from_str(b).unwrap_or_default()),
+        );
+    }
+}
+
+/// One receive of up to ten messages, each deleted: their bodies.
+async fn take(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> Result<Vec<String>, DevError> {
     let out = sqs
         .receive_message()
         .queue_url(queue_url)
@@ -346,12 +378,9 @@ pub async fn receive(sdk: &SdkConfig, queue_url: &str) -> Result<Vec<(Value, Val
         .send()
         .await
         .map_err(DevError::aws("ReceiveMessage"))?;
-    let mut messages = Vec::new();
+    let mut bodies = Vec::new();
     for m in out.messages() {
-        let envelope: Value = serde_json::from_str(m.body().unwrap_or("{}")).unwrap_or_default();
-        let report: Value = serde_json::from_str(envelope["Message"].as_str().unwrap_or("null"))
-            .unwrap_or_default();
-        messages.push((envelope, report));
+        bodies.push(m.body().unwrap_or("{}").to_string());
         if let Some(handle) = m.receipt_handle() {
             sqs.delete_message()
                 .queue_url(queue_url)
@@ -361,7 +390,7 @@ pub async fn receive(sdk: &SdkConfig, queue_url: &str) -> Result<Vec<(Value, Val
                 .map_err(DevError::aws("DeleteMessage"))?;
         }
     }
-    Ok(messages)
+    Ok(bodies)
 }
 
 /// A CloudTrail sample from `events/` pointed at another group: the request's group id (or,
@@ -422,4 +451,18 @@ pub async fn organization(sdk: &SdkConfig, n: usize) -> Result<Vec<String>, DevE
         out.push(id.to_string());
     }
     Ok(out)
+}
+
+/// Sends each body to a queue, one message each.
+pub async fn send(sdk: &SdkConfig, queue_url: &str, bodies: &[String]) -> Result<(), DevError> {
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    for body in bodies {
+        sqs.send_message()
+            .queue_url(queue_url)
+            .message_body(body)
+            .send()
+            .await
+            .map_err(DevError::aws("SendMessage"))?;
+    }
+    Ok(())
 }

@@ -280,3 +280,88 @@ impl Drop for Function {
         let _ = self.child.wait();
     }
 }
+
+/// The SQS event Lambda's event source mapping would hand a function for these messages.
+pub fn sqs_batch(messages: &[aws_sdk_sqs::types::Message]) -> serde_json::Value {
+    let records: Vec<serde_json::Value> = messages
+        .iter()
+        .map(|m| {
+            serde_json::json!({
+                "messageId": m.message_id(),
+                "receiptHandle": m.receipt_handle(),
+                "body": m.body(),
+                "attributes": {},
+                "messageAttributes": {},
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:sgwarden-work",
+                "awsRegion": "us-east-1"
+            })
+        })
+        .collect();
+    serde_json::json!({ "Records": records })
+}
+
+/// What one delivery of a queue came to: how many messages it took, and the bodies of
+/// those the function answered as failed (left on the queue for SQS to deliver again).
+#[derive(Debug, Default)]
+pub struct Pumped {
+    pub received: usize,
+    pub failed: Vec<String>,
+}
+
+impl RuntimeApi {
+    /// One delivery of a work queue as Lambda's SQS event source mapping makes it (moto
+    /// never invokes a function from a queue): up to ten messages received (waiting up
+    /// to two seconds for some), handed to the function as one batch, and deleted unless
+    /// its answer names them in `batchItemFailures`.
+    pub async fn pump(
+        &self,
+        sdk: &aws_config::SdkConfig,
+        queue_url: &str,
+        timeout: Duration,
+    ) -> Result<Pumped, DevError> {
+        let sqs = aws_sdk_sqs::Client::new(sdk);
+        let got = sqs
+            .receive_message()
+            .queue_url(queue_url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(2)
+            .send()
+            .await
+            .map_err(DevError::aws("ReceiveMessage"))?;
+        let messages = got.messages();
+        if messages.is_empty() {
+            return Ok(Pumped::default());
+        }
+        let answer = self
+            .invoke(&sqs_batch(messages), timeout)
+            .await?
+            .outcome
+            .map_err(|e| DevError::Setup(format!("the batch failed: {e:?}")))?;
+        let failed: Vec<&str> = answer["batchItemFailures"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|f| f["itemIdentifier"].as_str())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut out = Pumped {
+            received: messages.len(),
+            failed: Vec::new(),
+        };
+        for m in messages {
+            if m.message_id().is_some_and(|id| failed.contains(&id)) {
+                out.failed.push(m.body().unwrap_or_default().to_string());
+            } else if let Some(handle) = m.receipt_handle() {
+                sqs.delete_message()
+                    .queue_url(queue_url)
+                    .receipt_handle(handle)
+                    .send()
+                    .await
+                    .map_err(DevError::aws("DeleteMessage"))?;
+            }
+        }
+        Ok(out)
+    }
+}

@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use crate::moto_support::start_moto;
 use crate::support::root;
+use sgwarden_devkit::estate;
 
 const SELF_ROLE: &str = "arn:aws:iam::111122223333:role/sgwarden-function-role";
 
@@ -293,16 +294,7 @@ async fn the_event_pattern_lets_through_exactly_the_events_sgwarden_handles() {
     let moto = start_moto();
     let sdk = moto.sdk().await;
     let events = aws_sdk_eventbridge::Client::new(&sdk);
-    let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let queue = sqs
-        .create_queue()
-        .queue_name("matched")
-        .send()
-        .await
-        .unwrap()
-        .queue_url()
-        .unwrap()
-        .to_string();
+    let queue = estate::queue(&sdk, "matched").await.unwrap();
     let arn = "arn:aws:sqs:us-east-1:123456789012:matched";
     for (i, pattern) in p.iter().enumerate() {
         let rule = format!("sgwarden-rule-{i}");
@@ -368,33 +360,18 @@ async fn the_event_pattern_lets_through_exactly_the_events_sgwarden_handles() {
         assert_eq!(out.failed_entry_count(), 0, "{name}");
     }
 
-    let mut arrived = Vec::new();
-    loop {
-        let out = sqs
-            .receive_message()
-            .queue_url(&queue)
-            .max_number_of_messages(10)
-            .send()
-            .await
-            .unwrap();
-        if out.messages().is_empty() {
-            break;
-        }
-        for m in out.messages() {
-            let v: Value = serde_json::from_str(m.body().unwrap()).unwrap();
+    let mut arrived: Vec<(String, String)> = estate::drain(&sdk, &queue)
+        .await
+        .unwrap()
+        .iter()
+        .map(|v| {
             let d = &v["detail"];
-            arrived.push((
+            (
                 d["eventName"].as_str().unwrap_or("").to_string(),
                 d["eventID"].as_str().unwrap_or("").to_string(),
-            ));
-            sqs.delete_message()
-                .queue_url(&queue)
-                .receipt_handle(m.receipt_handle().unwrap())
-                .send()
-                .await
-                .unwrap();
-        }
-    }
+            )
+        })
+        .collect();
     let want: Vec<(String, String)> = samples
         .iter()
         .filter(|(n, _)| {

@@ -12,7 +12,7 @@ use sgwarden::rule::{DescribedRule, Direction};
 use sgwarden_devkit::estate;
 
 use crate::moto_support::{Moto, start_moto};
-use sgwarden_devkit::runtime_api::{Function, RuntimeApi};
+use sgwarden_devkit::runtime_api::{Function, RuntimeApi, sqs_batch};
 
 /// moto's default account: the hub here.
 const HUB: &str = "123456789012";
@@ -171,26 +171,6 @@ async fn seed_web(
     ids
 }
 
-/// The SQS batch Lambda would hand the function for these received messages.
-fn batch(messages: &[aws_sdk_sqs::types::Message]) -> serde_json::Value {
-    let records: Vec<serde_json::Value> = messages
-        .iter()
-        .map(|m| {
-            serde_json::json!({
-                "messageId": m.message_id(),
-                "receiptHandle": m.receipt_handle(),
-                "body": m.body(),
-                "attributes": {},
-                "messageAttributes": {},
-                "eventSource": "aws:sqs",
-                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:sgwarden-work",
-                "awsRegion": "us-east-1"
-            })
-        })
-        .collect();
-    serde_json::json!({ "Records": records })
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pumped_sweep_and_a_member_event_repair_each_member_with_its_own_role() {
     let moto = start_moto();
@@ -225,40 +205,19 @@ groups:
 
     // The planner's messages on a work queue; the harness pumps it as Lambda's event
     // source mapping would (moto never invokes a function from a queue).
-    let sqs = aws_sdk_sqs::Client::new(&hub);
     let queue = estate::queue(&hub, "sgwarden-work").await.unwrap();
     let bodies = sgwarden::work::plan_sweep(
         &["222222222222".to_string(), "333333333333".to_string()],
         &["us-east-1".to_string()],
         Some("sweep-1"),
     );
-    for body in &bodies {
-        sqs.send_message()
-            .queue_url(&queue)
-            .message_body(body)
-            .send()
-            .await
-            .unwrap();
-    }
-    let received = sqs
-        .receive_message()
-        .queue_url(&queue)
-        .max_number_of_messages(10)
-        .send()
+    estate::send(&hub, &queue, &bodies).await.unwrap();
+    let pumped = api
+        .pump(&hub, &queue, std::time::Duration::from_secs(60))
         .await
         .unwrap();
-    assert_eq!(received.messages().len(), 2);
-    let out = api
-        .invoke(
-            &batch(received.messages()),
-            std::time::Duration::from_secs(60),
-        )
-        .await
-        .unwrap();
-    assert_eq!(
-        out.outcome.expect("the batch runs"),
-        serde_json::json!({"batchItemFailures": []})
-    );
+    assert_eq!(pumped.received, 2);
+    assert!(pumped.failed.is_empty(), "{:?}", pumped.failed);
 
     let rules = |account: &'static str, id: String| {
         let ec2 = SdkEc2::new(&hub).with_members(Arc::new(hub_members(&hub)));
@@ -337,7 +296,7 @@ groups:
     };
     let out = api
         .invoke(
-            &batch(&[body(&edit), body(&own)]),
+            &sqs_batch(&[body(&edit), body(&own)]),
             std::time::Duration::from_secs(60),
         )
         .await
@@ -387,7 +346,6 @@ groups: {}
     )
     .await
     .unwrap();
-    let sqs = aws_sdk_sqs::Client::new(&hub);
     let queue = estate::queue(&hub, "sgwarden-work").await.unwrap();
     let (api, _function) = function(
         &moto,
@@ -408,33 +366,18 @@ groups: {}
     let planned = out.outcome.expect("the planner runs");
     assert_eq!(planned["planned"]["queued"], 8, "{planned}");
 
-    let mut got = Vec::new();
-    loop {
-        let r = sqs
-            .receive_message()
-            .queue_url(&queue)
-            .max_number_of_messages(10)
-            .send()
-            .await
-            .unwrap();
-        if r.messages().is_empty() {
-            break;
-        }
-        for m in r.messages() {
-            let v: serde_json::Value = serde_json::from_str(m.body().unwrap()).unwrap();
-            got.push(format!(
+    let mut got: Vec<String> = estate::drain(&hub, &queue)
+        .await
+        .unwrap()
+        .iter()
+        .map(|v| {
+            format!(
                 "{}/{}",
                 v["account"].as_str().unwrap(),
                 v["region"].as_str().unwrap()
-            ));
-            sqs.delete_message()
-                .queue_url(&queue)
-                .receipt_handle(m.receipt_handle().unwrap())
-                .send()
-                .await
-                .unwrap();
-        }
-    }
+            )
+        })
+        .collect();
     got.sort();
     let mut want: Vec<String> = members[..4]
         .iter()
@@ -543,15 +486,7 @@ groups:
     .await
     .unwrap();
     let sqs = aws_sdk_sqs::Client::new(&hub);
-    let dlq = sqs
-        .create_queue()
-        .queue_name("sgwarden-work-dlq")
-        .send()
-        .await
-        .unwrap()
-        .queue_url()
-        .unwrap()
-        .to_string();
+    let dlq = estate::queue(&hub, "sgwarden-work-dlq").await.unwrap();
     let dlq_arn = format!("arn:aws:sqs:us-east-1:{HUB}:sgwarden-work-dlq");
     let queue = sqs
         .create_queue()
@@ -567,18 +502,12 @@ groups:
         .queue_url()
         .unwrap()
         .to_string();
-    for body in sgwarden::work::plan_sweep(
+    let bodies = sgwarden::work::plan_sweep(
         &["222222222222".to_string(), "444444444444".to_string()],
         &["us-east-1".to_string()],
         None,
-    ) {
-        sqs.send_message()
-            .queue_url(&queue)
-            .message_body(body)
-            .send()
-            .await
-            .unwrap();
-    }
+    );
+    estate::send(&hub, &queue, &bodies).await.unwrap();
     let (api, _function) = function(
         &moto,
         &[("SGWARDEN_POLICY", "s3://policy/sgwarden/policy.yaml")],
@@ -589,40 +518,14 @@ groups:
     // after its visibility timeout, until SQS moves it to the dead-letter queue.
     let mut failures = Vec::new();
     for _ in 0..6 {
-        let got = sqs
-            .receive_message()
-            .queue_url(&queue)
-            .max_number_of_messages(10)
-            .wait_time_seconds(2)
-            .send()
+        let pumped = api
+            .pump(&hub, &queue, std::time::Duration::from_secs(60))
             .await
             .unwrap();
-        if got.messages().is_empty() {
+        if pumped.received == 0 {
             break;
         }
-        let out = api
-            .invoke(&batch(got.messages()), std::time::Duration::from_secs(60))
-            .await
-            .unwrap();
-        let answer = out.outcome.expect("the batch runs");
-        let failed: Vec<String> = answer["batchItemFailures"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|f| f["itemIdentifier"].as_str().unwrap().to_string())
-            .collect();
-        for m in got.messages() {
-            if failed.iter().any(|f| Some(f.as_str()) == m.message_id()) {
-                failures.push(m.body().unwrap_or_default().to_string());
-            } else {
-                sqs.delete_message()
-                    .queue_url(&queue)
-                    .receipt_handle(m.receipt_handle().unwrap())
-                    .send()
-                    .await
-                    .unwrap();
-            }
-        }
+        failures.extend(pumped.failed);
         tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
     }
     // The governed member was repaired at the first delivery; only the other failed.
@@ -639,16 +542,9 @@ groups:
         failures.iter().all(|b| b.contains("444444444444")),
         "{failures:?}"
     );
-    let dead = sqs
-        .receive_message()
-        .queue_url(&dlq)
-        .max_number_of_messages(10)
-        .send()
-        .await
-        .unwrap();
-    let dead: Vec<&str> = dead.messages().iter().filter_map(|m| m.body()).collect();
+    let dead = estate::drain(&hub, &dlq).await.unwrap();
     assert_eq!(dead.len(), 1, "{dead:?}");
-    assert!(dead[0].contains("444444444444"));
+    assert_eq!(dead[0]["account"], "444444444444");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
