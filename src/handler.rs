@@ -150,7 +150,8 @@ fn log_unrun_item(message_id: &str, why: &str) {
 /// A hub's scheduled sweep: when the policy governs `settings.accounts`, the planner
 /// queues one message per account and region and the answer says what it queued
 /// (`Ok(Some(..))`); a single-account policy gives `Ok(None)`, and the sweep runs here as
-/// always. A policy that does not load is the run's to report: `Ok(None)` too.
+/// always (its load of the policy is then a conditional GET that the source's cache
+/// answers). A policy that does not load is the run's to report: `Ok(None)` too.
 pub async fn plan_sweep<
     E: Ec2,
     S: PolicySource,

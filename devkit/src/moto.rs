@@ -166,6 +166,47 @@ impl Moto {
         ]
     }
 
+    /// Session credentials in `account`, from `AssumeRole` with the default account's
+    /// dummy credentials: moto lands every later call made with them in that account's own
+    /// backend. Returned as SDK configuration and as a child process's environment.
+    pub async fn account(
+        &self,
+        account: &str,
+    ) -> Result<(SdkConfig, Vec<(&'static str, String)>), DevError> {
+        let answer = aws_sdk_sts::Client::new(&self.sdk().await)
+            .assume_role()
+            .role_arn(format!("arn:aws:iam::{account}:role/sgwarden-function"))
+            .role_session_name("sgwarden-function")
+            .send()
+            .await
+            .map_err(DevError::aws("AssumeRole"))?;
+        let c = answer
+            .credentials()
+            .ok_or_else(|| DevError::Setup("AssumeRole returned no credentials".into()))?;
+        let sdk = aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .endpoint_url(&self.url)
+            .credentials_provider(Credentials::new(
+                c.access_key_id(),
+                c.secret_access_key(),
+                Some(c.session_token().to_string()),
+                None,
+                "moto-assumed",
+            ))
+            .load()
+            .await;
+        let mut env = self.env();
+        for (k, v) in env.iter_mut() {
+            match *k {
+                "AWS_ACCESS_KEY_ID" => *v = c.access_key_id().to_string(),
+                "AWS_SECRET_ACCESS_KEY" => *v = c.secret_access_key().to_string(),
+                _ => {}
+            }
+        }
+        env.push(("AWS_SESSION_TOKEN", c.session_token().to_string()));
+        Ok((sdk, env))
+    }
+
     /// Clears every resource (`POST /moto-api/reset`).
     pub fn reset(&self) -> Result<(), DevError> {
         match admin(self.host(), "POST", "/moto-api/reset") {

@@ -45,8 +45,9 @@ struct Pending {
     reply: oneshot::Sender<Result<serde_json::Value, FunctionError>>,
 }
 
-#[derive(Default)]
 struct State {
+    /// `lambda-runtime-invoked-function-arn`: the account the function runs in.
+    function_arn: String,
     queue: Mutex<VecDeque<Pending>>,
     in_flight: Mutex<HashMap<String, Pending>>,
     init_error: Mutex<Option<FunctionError>>,
@@ -66,9 +67,22 @@ pub struct RuntimeApi {
 }
 
 impl RuntimeApi {
-    /// Binds a free loopback port and starts serving.
+    /// Binds a free loopback port and starts serving a function of moto's default account.
     pub async fn start() -> Result<RuntimeApi, DevError> {
-        let state = Arc::new(State::default());
+        RuntimeApi::start_in("123456789012").await
+    }
+
+    /// Binds a free loopback port and starts serving a function of `account`: its
+    /// invocations carry that account in the function's ARN.
+    pub async fn start_in(account: &str) -> Result<RuntimeApi, DevError> {
+        let state = Arc::new(State {
+            function_arn: format!("arn:aws:lambda:us-east-1:{account}:function:sgwarden"),
+            queue: Mutex::default(),
+            in_flight: Mutex::default(),
+            init_error: Mutex::default(),
+            arrived: Notify::new(),
+            init_failed: Notify::new(),
+        });
         let served = state.clone();
         let server =
             LoopbackServer::start("the runtime API", move |req| route(served.clone(), req)).await?;
@@ -204,7 +218,7 @@ async fn next(state: &State) -> Response<Full<Bytes>> {
             h.insert("lambda-runtime-deadline-ms", header(&deadline.to_string()));
             h.insert(
                 "lambda-runtime-invoked-function-arn",
-                header("arn:aws:lambda:us-east-1:123456789012:function:sgwarden"),
+                header(&state.function_arn),
             );
             h.insert(
                 "lambda-runtime-trace-id",

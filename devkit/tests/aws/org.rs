@@ -14,8 +14,11 @@ use sgwarden_devkit::estate;
 use crate::moto_support::{Moto, start_moto};
 use sgwarden_devkit::runtime_api::{Function, RuntimeApi, sqs_batch};
 
-/// moto's default account: the hub here.
+/// moto's default account: the hub in most tests here.
 const HUB: &str = "123456789012";
+/// The hub where a test must tell the hub's calls from calls that fell back to moto's
+/// default account (as cached member credentials do after `/moto-api/reset`).
+const OTHER_HUB: &str = "111111111111";
 
 fn names(inv: &sgwarden::inventory::Inventory) -> Vec<String> {
     let mut v: Vec<String> = inv
@@ -116,8 +119,8 @@ async fn each_place_is_read_and_written_with_its_own_accounts_member_role() {
     );
 }
 
-/// The member roles as the hub (moto's default account) assumes them.
-fn hub_members(hub: &aws_config::SdkConfig) -> Members {
+/// The member roles as a hub in `account` assumes them.
+fn members_of(hub: &aws_config::SdkConfig, account: &str) -> Members {
     let members = Members::new(
         hub,
         MemberRole {
@@ -125,14 +128,28 @@ fn hub_members(hub: &aws_config::SdkConfig) -> Members {
             external_id: None,
         },
     );
-    members.set_hub(HUB);
+    members.set_hub(account);
     members
+}
+
+/// The member roles as the hub (moto's default account) assumes them.
+fn hub_members(hub: &aws_config::SdkConfig) -> Members {
+    members_of(hub, HUB)
 }
 
 /// The Lambda binary on a runtime API, pointed at this moto with `env` besides.
 async fn function(moto: &Moto, env: &[(&'static str, &str)]) -> (RuntimeApi, Function) {
-    let api = RuntimeApi::start().await.unwrap();
-    let mut all: Vec<(&str, String)> = moto.env();
+    function_in(HUB, moto.env(), env).await
+}
+
+/// The Lambda binary of a hub in `account`, with that account's environment `base`.
+async fn function_in(
+    account: &str,
+    base: Vec<(&'static str, String)>,
+    env: &[(&'static str, &str)],
+) -> (RuntimeApi, Function) {
+    let api = RuntimeApi::start_in(account).await.unwrap();
+    let mut all = base;
     all.extend(env.iter().map(|(k, v)| (*k, v.to_string())));
     let f = Function::start(
         crate::support::bin("sgwarden-lambda").as_path(),
@@ -146,18 +163,10 @@ async fn function(moto: &Moto, env: &[(&'static str, &str)]) -> (RuntimeApi, Fun
 
 /// Seeds `web-prod` with SSH open to the world in each account (through its member role;
 /// the hub's with its own credentials).
-async fn seed_web(
-    members: &Members,
-    hub: &aws_config::SdkConfig,
-    accounts: &[&str],
-) -> Vec<String> {
+async fn seed_web(members: &Members, accounts: &[&str]) -> Vec<String> {
     let mut ids = Vec::new();
     for account in accounts {
-        let conf = if *account == HUB {
-            hub.clone()
-        } else {
-            members.config(&Place::new(*account, "us-east-1")).await
-        };
+        let conf = members.config(&Place::new(*account, "us-east-1")).await;
         let ec2 = aws_sdk_ec2::Client::new(&conf);
         let vpc = estate::create_vpc(&ec2, "10.0.0.0/16").await.unwrap();
         let id = estate::create_group(&ec2, &vpc, "web-prod", "web")
@@ -174,10 +183,12 @@ async fn seed_web(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pumped_sweep_and_a_member_event_repair_each_member_with_its_own_role() {
     let moto = start_moto();
-    let hub = moto.sdk().await;
-    let members = hub_members(&hub);
-    let accounts = ["222222222222", "333333333333", HUB];
-    let ids = seed_web(&members, &hub, &accounts).await;
+    // The hub runs in its own account, so that a call made with the wrong credentials
+    // would show in moto's default account, which must stay empty.
+    let (hub, hub_env) = moto.account(OTHER_HUB).await.unwrap();
+    let members = members_of(&hub, OTHER_HUB);
+    let accounts = ["222222222222", "333333333333", OTHER_HUB];
+    let ids = seed_web(&members, &accounts).await;
     estate::versioned_bucket(&hub, "policy").await.unwrap();
     estate::put_object(
         &hub,
@@ -194,8 +205,9 @@ groups:
     let topic = estate::topic_with_queue(&hub, "sgwarden-reports")
         .await
         .unwrap();
-    let (api, _function) = function(
-        &moto,
+    let (api, _function) = function_in(
+        OTHER_HUB,
+        hub_env,
         &[
             ("SGWARDEN_POLICY", "s3://policy/sgwarden/policy.yaml"),
             ("SGWARDEN_TOPIC_ARN", &topic.arn),
@@ -220,7 +232,7 @@ groups:
     assert!(pumped.failed.is_empty(), "{:?}", pumped.failed);
 
     let rules = |account: &'static str, id: String| {
-        let ec2 = SdkEc2::new(&hub).with_members(Arc::new(hub_members(&hub)));
+        let ec2 = SdkEc2::new(&hub).with_members(Arc::new(members_of(&hub, OTHER_HUB)));
         async move {
             let inv = ec2
                 .describe(&Place::new(account, "us-east-1"), Some(&[id]))
@@ -243,7 +255,10 @@ groups:
         );
     }
     // The hub is not governed: untouched.
-    assert_eq!(rules(HUB, ids[2].clone()).await, ["tcp/22 from 0.0.0.0/0"]);
+    assert_eq!(
+        rules(OTHER_HUB, ids[2].clone()).await,
+        ["tcp/22 from 0.0.0.0/0"]
+    );
     // One report per item, each naming its account, in the JSON and in the subject.
     let mut named: Vec<(String, String)> = estate::receive(&hub, &topic.queue_url)
         .await
@@ -321,6 +336,39 @@ groups:
         .map(|r| r.param("GroupId").unwrap_or_default().to_string())
         .collect();
     assert_eq!(writes, [ids[1].clone()]);
+
+    // moto's default account saw none of it: no group but its default VPC's, no bucket,
+    // no topic, no queue.
+    let default = moto.sdk().await;
+    let groups = aws_sdk_ec2::Client::new(&default)
+        .describe_security_groups()
+        .send()
+        .await
+        .unwrap();
+    let names: Vec<&str> = groups
+        .security_groups()
+        .iter()
+        .filter_map(|g| g.group_name())
+        .collect();
+    assert_eq!(names, ["default"]);
+    let buckets = aws_sdk_s3::Client::new(&default)
+        .list_buckets()
+        .send()
+        .await
+        .unwrap();
+    assert!(buckets.buckets().is_empty());
+    let topics = aws_sdk_sns::Client::new(&default)
+        .list_topics()
+        .send()
+        .await
+        .unwrap();
+    assert!(topics.topics().is_empty());
+    let queues = aws_sdk_sqs::Client::new(&default)
+        .list_queues()
+        .send()
+        .await
+        .unwrap();
+    assert!(queues.queue_urls().is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -469,7 +517,7 @@ async fn a_failing_item_fails_alone_and_reaches_the_dead_letter_queue() {
     let moto = start_moto();
     let hub = moto.sdk().await;
     let members = hub_members(&hub);
-    let ids = seed_web(&members, &hub, &["222222222222"]).await;
+    let ids = seed_web(&members, &["222222222222"]).await;
     estate::versioned_bucket(&hub, "policy").await.unwrap();
     // 444444444444 is not governed: each run there is an error, as a member whose role
     // cannot be assumed would be (moto checks no trust policy, so it cannot refuse one).
@@ -554,7 +602,7 @@ async fn the_cli_applies_a_policy_over_every_active_account_of_the_organization(
     let accounts = estate::organization(&hub, 2).await.unwrap();
     let members = hub_members(&hub);
     let refs: Vec<&str> = accounts.iter().map(String::as_str).chain([HUB]).collect();
-    let ids = seed_web(&members, &hub, &refs).await;
+    let ids = seed_web(&members, &refs).await;
     estate::versioned_bucket(&hub, "policy").await.unwrap();
     estate::put_object(
         &hub,
