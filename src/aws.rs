@@ -9,6 +9,7 @@ pub mod flows;
 pub mod member;
 pub mod org;
 pub mod s3;
+pub mod securityhub;
 pub mod sns;
 pub mod state;
 pub mod wiring;

@@ -57,6 +57,11 @@ pub struct LambdaConfig {
     /// (`settings.flap_limit`; `s3://bucket/key` is read as the prefix `key/`); unset,
     /// the budget is kept in the memory of one warm container only.
     pub state: Option<S3Location>,
+    /// `SGWARDEN_SECURITY_HUB`: import each run's findings into Security Hub, in the
+    /// account they belong to.
+    pub security_hub: bool,
+    /// `SGWARDEN_METRICS`: the run's metrics line in the log (`on`, `off`, `per-place`).
+    pub metrics: crate::metrics::Metrics,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -91,18 +96,26 @@ impl LambdaConfig {
             name: "SGWARDEN_POLICY",
             help: "set it to s3://bucket/policy.yaml or s3://bucket/prefix/",
         })?;
-        let dry_run = match var("SGWARDEN_DRY_RUN").map(|v| v.to_ascii_lowercase()) {
-            None => false,
-            Some(v) if ["true", "1", "yes"].contains(&v.as_str()) => true,
-            Some(v) if ["false", "0", "no"].contains(&v.as_str()) => false,
-            Some(v) => {
-                return Err(ConfigError::Invalid {
-                    name: "SGWARDEN_DRY_RUN",
-                    value: v,
-                    why: "expected true or false",
-                });
-            }
+        let flag = |name: &'static str| match var(name).map(|v| v.to_ascii_lowercase()) {
+            None => Ok(false),
+            Some(v) if ["true", "1", "yes"].contains(&v.as_str()) => Ok(true),
+            Some(v) if ["false", "0", "no"].contains(&v.as_str()) => Ok(false),
+            Some(v) => Err(ConfigError::Invalid {
+                name,
+                value: v,
+                why: "expected true or false",
+            }),
         };
+        let dry_run = flag("SGWARDEN_DRY_RUN")?;
+        let security_hub = flag("SGWARDEN_SECURITY_HUB")?;
+        let metrics_var = var("SGWARDEN_METRICS");
+        let metrics = crate::metrics::Metrics::parse(metrics_var.as_deref()).ok_or_else(|| {
+            ConfigError::Invalid {
+                name: "SGWARDEN_METRICS",
+                value: metrics_var.clone().unwrap_or_default(),
+                why: "expected on, off or per-place",
+            }
+        })?;
         let topic_arn = var("SGWARDEN_TOPIC_ARN");
         if let Some(t) = &topic_arn
             && !t.starts_with("arn:")
@@ -135,6 +148,8 @@ impl LambdaConfig {
         };
         Ok(LambdaConfig {
             state,
+            security_hub,
+            metrics,
             policy,
             topic_arn,
             dry_run,
@@ -209,5 +224,22 @@ mod tests {
         .unwrap();
         assert!(c.dry_run);
         assert_eq!(c.report_bucket.as_deref(), Some("reports"));
+        let e = cfg(&[("SGWARDEN_POLICY", "p"), ("SGWARDEN_SECURITY_HUB", "on")]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "`SGWARDEN_SECURITY_HUB` is `on`: expected true or false"
+        );
+        let e = cfg(&[("SGWARDEN_POLICY", "p"), ("SGWARDEN_METRICS", "all")]).unwrap_err();
+        assert!(
+            e.to_string().starts_with("`SGWARDEN_METRICS` is `all`"),
+            "{e}"
+        );
+        let c = cfg(&[
+            ("SGWARDEN_POLICY", "p"),
+            ("SGWARDEN_SECURITY_HUB", "true"),
+            ("SGWARDEN_METRICS", "per-place"),
+        ])
+        .unwrap();
+        assert!(c.security_hub && c.metrics.per_place);
     }
 }

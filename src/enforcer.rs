@@ -14,6 +14,7 @@
 //! | 7. apply | `enforcer/apply.rs` | `Budgeted` | `Applied`: every action's outcome, the groups written to |
 //! | 8. report | `Applied::report` | `Applied`, `Found` | [`Report`] |
 //! | 9. verify | `enforcer/verify.rs` | `Applied` | `groups[].after` in the report |
+//! | 10. findings (Security Hub) | `enforcer/findings.rs` | the [`Report`] | imports; its errors in the report |
 //!
 //! Errors of every stage gather in one list that the report takes.
 //! The Lambda handler and every CLI command that touches AWS call [`Enforcer::run`];
@@ -23,6 +24,7 @@
 mod apply;
 mod budget;
 mod create;
+mod findings;
 mod inventory;
 mod risk;
 mod verify;
@@ -33,7 +35,9 @@ use crate::drift::Drift;
 use crate::place::Place;
 use crate::plan::{self, Plan, PlanOptions};
 use crate::policy::{Notify, Policy};
-use crate::ports::{Ec2, FlowSource, Notifier, PolicySource, RevertLedger, SourceError};
+use crate::ports::{
+    Ec2, FindingSink, FlowSource, NoFindings, Notifier, PolicySource, RevertLedger, SourceError,
+};
 use crate::report::{ErrorJson, Report};
 use crate::stage::Stage;
 use crate::trigger::{Trigger, TriggerEvent};
@@ -61,14 +65,15 @@ pub struct RunOptions {
     pub notify: bool,
 }
 
-/// The enforcer, over an EC2, a policy source, a notifier, a revert ledger and the VPC
-/// flow logs.
-pub struct Enforcer<E, S, N, L, F> {
+/// The enforcer, over an EC2, a policy source, a notifier, a revert ledger, the VPC
+/// flow logs and where findings go (none unless given).
+pub struct Enforcer<E, S, N, L, F, H = NoFindings> {
     pub ec2: E,
     pub source: S,
     pub notifier: N,
     pub ledger: L,
     pub flows: F,
+    pub findings: H,
 }
 
 fn error(
@@ -118,7 +123,9 @@ fn governed(policy: &Policy, opts: &RunOptions, trigger: &Trigger) -> Result<Vec
     Ok(Place::all(&opts.home.account, &all))
 }
 
-impl<E: Ec2, S: PolicySource, N: Notifier, L: RevertLedger, F: FlowSource> Enforcer<E, S, N, L, F> {
+impl<E: Ec2, S: PolicySource, N: Notifier, L: RevertLedger, F: FlowSource, H: FindingSink>
+    Enforcer<E, S, N, L, F, H>
+{
     /// Runs the whole path for one trigger and returns its report (errors included).
     pub async fn run(&self, event: &TriggerEvent, opts: &RunOptions) -> Report {
         if event.ignored.is_some() {
@@ -150,6 +157,8 @@ impl<E: Ec2, S: PolicySource, N: Notifier, L: RevertLedger, F: FlowSource> Enfor
         if report.account.is_none() {
             report.account = event.account.clone();
         }
+        // 10. findings
+        self.import_findings(&mut report, opts.now).await;
         if opts.notify
             && should_publish(&report, notify)
             && let Err(e) = self.notifier.publish(&report).await

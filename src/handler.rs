@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use crate::config::LambdaConfig;
 use crate::enforcer::{Enforcer, RunOptions};
 use crate::place::Place;
-use crate::ports::{Ec2, FlowSource, Notifier, PolicySource, RevertLedger, WorkQueue};
+use crate::ports::{Ec2, FindingSink, FlowSource, Notifier, PolicySource, RevertLedger, WorkQueue};
 use crate::report::Report;
 use crate::trigger;
 
@@ -79,8 +79,15 @@ fn own_roles(config: &LambdaConfig) -> trigger::OwnRoles<'_> {
 /// fail (unreadable, or a report with errors) are returned for SQS to deliver again,
 /// and the others are done. Items run one after another: Lambda's concurrency is the
 /// event source mapping's to give.
-pub async fn handle_batch<E: Ec2, S: PolicySource, N: Notifier, L: RevertLedger, F: FlowSource>(
-    enforcer: &Enforcer<E, S, N, L, F>,
+pub async fn handle_batch<
+    E: Ec2,
+    S: PolicySource,
+    N: Notifier,
+    L: RevertLedger,
+    F: FlowSource,
+    H: FindingSink,
+>(
+    enforcer: &Enforcer<E, S, N, L, F, H>,
     config: &LambdaConfig,
     hub: &Place,
     now: DateTime<Utc>,
@@ -105,7 +112,10 @@ pub async fn handle_batch<E: Ec2, S: PolicySource, N: Notifier, L: RevertLedger,
                 };
                 let mut opts = options(config, sweep.place(), now);
                 opts.regions = vec![sweep.region.clone()];
-                enforcer.run(&event, &opts).await.errors.is_empty()
+                run_measured(enforcer, config, &event, &opts)
+                    .await
+                    .errors
+                    .is_empty()
             }
             Ok(crate::work::Work::Event(v)) => match trigger::parse_own(&v, own_roles(config)) {
                 Ok(event) => {
@@ -115,7 +125,10 @@ pub async fn handle_batch<E: Ec2, S: PolicySource, N: Notifier, L: RevertLedger,
                     };
                     let account = event.account.clone().unwrap_or_else(|| hub.account.clone());
                     let opts = options(config, Place::new(account, region), now);
-                    enforcer.run(&event, &opts).await.errors.is_empty()
+                    run_measured(enforcer, config, &event, &opts)
+                        .await
+                        .errors
+                        .is_empty()
                 }
                 Err(e) => {
                     log_unrun_item(&item.message_id, &e.to_string());
@@ -158,9 +171,10 @@ pub async fn plan_sweep<
     N: Notifier,
     L: RevertLedger,
     F: FlowSource,
+    H: FindingSink,
     Q: WorkQueue,
 >(
-    enforcer: &Enforcer<E, S, N, L, F>,
+    enforcer: &Enforcer<E, S, N, L, F, H>,
     queue: &Q,
     hub: &Place,
     event: &Value,
@@ -185,6 +199,32 @@ pub async fn plan_sweep<
     }
 }
 
+/// Runs the enforcer for one trigger, then writes the run's metrics line (CloudWatch
+/// embedded metric format) to stdout, the function's log, when the configuration says.
+async fn run_measured<
+    E: Ec2,
+    S: PolicySource,
+    N: Notifier,
+    L: RevertLedger,
+    F: FlowSource,
+    H: FindingSink,
+>(
+    enforcer: &Enforcer<E, S, N, L, F, H>,
+    config: &LambdaConfig,
+    event: &trigger::TriggerEvent,
+    opts: &RunOptions,
+) -> Report {
+    let started = std::time::Instant::now();
+    let report = enforcer.run(event, opts).await;
+    if config.metrics.enabled && event.ignored.is_none() {
+        let line = config
+            .metrics
+            .line(&report, opts.force_audit, started.elapsed(), Utc::now());
+        println!("{line}");
+    }
+    report
+}
+
 /// The options of one run in `home` (an account and region).
 fn options(config: &LambdaConfig, home: Place, now: DateTime<Utc>) -> RunOptions {
     RunOptions {
@@ -199,8 +239,15 @@ fn options(config: &LambdaConfig, home: Place, now: DateTime<Utc>) -> RunOptions
 
 /// Handles one invocation: reads the event, runs the enforcer, and returns the report
 /// (`Ok` when it has no error).
-pub async fn handle<E: Ec2, S: PolicySource, N: Notifier, L: RevertLedger, F: FlowSource>(
-    enforcer: &Enforcer<E, S, N, L, F>,
+pub async fn handle<
+    E: Ec2,
+    S: PolicySource,
+    N: Notifier,
+    L: RevertLedger,
+    F: FlowSource,
+    H: FindingSink,
+>(
+    enforcer: &Enforcer<E, S, N, L, F, H>,
     config: &LambdaConfig,
     home: &Place,
     now: DateTime<Utc>,
@@ -212,7 +259,7 @@ pub async fn handle<E: Ec2, S: PolicySource, N: Notifier, L: RevertLedger, F: Fl
         report: None,
     })?;
     let opts = options(config, home.clone(), now);
-    let report = enforcer.run(&trigger, &opts).await;
+    let report = run_measured(enforcer, config, &trigger, &opts).await;
     if report.errors.is_empty() {
         Ok(report)
     } else {

@@ -5,6 +5,27 @@
 use std::io::Read;
 use std::path::Path;
 
+/// The stack of the threads that call AWS (the Lambda's runtime, `sgwarden invoke`).
+/// Security Hub's SDK types are large: an ASFF finding's resource details hold some 150
+/// optional structs, which an unoptimized build keeps on the stack several times over
+/// while deserializing (more than 8 MiB for three findings). Reserved, not resident: a
+/// thread's memory is the pages it touches.
+pub const THREAD_STACK_BYTES: usize = 64 << 20;
+
+/// Runs `f` on a thread with a [`THREAD_STACK_BYTES`] stack and returns what it returns
+/// (a panic in it goes on in the caller).
+pub fn on_large_stack<T: Send>(f: impl FnOnce() -> T + Send) -> std::io::Result<T> {
+    std::thread::scope(|s| {
+        let handle = std::thread::Builder::new()
+            .name("sgwarden".into())
+            .stack_size(THREAD_STACK_BYTES)
+            .spawn_scoped(s, f)?;
+        Ok(handle
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+    })
+}
+
 /// One policy file or S3 policy object.
 pub const POLICY_FILE_BYTES: u64 = 8 << 20;
 /// All the files of one policy together.

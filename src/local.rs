@@ -6,7 +6,9 @@ mod memory;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-pub use memory::{Fault, MemoryEc2, MemoryFlows, MemoryLedger, MemoryNotifier, Write};
+pub use memory::{
+    Fault, MemoryEc2, MemoryFindings, MemoryFlows, MemoryLedger, MemoryNotifier, Write,
+};
 
 use crate::inventory::{self, Inventory};
 use crate::limits;

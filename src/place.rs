@@ -35,6 +35,11 @@ impl Place {
             .collect()
     }
 
+    /// The AWS partition of its region (`aws`, `aws-cn`, `aws-us-gov`), for ARNs.
+    pub fn partition(&self) -> &'static str {
+        partition(&self.region)
+    }
+
     /// The key of one of its groups in the revert ledger: `ACCOUNT/REGION/GROUP_ID`, or
     /// `REGION/GROUP_ID` when the account is not known.
     pub fn key(&self, group_id: &str) -> String {
@@ -42,10 +47,21 @@ impl Place {
     }
 }
 
-/// Whether `text` is an AWS account id: exactly 12 ASCII digits.
 /// The role a hub deployment assumes in each member account, unless configured otherwise.
 pub const DEFAULT_MEMBER_ROLE: &str = "sgwarden-member";
 
+/// The AWS partition of `region`, for ARNs.
+pub fn partition(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else {
+        "aws"
+    }
+}
+
+/// Whether `text` is an AWS account id: exactly 12 ASCII digits.
 pub fn is_account(text: &str) -> bool {
     text.len() == 12 && text.bytes().all(|b| b.is_ascii_digit())
 }

@@ -271,3 +271,61 @@ pub trait WorkQueue: Sync {
     /// the queue refuses is an error (the sweep is then incomplete, and says so).
     fn send(&self, bodies: &[String]) -> impl Future<Output = Result<(), WorkError>> + Send;
 }
+
+/// Why Security Hub findings could not be read or imported.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{operation} in {place}: {message}")]
+pub struct FindingsError {
+    pub operation: &'static str,
+    pub place: Place,
+    pub message: String,
+}
+
+/// The active sgwarden findings of a scope, and whether that is all of them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Active {
+    pub findings: Vec<crate::findings::Existing>,
+    /// False past [`crate::findings::ACTIVE_LIMIT`]: the run then resolves none.
+    pub complete: bool,
+}
+
+/// Where findings go (AWS Security Hub, in the account the findings belong to).
+pub trait FindingSink: Sync {
+    /// Whether findings are imported at all (`SGWARDEN_SECURITY_HUB`).
+    fn enabled(&self) -> bool {
+        true
+    }
+
+    /// The active sgwarden findings in `scope` (of its place, of its groups when it
+    /// names them).
+    fn active(
+        &self,
+        scope: &crate::findings::Scope,
+    ) -> impl Future<Output = Result<Active, FindingsError>> + Send;
+
+    /// Imports (creates or updates by id) findings of one place, [`crate::findings::BATCH`]
+    /// a call; the findings Security Hub refuses are an error naming them.
+    fn import(
+        &self,
+        place: &Place,
+        findings: &[crate::findings::Finding],
+    ) -> impl Future<Output = Result<(), FindingsError>> + Send;
+}
+
+/// No Security Hub: findings are not imported.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoFindings;
+
+impl FindingSink for NoFindings {
+    fn enabled(&self) -> bool {
+        false
+    }
+
+    async fn active(&self, _: &crate::findings::Scope) -> Result<Active, FindingsError> {
+        Ok(Active::default())
+    }
+
+    async fn import(&self, _: &Place, _: &[crate::findings::Finding]) -> Result<(), FindingsError> {
+        Ok(())
+    }
+}

@@ -24,6 +24,8 @@ pub enum Stage {
     Apply,
     /// Reading the groups back after the writes.
     Verify,
+    /// Importing the run's findings into Security Hub (never holds back a revert).
+    Findings,
     /// Storing the full report in the report bucket (the alert still goes out).
     Report,
     /// Publishing the report.
@@ -32,7 +34,7 @@ pub enum Stage {
 
 impl Stage {
     /// Every stage, in run order.
-    pub const ALL: [Stage; 10] = [
+    pub const ALL: [Stage; 11] = [
         Stage::Event,
         Stage::Policy,
         Stage::Inventory,
@@ -41,6 +43,7 @@ impl Stage {
         Stage::Budget,
         Stage::Apply,
         Stage::Verify,
+        Stage::Findings,
         Stage::Report,
         Stage::Notify,
     ];
@@ -56,6 +59,7 @@ impl Stage {
             Stage::Budget => "budget",
             Stage::Apply => "apply",
             Stage::Verify => "verify",
+            Stage::Findings => "findings",
             Stage::Report => "report",
             Stage::Notify => "notify",
         }
@@ -70,6 +74,7 @@ impl Stage {
             Stage::Inventory | Stage::Flows | Stage::Verify => "AwsUnavailable",
             Stage::Create | Stage::Apply => "ApplyFailed",
             Stage::Budget => "BudgetUnavailable",
+            Stage::Findings => "FindingsFailed",
             Stage::Report | Stage::Notify => "NotifyFailed",
         }
     }

@@ -79,6 +79,8 @@ struct State {
     rate: AtomicU32,
     /// Faults only for calls whose name contains one of these (empty: every call).
     only: Mutex<Vec<String>>,
+    /// The one fault every faulted call meets (else one chosen by the seed).
+    kind: Mutex<Option<Fault>>,
     seen: Mutex<HashMap<String, u64>>,
     log: Mutex<Vec<Passed>>,
     upstream: String,
@@ -147,6 +149,31 @@ fn error_answer(status: StatusCode, code: &str, query_protocol: bool) -> Respons
     r
 }
 
+/// A fault as a JSON protocol answers it: throttling is HTTP 429
+/// `TooManyRequestsException`, as Security Hub sends it.
+fn json_error_answer(fault: Fault) -> Response<Full<Bytes>> {
+    let (status, code) = match fault {
+        Fault::Throttle => (StatusCode::TOO_MANY_REQUESTS, "TooManyRequestsException"),
+        Fault::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "InternalException"),
+        _ => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ServiceUnavailableException",
+        ),
+    };
+    let body = format!("{{\"__type\":\"{code}\",\"Message\":\"injected by the fault proxy\"}}");
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    *r.status_mut() = status;
+    let h = r.headers_mut();
+    h.insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/json"),
+    );
+    if let Ok(v) = hyper::header::HeaderValue::from_str(code) {
+        h.insert("x-amzn-errortype", v);
+    }
+    r
+}
+
 /// Why a connection is cut.
 #[derive(Debug)]
 struct Reset;
@@ -194,6 +221,12 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Fu
         .map_or("/", |p| p.as_str())
         .to_string();
     let (call, query_protocol) = call_name(parts.method.as_str(), &path, &body, &auth);
+    // Security Hub, SQS and the other JSON protocols read their errors from JSON.
+    let json = parts
+        .headers
+        .get(hyper::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("json"));
     let n = {
         let mut seen = state
             .seen
@@ -211,8 +244,12 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Fu
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         only.is_empty() || only.iter().any(|o| call.contains(o.as_str()))
     };
+    let kind = *state
+        .kind
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let fault = (targeted && roll % 1000 < u64::from(state.rate.load(Ordering::SeqCst)))
-        .then(|| Fault::ALL[((roll >> 32) % Fault::ALL.len() as u64) as usize]);
+        .then(|| kind.unwrap_or(Fault::ALL[((roll >> 32) % Fault::ALL.len() as u64) as usize]));
     state
         .log
         .lock()
@@ -242,6 +279,9 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Fu
                     "ServiceUnavailable",
                 ),
             };
+            if json {
+                return Ok(json_error_answer(f));
+            }
             let code = if query_protocol { query } else { rest };
             Ok(error_answer(status, code, query_protocol))
         }
@@ -271,6 +311,7 @@ impl FaultProxy {
             seed,
             rate: AtomicU32::new(per_mille(rate)),
             only: Mutex::new(Vec::new()),
+            kind: Mutex::new(None),
             seen: Mutex::new(HashMap::new()),
             log: Mutex::new(Vec::new()),
             upstream: upstream.to_string(),
@@ -311,6 +352,15 @@ impl FaultProxy {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner) =
             parts.iter().map(|p| p.to_string()).collect();
+    }
+
+    /// Makes every faulted call meet `fault` (`None`: one chosen by the seed).
+    pub fn kind(&self, fault: Option<Fault>) {
+        *self
+            .state
+            .kind
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = fault;
     }
 
     /// Every request so far, in arrival order.

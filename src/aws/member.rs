@@ -11,7 +11,7 @@ use aws_config::sts::AssumeRoleProvider;
 use aws_config::{Region, SdkConfig};
 use aws_sdk_ec2::config::SharedCredentialsProvider;
 
-use crate::place::Place;
+use crate::place::{Place, partition};
 
 /// The member role as configured (`SGWARDEN_MEMBER_ROLE`, `--member-role`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -24,17 +24,6 @@ pub struct MemberRole {
 
 /// The most accounts whose member-role credentials are kept at once.
 const PROVIDERS: usize = 32;
-
-/// The partition of a region: `aws`, `aws-cn` or `aws-us-gov`.
-pub fn partition(region: &str) -> &'static str {
-    if region.starts_with("cn-") {
-        "aws-cn"
-    } else if region.starts_with("us-gov-") {
-        "aws-us-gov"
-    } else {
-        "aws"
-    }
-}
 
 /// Configurations per account, the member role's credentials built once per account.
 pub struct Members {

@@ -9,6 +9,7 @@ use aws_config::SdkConfig;
 use super::ec2::SdkEc2;
 use super::flows::SdkFlows;
 use super::member::{MemberRole, Members};
+use super::securityhub::SdkFindings;
 use super::sns::SnsNotifier;
 use super::{AnyLedger, AnyPolicySource};
 use crate::config::LambdaConfig;
@@ -16,25 +17,28 @@ use crate::enforcer::Enforcer;
 use crate::ports::{Notifier, PolicySource, RevertLedger};
 
 /// The enforcer of the Lambda function and of `invoke`.
-pub type LambdaEnforcer = Enforcer<SdkEc2, AnyPolicySource, SnsNotifier, AnyLedger, SdkFlows>;
+pub type LambdaEnforcer =
+    Enforcer<SdkEc2, AnyPolicySource, SnsNotifier, AnyLedger, SdkFlows, SdkFindings>;
 
-/// An enforcer that reads and writes EC2 and reads flow logs through the SDK (in another
-/// account than the caller's, with its member role), with the policy source, notifier and
-/// revert ledger given.
+/// An enforcer that reads and writes EC2, reads flow logs and (when `security_hub`)
+/// imports findings through the SDK (in another account than the caller's, with its
+/// member role), with the policy source, notifier and revert ledger given.
 pub fn enforcer<S: PolicySource, N: Notifier, L: RevertLedger>(
     sdk: &SdkConfig,
     role: MemberRole,
+    security_hub: bool,
     source: S,
     notifier: N,
     ledger: L,
-) -> Enforcer<SdkEc2, S, N, L, SdkFlows> {
+) -> Enforcer<SdkEc2, S, N, L, SdkFlows, SdkFindings> {
     let members = Arc::new(Members::new(sdk, role));
     Enforcer {
         ec2: SdkEc2::new(sdk).with_members(members.clone()),
         source,
         notifier,
         ledger,
-        flows: SdkFlows::new(sdk).with_members(members),
+        flows: SdkFlows::new(sdk).with_members(members.clone()),
+        findings: SdkFindings::new(sdk, security_hub).with_members(members),
     }
 }
 
@@ -55,6 +59,7 @@ pub fn lambda(sdk: &SdkConfig, config: Option<&LambdaConfig>) -> LambdaEnforcer 
             }),
             external_id: config.and_then(|c| c.member_external_id.clone()),
         },
+        config.is_some_and(|c| c.security_hub),
         AnyPolicySource::new(sdk, config.map_or("", |c| c.policy.as_str())),
         SnsNotifier::new(
             sdk,

@@ -19,8 +19,18 @@ fn diagnostic(e: HandlerError) -> Diagnostic {
     }
 }
 
-#[tokio::main]
-async fn main() -> Result<(), lambda_runtime::Error> {
+fn main() -> Result<(), lambda_runtime::Error> {
+    // Every thread that polls the handler has a large stack (`limits::THREAD_STACK_BYTES`:
+    // Security Hub's SDK types are large); reserved, not resident.
+    let stack = sgwarden::limits::THREAD_STACK_BYTES;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_stack_size(stack)
+        .build()?;
+    sgwarden::limits::on_large_stack(|| runtime.block_on(serve()))?
+}
+
+async fn serve() -> Result<(), lambda_runtime::Error> {
     // JSON logs, one object a line, for CloudWatch Logs Insights; RUST_LOG sets the level.
     tracing_subscriber::fmt()
         .json()

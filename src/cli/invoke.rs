@@ -48,17 +48,23 @@ pub(super) fn run(a: &InvokeArgs, out: &mut dyn Write) -> Result<Outcome, CliErr
         ))
     })?;
     let policy = a.policy.clone();
-    let config = LambdaConfig::from_vars(|name| match (name, &policy) {
+    let mut config = LambdaConfig::from_vars(|name| match (name, &policy) {
         ("SGWARDEN_POLICY", Some(p)) => Some(p.clone()),
         _ => std::env::var(name).ok(),
     })?;
+    // Its stdout is the report: no metrics line.
+    config.metrics = crate::metrics::Metrics::default();
     let now = super::now(a.report.now.as_deref())?;
-    let result = super::block_on(async {
-        let sdk = sdk_config(None, a.aws.endpoint_url.as_deref()).await;
-        let enforcer = wiring::lambda(&sdk, Some(&config));
-        let home = crate::place::Place::new("", home_region(&sdk));
-        handler::handle(&enforcer, &config, &home, now, &event).await
-    })?;
+    // On a large stack, as in the Lambda: Security Hub's SDK types are large.
+    let result = crate::limits::on_large_stack(|| {
+        super::block_on(async {
+            let sdk = sdk_config(None, a.aws.endpoint_url.as_deref()).await;
+            let enforcer = wiring::lambda(&sdk, Some(&config));
+            let home = crate::place::Place::new("", home_region(&sdk));
+            handler::handle(&enforcer, &config, &home, now, &event).await
+        })
+    })
+    .map_err(CliError::Runtime)??;
     match result {
         Ok(report) => {
             out.write_all(a.report.render(&report).as_bytes())?;

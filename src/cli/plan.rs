@@ -11,6 +11,7 @@ use crate::enforcer::{Enforcer, RunOptions};
 use crate::local::MemoryLedger;
 use crate::local::{self, LoadedPolicy, MemoryEc2, MemoryNotifier};
 use crate::place::Place;
+use crate::ports::NoFindings;
 use crate::report::{Outcome, Report};
 
 /// What `plan` and `apply` both take: the policy, the regions, the report, where AWS is.
@@ -107,6 +108,7 @@ fn from_snapshots(a: &PlanArgs, now: DateTime<Utc>) -> Result<Report, CliError> 
         notifier: MemoryNotifier::default(),
         ledger: MemoryLedger::new(),
         flows: crate::ports::NoFlows,
+        findings: NoFindings,
     };
     // One run per account the snapshots name (`ACCOUNT/REGION=FILE`), merged.
     let runs = block_on(async {
@@ -154,6 +156,8 @@ fn live(a: &RunArgs, now: DateTime<Utc>, apply: bool, dry_run: bool) -> Result<R
                 name: a.member_role.clone(),
                 external_id: a.member_external_id.clone(),
             },
+            // Findings are the deployment's to keep: a person's plan or apply imports none.
+            false,
             LoadedPolicy(policy),
             MemoryNotifier::default(),
             MemoryLedger::new(),
@@ -217,6 +221,7 @@ async fn member_accounts(
 }
 
 /// Accounts done of all, and failures so far, on stderr while it is a terminal.
+#[cfg(feature = "aws")]
 struct Progress {
     total: usize,
     done: std::sync::atomic::AtomicUsize,
@@ -224,6 +229,7 @@ struct Progress {
     shown: bool,
 }
 
+#[cfg(feature = "aws")]
 impl Progress {
     fn new(total: usize) -> Self {
         use std::io::IsTerminal;

@@ -13,7 +13,9 @@ use super::{Enforcer, RunOptions, WRITE_CONCURRENCY, error};
 use crate::drift::Drift;
 use crate::plan::{Failure, GroupPlan, Op, Plan, Status};
 use crate::policy::Policy;
-use crate::ports::{Ec2, Ec2Error, FlowSource, GroupRef, Notifier, PolicySource, RevertLedger};
+use crate::ports::{
+    Ec2, Ec2Error, FindingSink, FlowSource, GroupRef, Notifier, PolicySource, RevertLedger,
+};
 use crate::report::{ErrorJson, Report, TriggerInfo};
 use crate::rule::{DescribedRule, Direction, Rule};
 use crate::stage::Stage;
@@ -52,7 +54,9 @@ impl Applied {
     }
 }
 
-impl<E: Ec2, S: PolicySource, N: Notifier, L: RevertLedger, F: FlowSource> Enforcer<E, S, N, L, F> {
+impl<E: Ec2, S: PolicySource, N: Notifier, L: RevertLedger, F: FlowSource, H: FindingSink>
+    Enforcer<E, S, N, L, F, H>
+{
     /// Makes the planned writes (when the run applies and the plan was not refused) and
     /// marks what was not attempted.
     pub(super) async fn apply(

@@ -14,7 +14,7 @@ use crate::drift::Drift;
 use crate::place::Place;
 use crate::plan::{GroupPlan, Plan, Status};
 use crate::policy::{FlapLimit, Policy};
-use crate::ports::{Ec2, FlowSource, Notifier, PolicySource, RevertLedger};
+use crate::ports::{Ec2, FindingSink, FlowSource, Notifier, PolicySource, RevertLedger};
 use crate::report::{ErrorJson, FlappingJson, Report};
 use crate::stage::Stage;
 use crate::trigger::Trigger;
@@ -39,7 +39,9 @@ impl Budgeted {
     }
 }
 
-impl<E: Ec2, S: PolicySource, N: Notifier, L: RevertLedger, F: FlowSource> Enforcer<E, S, N, L, F> {
+impl<E: Ec2, S: PolicySource, N: Notifier, L: RevertLedger, F: FlowSource, H: FindingSink>
+    Enforcer<E, S, N, L, F, H>
+{
     /// Reserves a revert for every group with a write to make; holds back the groups
     /// whose budget is spent (and, when the ledger cannot be used, every such group).
     pub(super) async fn spend_budget(

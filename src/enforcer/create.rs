@@ -9,7 +9,7 @@ use crate::drift::{Drift, MissingGroup};
 use crate::inventory::Inventory;
 use crate::place::Place;
 use crate::policy::{GroupPolicy, Mode, Policy};
-use crate::ports::{Ec2, FlowSource, Notifier, PolicySource, RevertLedger};
+use crate::ports::{Ec2, FindingSink, FlowSource, Notifier, PolicySource, RevertLedger};
 use crate::report::{CreatedGroupJson, ErrorJson};
 use crate::stage::Stage;
 use crate::trigger::Trigger;
@@ -43,7 +43,9 @@ impl Found {
     }
 }
 
-impl<E: Ec2, S: PolicySource, N: Notifier, L: RevertLedger, F: FlowSource> Enforcer<E, S, N, L, F> {
+impl<E: Ec2, S: PolicySource, N: Notifier, L: RevertLedger, F: FlowSource, H: FindingSink>
+    Enforcer<E, S, N, L, F, H>
+{
     /// The drift of what was read; then the missing groups whose entry says `create` (or
     /// `settings.create_missing`) and whose mode writes are created within the change
     /// cap, read back, and the drift taken again. Returns what was found and the errors

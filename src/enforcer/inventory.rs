@@ -13,7 +13,7 @@ use crate::drift::{self, Drift};
 use crate::inventory::Inventory;
 use crate::place::Place;
 use crate::policy::Policy;
-use crate::ports::{Ec2, Ec2Error, FlowSource, Notifier, PolicySource, RevertLedger};
+use crate::ports::{Ec2, Ec2Error, FindingSink, FlowSource, Notifier, PolicySource, RevertLedger};
 use crate::report::{ErrorJson, Report};
 use crate::stage::Stage;
 use crate::trigger::{Trigger, TriggerEvent};
@@ -92,7 +92,9 @@ impl Read {
     }
 }
 
-impl<E: Ec2, S: PolicySource, N: Notifier, L: RevertLedger, F: FlowSource> Enforcer<E, S, N, L, F> {
+impl<E: Ec2, S: PolicySource, N: Notifier, L: RevertLedger, F: FlowSource, H: FindingSink>
+    Enforcer<E, S, N, L, F, H>
+{
     /// Reads every governed place at once, names the account of places read without
     /// one, and refuses (the report of a run that changed nothing) when the groups read
     /// belong to another account than the policy's.

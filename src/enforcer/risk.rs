@@ -25,7 +25,7 @@ use crate::inventory::Inventory;
 use crate::place::Place;
 use crate::plan::{Op, Plan, Status};
 use crate::policy::{FlowLogs, Policy};
-use crate::ports::{Ec2, FlowSource, Interface, Notifier, PolicySource, RevertLedger};
+use crate::ports::{Ec2, FindingSink, FlowSource, Interface, Notifier, PolicySource, RevertLedger};
 use crate::report::ErrorJson;
 use crate::rule::{Peer, Rule};
 use crate::stage::Stage;
@@ -46,7 +46,9 @@ impl Assessed {
     }
 }
 
-impl<E: Ec2, S: PolicySource, N: Notifier, L: RevertLedger, F: FlowSource> Enforcer<E, S, N, L, F> {
+impl<E: Ec2, S: PolicySource, N: Notifier, L: RevertLedger, F: FlowSource, H: FindingSink>
+    Enforcer<E, S, N, L, F, H>
+{
     /// Measures every pending revoke of the plan and holds those `keep_if_traffic` keeps.
     pub(super) async fn assess(
         &self,

@@ -12,8 +12,8 @@ use crate::local::{Fault, MemoryEc2, MemoryFlows, MemoryNotifier};
 use crate::plan::{Op, Status};
 use crate::policy::FlapLimit;
 use crate::policy::{self, Mode};
-use crate::ports::NoFlows;
 use crate::ports::{Ec2Error, GroupRef};
+use crate::ports::{NoFindings, NoFlows};
 use crate::report::Outcome;
 use crate::rule::{DescribedRule, Direction, Rule};
 use crate::trigger;
@@ -137,6 +137,7 @@ fn enforcer<E: Ec2>(
         notifier: MemoryNotifier::default(),
         ledger: MemoryLedger::new(),
         flows: NoFlows,
+        findings: NoFindings,
     }
 }
 
@@ -941,6 +942,7 @@ async fn an_unreachable_ledger_holds_every_write_back_and_is_an_error() {
         notifier: MemoryNotifier::default(),
         ledger: DownLedger,
         flows: NoFlows,
+        findings: NoFindings,
     };
     let r = e.run(&schedule(), &opts(true)).await;
     assert!(
@@ -963,6 +965,7 @@ async fn an_unreachable_ledger_holds_every_write_back_and_is_an_error() {
         notifier: MemoryNotifier::default(),
         ledger: DownLedger,
         flows: NoFlows,
+        findings: NoFindings,
     };
     assert!(e.run(&schedule(), &opts(true)).await.errors.is_empty());
 }
@@ -1061,6 +1064,7 @@ groups:
             notifier: MemoryNotifier::default(),
             ledger: MemoryLedger::new(),
             flows,
+            findings: NoFindings,
         }
     }
 
@@ -1261,6 +1265,7 @@ groups:
             notifier: MemoryNotifier::default(),
             ledger: MemoryLedger::new(),
             flows: NoFlows,
+            findings: NoFindings,
         };
         let r = e.run(&schedule(), &opts(false)).await;
         assert!(r.errors.is_empty(), "{}", r.to_json());

@@ -10,11 +10,13 @@ use crate::drift::{self, Drift};
 use crate::inventory::{CurrentGroup, Inventory};
 use crate::place::Place;
 use crate::policy::Policy;
-use crate::ports::{Ec2, FlowSource, GroupRef, Notifier, PolicySource, RevertLedger};
+use crate::ports::{Ec2, FindingSink, FlowSource, GroupRef, Notifier, PolicySource, RevertLedger};
 use crate::report::{AfterJson, Report};
 use crate::stage::Stage;
 
-impl<E: Ec2, S: PolicySource, N: Notifier, L: RevertLedger, F: FlowSource> Enforcer<E, S, N, L, F> {
+impl<E: Ec2, S: PolicySource, N: Notifier, L: RevertLedger, F: FlowSource, H: FindingSink>
+    Enforcer<E, S, N, L, F, H>
+{
     /// Re-describes the changed groups and records their state after the run.
     pub(super) async fn verify(
         &self,

@@ -2,16 +2,21 @@
 //! fault injection and a history of every write), a notifier that keeps what it was given,
 //! flow logs given by the caller, and a revert ledger for one process's runs.
 
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
 
 use crate::budget::{Claim, Ledger, Verdict};
+use crate::findings::{Existing, Finding, Scope};
 use crate::inventory::{self, CurrentGroup, Inventory};
 use crate::place::Place;
 use crate::plan::Op;
 use crate::policy::FlapLimit;
-use crate::ports::{Ec2, Ec2Error, GroupRef, LedgerError, Notifier, NotifyError, RevertLedger};
+use crate::ports::{
+    Active, Ec2, Ec2Error, FindingSink, FindingsError, GroupRef, LedgerError, Notifier,
+    NotifyError, RevertLedger,
+};
 use crate::report::Report;
 use crate::rule::{DescribedRule, Direction, Rule};
 
@@ -355,6 +360,70 @@ impl Notifier for MemoryNotifier {
         match self.published.lock() {
             Ok(mut g) => g.push(report.clone()),
             Err(p) => p.into_inner().push(report.clone()),
+        }
+        Ok(())
+    }
+}
+
+/// Security Hub in memory: findings by id, upserted as Security Hub does; `fail_with`
+/// makes every import fail.
+#[derive(Default)]
+pub struct MemoryFindings {
+    held: Mutex<BTreeMap<String, Finding>>,
+    pub fail_with: Option<String>,
+}
+
+impl MemoryFindings {
+    /// A Security Hub whose every import fails with `message`.
+    pub fn failing(message: &str) -> Self {
+        MemoryFindings {
+            held: Mutex::default(),
+            fail_with: Some(message.to_string()),
+        }
+    }
+
+    /// Every finding held, by id.
+    pub fn held(&self) -> BTreeMap<String, Finding> {
+        match self.held.lock() {
+            Ok(g) => g.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+}
+
+impl FindingSink for MemoryFindings {
+    async fn active(&self, scope: &Scope) -> Result<Active, FindingsError> {
+        let findings = self
+            .held()
+            .into_values()
+            .filter(|f| f.open && scope.holds(&f.id))
+            .map(|f| Existing {
+                id: f.id.clone(),
+                created_at: Some(f.created_at),
+                updated_at: Some(f.updated_at),
+                fingerprint: f.fields.get("sgwarden/fingerprint").cloned(),
+            })
+            .collect();
+        Ok(Active {
+            findings,
+            complete: true,
+        })
+    }
+
+    async fn import(&self, place: &Place, findings: &[Finding]) -> Result<(), FindingsError> {
+        if let Some(message) = &self.fail_with {
+            return Err(FindingsError {
+                operation: "BatchImportFindings",
+                place: place.clone(),
+                message: message.clone(),
+            });
+        }
+        let mut held = match self.held.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        for f in findings {
+            held.insert(f.id.clone(), f.clone());
         }
         Ok(())
     }

@@ -14,7 +14,7 @@ use sgwarden::config::{LambdaConfig, S3Location};
 use sgwarden::enforcer::Enforcer;
 use sgwarden::handler;
 use sgwarden::policy::FlapLimit;
-use sgwarden::ports::RevertLedger;
+use sgwarden::ports::{NoFindings, RevertLedger};
 
 use crate::moto::{POLICY_KEY, event_for, rules_of, seed};
 use crate::moto_support::{US_EAST_1, is_ec2_write, start_moto};
@@ -153,6 +153,8 @@ fn config() -> LambdaConfig {
         work_queue: None,
         report_bucket: None,
         state: Some(state()),
+        security_hub: false,
+        metrics: sgwarden::metrics::Metrics::default(),
     }
 }
 
@@ -171,6 +173,7 @@ async fn two_events_for_one_group_at_the_same_moment_revert_it_once_and_report_i
         notifier: SnsNotifier::new(&e.sdk, Some(e.topic.clone()), None),
         ledger: AnyLedger::new(&e.sdk, Some(&state())),
         flows: SdkFlows::new(&e.sdk),
+        findings: NoFindings,
     };
     let (a, b) = (make(), make());
     let mut ev = event_for("authorize-ingress.json", &e.web);
@@ -257,6 +260,7 @@ async fn a_budget_that_is_not_one_fails_closed_with_budget_unavailable() {
         notifier: SnsNotifier::new(&e.sdk, Some(e.topic.clone()), None),
         ledger: AnyLedger::new(&e.sdk, Some(&state())),
         flows: SdkFlows::new(&e.sdk),
+        findings: NoFindings,
     };
     moto.clear_recording();
     let err = handler::handle(

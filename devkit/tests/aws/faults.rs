@@ -18,7 +18,7 @@ use sgwarden::config::LambdaConfig;
 use sgwarden::enforcer::Enforcer;
 use sgwarden::handler;
 use sgwarden::plan::{Op, Status};
-use sgwarden::ports::{Ec2, RevertLedger};
+use sgwarden::ports::{Ec2, NoFindings, RevertLedger};
 use sgwarden::report::Report;
 use sgwarden_devkit::chaos::{Fault, FaultProxy};
 use sgwarden_devkit::{estate, scale};
@@ -83,6 +83,8 @@ fn config() -> LambdaConfig {
         work_queue: None,
         report_bucket: None,
         state: Some(state()),
+        security_hub: false,
+        metrics: sgwarden::metrics::Metrics::default(),
     }
 }
 
@@ -196,6 +198,7 @@ async fn at_20_percent_faults_a_sweep_converges_reports_nothing_false_and_never_
         notifier: SnsNotifier::new(&sdk, Some(topic.arn.clone()), None),
         ledger: AnyLedger::new(&sdk, Some(&state())),
         flows: SdkFlows::new(&sdk),
+        findings: NoFindings,
     };
 
     // The watcher reads straight from the local AWS, without faults, as fast as it can:
@@ -296,6 +299,7 @@ async fn at_60_percent_faults_writes_fail_and_each_is_reported_failed_never_done
         notifier: SnsNotifier::new(&s.direct, None, None),
         ledger: AnyLedger::new(&s.direct, None),
         flows: SdkFlows::new(&s.direct),
+        findings: NoFindings,
     };
     let cfg = LambdaConfig {
         state: None,

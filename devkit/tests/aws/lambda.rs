@@ -107,17 +107,67 @@ async fn the_lambda_binary_answers_the_runtime_api_for_a_scheduled_and_a_cloudtr
     assert_eq!(summary["summary"]["groups_checked"], 0, "{summary}");
     assert!(moto.requests().is_empty(), "{:?}", moto.actions());
 
-    // The log is JSON, one object a line.
+    // The log is JSON, one object a line: log records, and one metrics line (CloudWatch
+    // embedded metric format) per run that ran: the sweep and the edit, not the echo.
     drop(function);
     let text = std::fs::read_to_string(&log).unwrap();
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     assert!(!lines.is_empty());
+    let mut metrics = Vec::new();
     for line in &lines {
         let v: serde_json::Value = serde_json::from_str(line)
             .unwrap_or_else(|e| panic!("not a JSON log line ({e}): {line}"));
-        assert!(v["level"].is_string(), "{line}");
+        if v.get("_aws").is_some() {
+            metrics.push(v);
+        } else {
+            assert!(v["level"].is_string(), "{line}");
+        }
     }
     assert!(text.contains("run done"));
+    assert_eq!(metrics.len(), 2, "{metrics:?}");
+    for m in &metrics {
+        let directive = &m["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(directive["Namespace"], "sgwarden");
+        assert_eq!(directive["Dimensions"], json!([[], ["Trigger", "Mode"]]));
+        assert!(m["_aws"]["Timestamp"].is_i64(), "{m}");
+        let names: Vec<&str> = directive["Metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|d| d["Name"].as_str())
+            .collect();
+        for name in [
+            "GroupsChecked",
+            "GroupsDrifted",
+            "GroupsViolating",
+            "RulesMissing",
+            "RulesExtra",
+            "RulesAuthorized",
+            "RulesRevoked",
+            "WritesFailed",
+            "GroupsFlapping",
+            "Errors",
+            "Duration",
+        ] {
+            assert!(names.contains(&name), "{name} not declared: {m}");
+            assert!(m[name].is_u64(), "{name} has no value: {m}");
+        }
+    }
+    let sweep = &metrics[0];
+    assert_eq!(
+        (&sweep["Trigger"], &sweep["Mode"]),
+        (&json!("schedule"), &json!("declared"))
+    );
+    assert_eq!(
+        (
+            &sweep["GroupsChecked"],
+            &sweep["RulesAuthorized"],
+            &sweep["RulesRevoked"]
+        ),
+        (&json!(3), &json!(1), &json!(2))
+    );
+    assert_eq!(metrics[1]["Trigger"], "cloudtrail");
+    assert_eq!(metrics[1]["RulesRevoked"], 1);
     let _ = std::fs::remove_file(&log);
 }
 

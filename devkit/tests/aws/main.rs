@@ -13,6 +13,7 @@ mod burst;
 mod demo;
 mod ec2_adapter;
 mod faults;
+mod findings;
 mod fleet;
 mod infra;
 mod lambda;

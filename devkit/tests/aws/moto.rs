@@ -10,7 +10,7 @@ use sgwarden::aws::{AnyLedger, AnyPolicySource};
 use sgwarden::config::LambdaConfig;
 use sgwarden::enforcer::Enforcer;
 use sgwarden::handler;
-use sgwarden::ports::Ec2;
+use sgwarden::ports::{Ec2, NoFindings};
 use sgwarden::report::{Outcome, Report};
 
 use crate::moto_support::{Moto, US_EAST_1, is_ec2_write, start_moto};
@@ -87,7 +87,7 @@ pub(crate) async fn seed(moto: &Moto, mode: &str) -> Estate {
     }
 }
 
-async fn put_policy(sdk: &aws_config::SdkConfig, text: &str) -> String {
+pub(crate) async fn put_policy(sdk: &aws_config::SdkConfig, text: &str) -> String {
     estate::put_object(sdk, "policy", POLICY_KEY, text)
         .await
         .unwrap()
@@ -102,6 +102,7 @@ fn enforcer(e: &Estate) -> SdkEnforcer {
         notifier: SnsNotifier::new(&e.sdk, Some(e.topic.clone()), None),
         ledger: AnyLedger::new(&e.sdk, None),
         flows: SdkFlows::new(&e.sdk),
+        findings: NoFindings,
     }
 }
 
@@ -116,6 +117,8 @@ fn config(self_role: Option<&str>) -> LambdaConfig {
         work_queue: None,
         report_bucket: None,
         state: None,
+        security_hub: false,
+        metrics: sgwarden::metrics::Metrics::default(),
     }
 }
 
@@ -597,6 +600,7 @@ async fn a_report_bucket_that_cannot_be_written_never_holds_back_the_alert() {
         notifier: SnsNotifier::new(&e.sdk, Some(e.topic.clone()), Some("no-such-bucket".into())),
         ledger: AnyLedger::new(&e.sdk, None),
         flows: SdkFlows::new(&e.sdk),
+        findings: NoFindings,
     };
     run(&enf, &config(None), &event("scheduled.json"))
         .await
@@ -657,6 +661,7 @@ async fn an_unreachable_topic_fails_the_run_with_the_full_report_in_the_report_b
         notifier: SnsNotifier::new(&e.sdk, Some(gone), Some("reports".into())),
         ledger: AnyLedger::new(&e.sdk, None),
         flows: SdkFlows::new(&e.sdk),
+        findings: NoFindings,
     };
     let err = run(&enf, &config(None), &event("scheduled.json"))
         .await

@@ -662,3 +662,63 @@ groups:
         .unwrap();
     assert_eq!(inv.groups[0].ingress.len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_organization_run_imports_each_members_findings_in_that_members_account() {
+    let moto = start_moto();
+    let hub = moto.sdk().await;
+    let members = hub_members(&hub);
+    let accounts = ["222222222222", "333333333333"];
+    let ids = seed_web(&members, &accounts).await;
+    estate::versioned_bucket(&hub, "policy").await.unwrap();
+    estate::put_object(
+        &hub,
+        "policy",
+        "sgwarden/policy.yaml",
+        "version: 1
+settings: {regions: [us-east-1], default_mode: audit, accounts: [\"222222222222\", \"333333333333\"]}
+groups:
+  web: {name: web-prod, ingress: [tcp/443 from 0.0.0.0/0]}
+",
+    )
+    .await
+    .unwrap();
+    let (api, _function) = function(
+        &moto,
+        &[
+            ("SGWARDEN_POLICY", "s3://policy/sgwarden/policy.yaml"),
+            ("SGWARDEN_SECURITY_HUB", "true"),
+        ],
+    )
+    .await;
+    let queue = estate::queue(&hub, "sgwarden-work").await.unwrap();
+    let bodies = sgwarden::work::plan_sweep(
+        &accounts.map(String::from),
+        &["us-east-1".to_string()],
+        None,
+    );
+    estate::send(&hub, &queue, &bodies).await.unwrap();
+    let pumped = api
+        .pump(&hub, &queue, std::time::Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!((pumped.received, pumped.failed.len()), (2, 0));
+
+    // Each member's finding is in that member's Security Hub, as that account's own.
+    for (i, account) in accounts.into_iter().enumerate() {
+        let conf = members.config(&Place::new(account, "us-east-1")).await;
+        let found = crate::findings::findings_of(&conf).await;
+        let id = format!("sgwarden/aws/{account}/us-east-1/{}/drift", ids[i]);
+        assert_eq!(found.keys().collect::<Vec<_>>(), [&id], "{account}");
+        let f = &found[&id];
+        assert_eq!(f.aws_account_id(), Some(account));
+        assert_eq!(
+            f.product_arn(),
+            Some(
+                format!("arn:aws:securityhub:us-east-1:{account}:product/{account}/default")
+                    .as_str()
+            )
+        );
+    }
+    assert!(crate::findings::findings_of(&hub).await.is_empty());
+}
