@@ -106,8 +106,41 @@ fn the_stack_has_what_a_deployment_needs_and_grants_no_more() {
         sweep.1["Properties"]["ScheduleExpression"]["Ref"],
         "ScheduleExpression"
     );
-    // Function errors, failed invocations, and (a hub's) work items past their retries.
-    assert_eq!(resources_of(&t, "AWS::CloudWatch::Alarm").len(), 3);
+    // Function errors, failed invocations, (a hub's) work items past their retries, and
+    // on the run's own metrics: failed writes, run errors, (optionally) violations.
+    assert_eq!(resources_of(&t, "AWS::CloudWatch::Alarm").len(), 6);
+    for (name, metric, condition) in [
+        ("FailedWritesAlarm", "WritesFailed", "HasMetrics"),
+        ("RunErrorsAlarm", "Errors", "HasMetrics"),
+        ("ViolationsAlarm", "GroupsViolating", "AlarmsOnViolations"),
+    ] {
+        let alarm = &t["Resources"][name];
+        assert_eq!(alarm["Condition"], condition, "{name}");
+        assert_eq!(alarm["Properties"]["Namespace"], "sgwarden", "{name}");
+        assert_eq!(alarm["Properties"]["MetricName"], metric, "{name}");
+        // The totals: the metrics line's dimensionless set.
+        assert!(alarm["Properties"].get("Dimensions").is_none(), "{name}");
+    }
+    assert_eq!(t["Parameters"]["AlarmOnViolations"]["Default"], "false");
+    // One dashboard: drift and violations over time, per trigger.
+    let dashboards = resources_of(&t, "AWS::CloudWatch::Dashboard");
+    assert_eq!(dashboards.len(), 1);
+    let body = dashboards[0].1["Properties"]["DashboardBody"]["Fn::Sub"]
+        .as_str()
+        .unwrap();
+    let filled = body.replace("${AWS::Region}", "us-east-1");
+    let widgets: Value = serde_json::from_str(&filled).expect("the dashboard body is JSON");
+    let text = widgets.to_string();
+    for metric in [
+        "GroupsDrifted",
+        "GroupsViolating",
+        "RulesRevoked",
+        "WritesFailed",
+    ] {
+        assert!(text.contains(metric), "{metric} is not on the dashboard");
+    }
+    assert!(text.contains("{sgwarden,Mode,Trigger}"));
+    assert_eq!(vars["SGWARDEN_METRICS"]["Ref"], "Metrics");
     assert_eq!(resources_of(&t, "AWS::Lambda::EventInvokeConfig").len(), 1);
 
     // Least privilege: the function's role names exactly the actions the code calls.
@@ -147,6 +180,8 @@ fn the_stack_has_what_a_deployment_needs_and_grants_no_more() {
             "s3:GetObject",
             "s3:ListBucket",
             "s3:PutObject",
+            "securityhub:BatchImportFindings",
+            "securityhub:GetFindings",
             "sns:Publish",
             "sqs:ChangeMessageVisibility",
             "sqs:DeleteMessage",
@@ -164,6 +199,20 @@ fn the_stack_has_what_a_deployment_needs_and_grants_no_more() {
         assume[1]["Resource"]["Fn::Sub"],
         "arn:${AWS::Partition}:iam::*:role/${MemberRoleName}"
     );
+    // Security Hub: the two calls, only when enabled, on the account's own hub and
+    // default product.
+    let hub = statements_if(role, "ImportFindings");
+    assert_eq!(hub[0], "UsesSecurityHub");
+    assert_eq!(
+        hub[1]["Action"],
+        serde_json::json!(["securityhub:BatchImportFindings", "securityhub:GetFindings"])
+    );
+    assert_eq!(t["Parameters"]["SecurityHub"]["Default"], "false");
+    assert_eq!(
+        t["Conditions"]["UsesSecurityHub"]["Fn::Equals"],
+        serde_json::json!([{"Ref": "SecurityHub"}, "true"])
+    );
+    assert_eq!(vars["SGWARDEN_SECURITY_HUB"]["Ref"], "SecurityHub");
     for name in [
         "WorkQueue",
         "WorkDeadLetterQueue",
@@ -462,6 +511,20 @@ fn the_member_template_is_clean_and_forwards_what_the_hub_handles() {
         let target = &member["Resources"][rule]["Properties"]["Targets"][0];
         assert_eq!(target["Arn"]["Ref"], "HubBusArn");
     }
+    // Its Security Hub grant is the hub's: the two calls, only when enabled.
+    let statements = member["Resources"]["MemberRole"]["Properties"]["Policies"][0]
+        ["PolicyDocument"]["Statement"]
+        .as_array()
+        .unwrap();
+    let hub_grant = statements
+        .iter()
+        .find_map(|s| s.get("Fn::If").filter(|i| i[1]["Sid"] == "ImportFindings"))
+        .expect("the member's Security Hub statement");
+    assert_eq!(hub_grant[0], "UsesSecurityHub");
+    assert_eq!(
+        hub_grant[1]["Action"],
+        serde_json::json!(["securityhub:BatchImportFindings", "securityhub:GetFindings"])
+    );
     // The role trusts the hub's function role only, and is made in one region.
     let role = &member["Resources"]["MemberRole"];
     assert_eq!(role["Condition"], "CreateRole");
