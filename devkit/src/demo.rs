@@ -88,6 +88,7 @@ pub async fn run(paths: &DemoPaths) -> Result<(), DevError> {
         "SGWARDEN_SELF_ROLE_ARN",
         "arn:aws:iam::123456789012:role/sgwarden-function-role".into(),
     ));
+    env.push(("SGWARDEN_SECURITY_HUB", "true".into()));
     let log = std::env::temp_dir().join(format!("sgwarden-demo-{}.log", std::process::id()));
     let function = Function::start(&paths.function, &api, &env, Some(&log))?;
     println!(
@@ -109,6 +110,8 @@ pub async fn run(paths: &DemoPaths) -> Result<(), DevError> {
     moto.clear_recording();
     invoke(&api, &scheduled).await?;
     show_published(&moto, &sdk, &topic.queue_url).await?;
+    show_findings(&sdk, &eu).await?;
+    show_metrics(&log)?;
 
     say("2. Someone opens SSH to the world on staging web-prod, in the console");
     let ec2 = aws_sdk_ec2::Client::new(&sdk);
@@ -194,6 +197,84 @@ pub async fn run(paths: &DemoPaths) -> Result<(), DevError> {
         "\nDone in {:.1} s. Stopped the function and moto (pid {}).",
         started.elapsed().as_secs_f64(),
         moto.pid()
+    );
+    Ok(())
+}
+
+/// The active sgwarden findings in Security Hub, both regions: what stays open.
+async fn show_findings(sdk: &SdkConfig, eu: &SdkConfig) -> Result<(), DevError> {
+    let mut lines = Vec::new();
+    for conf in [sdk, eu] {
+        let out = aws_sdk_securityhub::Client::new(conf)
+            .get_findings()
+            .max_results(100)
+            .send()
+            .await
+            .map_err(DevError::aws("GetFindings"))?;
+        for f in out.findings() {
+            let id = f.id().unwrap_or_default();
+            if !id.starts_with("sgwarden/")
+                || f.record_state().map(|s| s.as_str()) != Some("ACTIVE")
+            {
+                continue;
+            }
+            let label = f
+                .severity()
+                .and_then(|s| s.label())
+                .map_or("", |l| l.as_str());
+            let rank = ["CRITICAL", "HIGH", "MEDIUM", "LOW"]
+                .iter()
+                .position(|l| *l == label)
+                .unwrap_or(4);
+            lines.push((
+                rank,
+                format!(
+                    "{label:<8} {}\n             {id}",
+                    f.title().unwrap_or_default()
+                ),
+            ));
+        }
+    }
+    lines.sort();
+    println!(
+        "\n  --- Security Hub: {} active findings (what stays open after the sweep) ---",
+        lines.len()
+    );
+    for (_, l) in &lines {
+        println!("    {l}");
+    }
+    Ok(())
+}
+
+/// The metrics line of the last run, as CloudWatch reads it from the function's log.
+fn show_metrics(log: &std::path::Path) -> Result<(), DevError> {
+    let text =
+        std::fs::read_to_string(log).map_err(DevError::io(format!("read {}", log.display())))?;
+    let Some(line) = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .rfind(|v| v.get("_aws").is_some())
+    else {
+        println!("\n  --- CloudWatch metrics: no metrics line in the log ---");
+        return Ok(());
+    };
+    let shown: Vec<String> = [
+        "GroupsChecked",
+        "GroupsDrifted",
+        "GroupsViolating",
+        "RulesAuthorized",
+        "RulesRevoked",
+        "WritesFailed",
+        "Errors",
+        "Duration",
+    ]
+    .iter()
+    .map(|m| format!("{m}={}", line[*m]))
+    .collect();
+    println!(
+        "\n  --- CloudWatch metrics (namespace sgwarden, Trigger={}, from the log's EMF line) ---\n    {}",
+        line["Trigger"].as_str().unwrap_or_default(),
+        shown.join(" ")
     );
     Ok(())
 }

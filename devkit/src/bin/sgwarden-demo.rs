@@ -7,8 +7,25 @@ use std::process::ExitCode;
 
 use sgwarden_devkit::demo::{DemoPaths, run};
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
+    // It reads Security Hub findings back, whose SDK types are large: the stack
+    // sgwarden's own threads have.
+    let demo = || {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map(|rt| rt.block_on(demo()))
+    };
+    match sgwarden::limits::on_large_stack(demo) {
+        Ok(Ok(code)) => code,
+        Ok(Err(e)) | Err(e) => {
+            eprintln!("error: the demo could not start: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn demo() -> ExitCode {
     let root = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
     let function = match sgwarden_devkit::binary("sgwarden-lambda") {
         Ok(f) => f,

@@ -29,6 +29,10 @@ fn the_demo_reverts_the_console_edit_restores_the_deleted_rule_and_stops_its_pro
         "done     revoke    tcp/3389 from 0.0.0.0/0 — guardrail world-high-risk-ports",
         "VIOLATION all to 0.0.0.0/0 (high default-group-closed)",
         "reporting in eu-west-1",
+        // What stays open is in Security Hub; the run's metrics line is in the log.
+        "active findings (what stays open after the sweep)",
+        "violates guardrail default-group-closed",
+        "(namespace sgwarden, Trigger=schedule, from the log's EMF line)",
         "--- Slack, through AWS Chatbot (the `https` part) ---",
         "EC2 writes of this run: RevokeSecurityGroupIngress sg-",
         "sgwarden 123456789012 us-east-1: fixed 1 rules (1 extra, 1 violation)",
