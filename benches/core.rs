@@ -4,7 +4,9 @@
 //! expansion of variables and globals), reading a describe-security-groups snapshot of the
 //! same estate, and drift + plan. 10 % of the groups drift (one rule missing, one extra:
 //! SSH from the world). `drift_and_plan_with_presets` adds the three guardrail presets
-//! (audit), which find that SSH twice in each drifted group.
+//! (audit), which find that SSH twice in each drifted group. `findings_*` turn that run's
+//! report into Security Hub findings: a first run (every finding new) and a steady one
+//! (every finding already active and unchanged: nothing to import).
 //! Run with `cargo bench --bench core`; results go to docs/benchmarks.md by hand.
 
 #![allow(
@@ -79,6 +81,58 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             let d = drift(black_box(&guarded), black_box(&inv), &regions, today);
             black_box(plan(&d, opts))
+        })
+    });
+    // The report of the guarded run, in one account: 3 findings per drifted group.
+    let d = drift(&guarded, &inv, &regions, today);
+    let p = plan(&d, opts);
+    let mut report = sgwarden::report::Report::new(
+        sgwarden::trigger::TriggerInfo {
+            kind: sgwarden::trigger::TriggerKind::Schedule,
+            event_name: None,
+            event_id: None,
+            region: None,
+            group_ids: None,
+            ignored: None,
+            actor: None,
+        },
+        Some(&guarded),
+        &[sgwarden::place::Place::new("111122223333", "us-east-1")],
+        &d,
+        &p,
+    );
+    for group in &mut report.groups {
+        group.place.account = "111122223333".into();
+    }
+    let now = chrono::Utc::now();
+    let scope = sgwarden::findings::scopes(&report).remove(0);
+    let open = sgwarden::findings::open(&report, &scope, now);
+    assert_eq!(open.len(), 3 * GROUPS / 10);
+    let active: Vec<sgwarden::findings::Existing> = open
+        .iter()
+        .map(|f| sgwarden::findings::Existing {
+            id: f.id.clone(),
+            created_at: Some(now),
+            updated_at: Some(now),
+            fingerprint: f.fields.get("sgwarden/fingerprint").cloned(),
+        })
+        .collect();
+    assert!(sgwarden::findings::sync(&scope, open.clone(), &active, now).is_empty());
+    g.bench_function("findings_first_run", |b| {
+        b.iter(|| {
+            let open = sgwarden::findings::open(black_box(&report), &scope, now);
+            black_box(sgwarden::findings::sync(&scope, open, &[], now))
+        })
+    });
+    g.bench_function("findings_steady", |b| {
+        b.iter(|| {
+            let open = sgwarden::findings::open(black_box(&report), &scope, now);
+            black_box(sgwarden::findings::sync(
+                &scope,
+                open,
+                black_box(&active),
+                now,
+            ))
         })
     });
     g.bench_function("expand_drift_plan", |b| {
