@@ -87,15 +87,7 @@ fn bench(c: &mut Criterion) {
     let d = drift(&guarded, &inv, &regions, today);
     let p = plan(&d, opts);
     let mut report = sgwarden::report::Report::new(
-        sgwarden::trigger::TriggerInfo {
-            kind: sgwarden::trigger::TriggerKind::Schedule,
-            event_name: None,
-            event_id: None,
-            region: None,
-            group_ids: None,
-            ignored: None,
-            actor: None,
-        },
+        sgwarden::trigger::TriggerInfo::of(sgwarden::trigger::TriggerKind::Schedule),
         Some(&guarded),
         &[sgwarden::place::Place::new("111122223333", "us-east-1")],
         &d,

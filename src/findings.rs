@@ -607,19 +607,14 @@ fn later(now: DateTime<Utc>, previous: Option<DateTime<Utc>>) -> DateTime<Utc> {
 /// The resolution of an active finding no longer found: its id parsed back into what
 /// it names, PASSED and ARCHIVED. `None` for an id sgwarden did not write.
 pub fn resolution(e: &Existing, now: DateTime<Utc>) -> Option<Finding> {
-    let mut parts = e.id.splitn(7, '/');
-    let (Some("sgwarden"), Some(_), Some(account), Some(region), Some(subject), Some(kind)) = (
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-    ) else {
+    let (head, guardrail) = match crate::place::fields::<7>(&e.id, '/') {
+        Some([a, b, c, d, f, g, guardrail]) => ([a, b, c, d, f, g], Some(guardrail.to_string())),
+        None => (crate::place::fields::<6>(&e.id, '/')?, None),
+    };
+    let ["sgwarden", _, account, region, subject, kind] = head else {
         return None;
     };
     let kind = Kind::parse(kind)?;
-    let guardrail = parts.next().map(str::to_string);
     let place = Place::new(account, region);
     let subject = if kind == Kind::Missing {
         Subject::Entry {

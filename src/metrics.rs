@@ -127,15 +127,7 @@ mod tests {
 
     fn report() -> Report {
         let mut r = Report::new(
-            TriggerInfo {
-                kind: TriggerKind::Cloudtrail,
-                event_name: None,
-                event_id: None,
-                region: None,
-                group_ids: None,
-                ignored: None,
-                actor: None,
-            },
+            TriggerInfo::of(TriggerKind::Cloudtrail),
             None,
             &[crate::place::Place::new("111122223333", "eu-west-1")],
             &Drift::default(),

@@ -61,6 +61,15 @@ pub fn partition(region: &str) -> &'static str {
     }
 }
 
+/// `text` split at `sep` into exactly `N` fields, the last one holding the rest (an
+/// ARN's six, a finding id's); `None` when there are fewer.
+pub(crate) fn fields<const N: usize>(text: &str, sep: char) -> Option<[&str; N]> {
+    let mut parts = text.splitn(N, sep);
+    let out: [&str; N] = std::array::from_fn(|_| parts.next().unwrap_or(""));
+    let count = text.splitn(N, sep).count();
+    (count == N).then_some(out)
+}
+
 /// Whether `text` is an AWS account id: exactly 12 ASCII digits.
 pub fn is_account(text: &str) -> bool {
     text.len() == 12 && text.bytes().all(|b| b.is_ascii_digit())

@@ -63,9 +63,10 @@ pub struct TriggerInfo {
 }
 
 impl TriggerInfo {
-    pub fn manual() -> Self {
+    /// A trigger of `kind` and nothing more known of it.
+    pub fn of(kind: TriggerKind) -> Self {
         TriggerInfo {
-            kind: TriggerKind::Manual,
+            kind,
             event_name: None,
             event_id: None,
             region: None,
@@ -73,6 +74,10 @@ impl TriggerInfo {
             ignored: None,
             actor: None,
         }
+    }
+
+    pub fn manual() -> Self {
+        TriggerInfo::of(TriggerKind::Manual)
     }
 }
 
@@ -280,15 +285,7 @@ pub struct OwnRoles<'a> {
 fn is_member(detail: &Value, name: &str) -> bool {
     let ident = detail.get("userIdentity").unwrap_or(&Value::Null);
     let issuer = text(ident, &["sessionContext", "sessionIssuer", "arn"]).is_some_and(|arn| {
-        let mut parts = arn.splitn(6, ':');
-        let (Some("arn"), Some(_), Some("iam"), Some(_), Some(_), Some(resource)) = (
-            parts.next(),
-            parts.next(),
-            parts.next(),
-            parts.next(),
-            parts.next(),
-            parts.next(),
-        ) else {
+        let Some(["arn", _, "iam", _, _, resource]) = crate::place::fields::<6>(arn, ':') else {
             return false;
         };
         resource.starts_with("role/") && resource.rsplit('/').next() == Some(name)

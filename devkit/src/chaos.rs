@@ -221,12 +221,10 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Fu
         .map_or("/", |p| p.as_str())
         .to_string();
     let (call, query_protocol) = call_name(parts.method.as_str(), &path, &body, &auth);
-    // Security Hub, SQS and the other JSON protocols read their errors from JSON.
-    let json = parts
-        .headers
-        .get(hyper::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("json"));
+    // The JSON protocols read their errors from JSON: awsJson (SQS, …, which name their
+    // operation in `X-Amz-Target`) and Security Hub's REST-JSON. (S3's bodies may be JSON
+    // too, its errors never are.)
+    let json = parts.headers.contains_key("x-amz-target") || call.starts_with("securityhub:");
     let n = {
         let mut seen = state
             .seen

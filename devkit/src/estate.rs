@@ -466,3 +466,53 @@ pub async fn send(sdk: &SdkConfig, queue_url: &str, bodies: &[String]) -> Result
     }
     Ok(())
 }
+
+/// What an account holds in the current region, as `KIND NAME` lines: security groups
+/// other than the default VPC's `default`, buckets, topics and queues.
+pub async fn holdings(sdk: &SdkConfig) -> Result<Vec<String>, DevError> {
+    let mut out = Vec::new();
+    let groups = aws_sdk_ec2::Client::new(sdk)
+        .describe_security_groups()
+        .send()
+        .await
+        .map_err(DevError::aws("DescribeSecurityGroups"))?;
+    out.extend(
+        groups
+            .security_groups()
+            .iter()
+            .filter_map(|g| g.group_name())
+            .filter(|n| *n != "default")
+            .map(|n| format!("group {n}")),
+    );
+    let buckets = aws_sdk_s3::Client::new(sdk)
+        .list_buckets()
+        .send()
+        .await
+        .map_err(DevError::aws("ListBuckets"))?;
+    out.extend(
+        buckets
+            .buckets()
+            .iter()
+            .filter_map(|b| b.name())
+            .map(|n| format!("bucket {n}")),
+    );
+    let topics = aws_sdk_sns::Client::new(sdk)
+        .list_topics()
+        .send()
+        .await
+        .map_err(DevError::aws("ListTopics"))?;
+    out.extend(
+        topics
+            .topics()
+            .iter()
+            .filter_map(|t| t.topic_arn())
+            .map(|n| format!("topic {n}")),
+    );
+    let queues = aws_sdk_sqs::Client::new(sdk)
+        .list_queues()
+        .send()
+        .await
+        .map_err(DevError::aws("ListQueues"))?;
+    out.extend(queues.queue_urls().iter().map(|q| format!("queue {q}")));
+    Ok(out)
+}
