@@ -11,14 +11,14 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use aws_config::{Region, SdkConfig};
+use aws_config::SdkConfig;
 use aws_sdk_ec2::Client;
 use aws_sdk_ec2::error::ProvideErrorMetadata;
 use aws_sdk_ec2::types::{
     Filter, IpPermission, IpRange, Ipv6Range, PrefixListId, SecurityGroup, UserIdGroupPair,
 };
 
-use super::member::Members;
+use super::member::{Members, place_config};
 use crate::inventory::{self, GroupPair, Inventory, Permission};
 use crate::place::Place;
 use crate::ports::{Ec2, Ec2Error, GroupRef, Interface};
@@ -120,13 +120,7 @@ impl SdkEc2 {
         if let Some(c) = lock().get(&key) {
             return c.clone();
         }
-        let base = match &self.members {
-            Some(m) => m.config(place).await,
-            None => self.config.clone(),
-        };
-        let conf = aws_sdk_ec2::config::Builder::from(&base)
-            .region(Region::new(place.region.clone()))
-            .build();
+        let conf = place_config(self.members.as_deref(), &self.config, place).await;
         let mut clients = lock();
         // A hub meets every account and region of an organization in one container:
         // the cache is bounded, so its memory is (clients are rebuilt when needed).
@@ -135,7 +129,7 @@ impl SdkEc2 {
         }
         clients
             .entry(key)
-            .or_insert_with(|| Client::from_conf(conf))
+            .or_insert_with(|| Client::new(&conf))
             .clone()
     }
 }

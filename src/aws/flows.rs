@@ -2,7 +2,7 @@
 //! message parsed by [`crate::flows::parse_record`] and kept when it is a record of one of
 //! the interfaces asked for. No filter pattern is sent: sgwarden selects the records itself.
 
-use aws_config::{Region, SdkConfig};
+use aws_config::SdkConfig;
 use chrono::{DateTime, Utc};
 
 use crate::flows::{FlowRecord, parse_record};
@@ -40,14 +40,8 @@ impl FlowSource for SdkFlows {
         end: DateTime<Utc>,
         interfaces: &[String],
     ) -> Result<Vec<FlowRecord>, FlowError> {
-        let base = match &self.members {
-            Some(m) => m.config(place).await,
-            None => self.config.clone(),
-        };
-        let conf = aws_sdk_cloudwatchlogs::config::Builder::from(&base)
-            .region(Region::new(place.region.clone()))
-            .build();
-        let client = aws_sdk_cloudwatchlogs::Client::from_conf(conf);
+        let conf = super::member::place_config(self.members.as_deref(), &self.config, place).await;
+        let client = aws_sdk_cloudwatchlogs::Client::new(&conf);
         let mut pages = client
             .filter_log_events()
             .log_group_name(log_group)

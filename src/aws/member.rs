@@ -25,6 +25,18 @@ pub struct MemberRole {
 /// The most accounts whose member-role credentials are kept at once.
 const PROVIDERS: usize = 32;
 
+/// The configuration for calls in `place`, in its region: with its account's member role
+/// when `members` are given (a hub), else `own`.
+pub async fn place_config(members: Option<&Members>, own: &SdkConfig, place: &Place) -> SdkConfig {
+    let base = match members {
+        Some(m) => m.config(place).await,
+        None => own.clone(),
+    };
+    base.to_builder()
+        .region(Region::new(place.region.clone()))
+        .build()
+}
+
 /// Configurations per account, the member role's credentials built once per account.
 pub struct Members {
     base: SdkConfig,

@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use aws_config::{Region, SdkConfig};
+use aws_config::SdkConfig;
 use aws_sdk_securityhub::types::{
     AwsEc2SecurityGroupDetails, AwsSecurityFinding, AwsSecurityFindingFilters, Compliance,
     ComplianceStatus, Partition, Recommendation, RecordState, Remediation, Resource,
@@ -49,14 +49,8 @@ impl SdkFindings {
     }
 
     async fn client(&self, place: &Place) -> aws_sdk_securityhub::Client {
-        let base = match &self.members {
-            Some(m) => m.config(place).await,
-            None => self.config.clone(),
-        };
-        let conf = aws_sdk_securityhub::config::Builder::from(&base)
-            .region(Region::new(place.region.clone()))
-            .build();
-        aws_sdk_securityhub::Client::from_conf(conf)
+        let conf = super::member::place_config(self.members.as_deref(), &self.config, place).await;
+        aws_sdk_securityhub::Client::new(&conf)
     }
 }
 

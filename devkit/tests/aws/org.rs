@@ -161,6 +161,12 @@ async fn function_in(
     (api, f)
 }
 
+/// Puts a policy in the hub's versioned bucket `policy`, at `key`.
+async fn policy_in(hub: &aws_config::SdkConfig, key: &str, text: &str) {
+    estate::versioned_bucket(hub, "policy").await.unwrap();
+    estate::put_object(hub, "policy", key, text).await.unwrap();
+}
+
 /// Seeds `web-prod` with SSH open to the world in each account (through its member role;
 /// the hub's with its own credentials).
 async fn seed_web(members: &Members, accounts: &[&str]) -> Vec<String> {
@@ -189,19 +195,11 @@ async fn a_pumped_sweep_and_a_member_event_repair_each_member_with_its_own_role(
     let members = members_of(&hub, OTHER_HUB);
     let accounts = ["222222222222", "333333333333", OTHER_HUB];
     let ids = seed_web(&members, &accounts).await;
-    estate::versioned_bucket(&hub, "policy").await.unwrap();
-    estate::put_object(
-        &hub,
-        "policy",
-        "sgwarden/policy.yaml",
-        "version: 1
+    policy_in(&hub, "sgwarden/policy.yaml", "version: 1
 settings: {regions: [us-east-1], default_mode: enforce, notify: always, accounts: [\"222222222222\", \"333333333333\"]}
 groups:
   web: {name: web-prod, ingress: [tcp/443 from 0.0.0.0/0]}
-",
-    )
-    .await
-    .unwrap();
+").await;
     let topic = estate::topic_with_queue(&hub, "sgwarden-reports")
         .await
         .unwrap();
@@ -357,18 +355,15 @@ async fn the_planner_queues_exactly_the_active_accounts_crossed_with_the_regions
         .send()
         .await
         .unwrap();
-    estate::versioned_bucket(&hub, "policy").await.unwrap();
-    estate::put_object(
+    policy_in(
         &hub,
-        "policy",
         "sgwarden/policy.yaml",
         "version: 1
 settings: {regions: [us-east-1, eu-west-1], accounts: organization}
 groups: {}
 ",
     )
-    .await
-    .unwrap();
+    .await;
     let queue = estate::queue(&hub, "sgwarden-work").await.unwrap();
     let (api, _function) = function(
         &moto,
@@ -493,12 +488,10 @@ async fn a_failing_item_fails_alone_and_reaches_the_dead_letter_queue() {
     let hub = moto.sdk().await;
     let members = hub_members(&hub);
     let ids = seed_web(&members, &["222222222222"]).await;
-    estate::versioned_bucket(&hub, "policy").await.unwrap();
     // 444444444444 is not governed: each run there is an error, as a member whose role
     // cannot be assumed would be (moto checks no trust policy, so it cannot refuse one).
-    estate::put_object(
+    policy_in(
         &hub,
-        "policy",
         "sgwarden/policy.yaml",
         "version: 1
 settings: {regions: [us-east-1], default_mode: enforce, accounts: [\"222222222222\"]}
@@ -506,8 +499,7 @@ groups:
   web: {name: web-prod, ingress: []}
 ",
     )
-    .await
-    .unwrap();
+    .await;
     let sqs = aws_sdk_sqs::Client::new(&hub);
     let dlq = estate::queue(&hub, "sgwarden-work-dlq").await.unwrap();
     let dlq_arn = format!("arn:aws:sqs:us-east-1:{HUB}:sgwarden-work-dlq");
@@ -578,10 +570,8 @@ async fn the_cli_applies_a_policy_over_every_active_account_of_the_organization(
     let members = hub_members(&hub);
     let refs: Vec<&str> = accounts.iter().map(String::as_str).chain([HUB]).collect();
     let ids = seed_web(&members, &refs).await;
-    estate::versioned_bucket(&hub, "policy").await.unwrap();
-    estate::put_object(
+    policy_in(
         &hub,
-        "policy",
         "p.yaml",
         "version: 1
 settings: {regions: [us-east-1], default_mode: enforce, accounts: organization}
@@ -589,8 +579,7 @@ groups:
   web: {name: web-prod, ingress: []}
 ",
     )
-    .await
-    .unwrap();
+    .await;
     let out = std::process::Command::new(crate::support::bin("sgwarden"))
         .args([
             "apply",
@@ -645,19 +634,11 @@ async fn an_organization_run_imports_each_members_findings_in_that_members_accou
     let members = hub_members(&hub);
     let accounts = ["222222222222", "333333333333"];
     let ids = seed_web(&members, &accounts).await;
-    estate::versioned_bucket(&hub, "policy").await.unwrap();
-    estate::put_object(
-        &hub,
-        "policy",
-        "sgwarden/policy.yaml",
-        "version: 1
+    policy_in(&hub, "sgwarden/policy.yaml", "version: 1
 settings: {regions: [us-east-1], default_mode: audit, accounts: [\"222222222222\", \"333333333333\"]}
 groups:
   web: {name: web-prod, ingress: [tcp/443 from 0.0.0.0/0]}
-",
-    )
-    .await
-    .unwrap();
+").await;
     let (api, _function) = function(
         &moto,
         &[
