@@ -180,21 +180,17 @@ pub fn scopes(report: &Report) -> Vec<Scope> {
     if report.refused.is_some() || report.policy.is_none() {
         return Vec::new();
     }
-    let mut places: Vec<Place> = Vec::new();
-    let account = report.account.clone().unwrap_or_default();
-    if account.is_empty() {
+    let Some(account) = report.account.as_deref().filter(|a| !a.is_empty()) else {
         return Vec::new();
-    }
-    for region in &report.regions {
-        places.push(Place::new(account.as_str(), region.as_str()));
-    }
+    };
     let groups = report
         .trigger
         .group_ids
         .as_ref()
         .map(|ids| ids.iter().cloned().collect::<BTreeSet<_>>());
     let mut out = Vec::new();
-    for place in places {
+    for region in &report.regions {
+        let place = Place::new(account, region.as_str());
         let mut unread = BTreeSet::new();
         let mut whole_place_failed = false;
         for e in &report.errors {

@@ -24,20 +24,13 @@ use serde_json::Value;
 use sgwarden_devkit::moto::{Moto, is_ec2_write};
 use sgwarden_devkit::root;
 use sgwarden_devkit::runtime_api::{Function, RuntimeApi};
-use sgwarden_devkit::{estate, process_cpu_time, process_peak_rss_kib, scale};
+use sgwarden_devkit::{env_number, estate, process_cpu_time, process_peak_rss_kib, scale};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const WAIT: Duration = Duration::from_secs(600);
 const KEY: &str = "sgwarden/policy.yaml";
-
-fn env_number(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0

@@ -17,7 +17,7 @@
 
 use std::time::{Duration, Instant};
 
-use sgwarden::aws::member::{MemberRole, Members};
+use sgwarden::aws::member::{MemberRole, Members, place_config};
 use sgwarden::place::Place;
 use sgwarden_devkit::moto::{Moto, is_ec2_write};
 use sgwarden_devkit::runtime_api::{Function, RuntimeApi};
@@ -33,10 +33,7 @@ const HUB: &str = "123456789012";
 const MEMORY_MIB: u64 = 128;
 
 fn main() {
-    let accounts: usize = std::env::var("SGWARDEN_BENCH_ACCOUNTS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(100);
+    let accounts = sgwarden_devkit::env_number("SGWARDEN_BENCH_ACCOUNTS", 100);
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -67,11 +64,7 @@ async fn run(n: usize) {
     let mut drifted = 0;
     for a in &accounts {
         for region in REGIONS {
-            let conf = members.config(&Place::new(a.as_str(), region)).await;
-            let conf = conf
-                .to_builder()
-                .region(aws_config::Region::new(region))
-                .build();
+            let conf = place_config(Some(&members), &hub, &Place::new(a.as_str(), region)).await;
             let ec2 = aws_sdk_ec2::Client::new(&conf);
             for g in 0..GROUPS {
                 let id = ec2
@@ -122,11 +115,7 @@ async fn run(n: usize) {
     let t = Instant::now();
     for a in &accounts {
         for region in REGIONS {
-            let conf = members.config(&Place::new(a.as_str(), region)).await;
-            let conf = conf
-                .to_builder()
-                .region(aws_config::Region::new(region))
-                .build();
+            let conf = place_config(Some(&members), &hub, &Place::new(a.as_str(), region)).await;
             aws_sdk_ec2::Client::new(&conf)
                 .describe_security_groups()
                 .send()

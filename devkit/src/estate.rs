@@ -382,15 +382,25 @@ async fn take(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> Result<Vec<String>,
     for m in out.messages() {
         bodies.push(m.body().unwrap_or("{}").to_string());
         if let Some(handle) = m.receipt_handle() {
-            sqs.delete_message()
-                .queue_url(queue_url)
-                .receipt_handle(handle)
-                .send()
-                .await
-                .map_err(DevError::aws("DeleteMessage"))?;
+            delete_message(sqs, queue_url, handle).await?;
         }
     }
     Ok(bodies)
+}
+
+/// Deletes one received message from a queue (its work is done).
+pub async fn delete_message(
+    sqs: &aws_sdk_sqs::Client,
+    queue_url: &str,
+    receipt_handle: &str,
+) -> Result<(), DevError> {
+    sqs.delete_message()
+        .queue_url(queue_url)
+        .receipt_handle(receipt_handle)
+        .send()
+        .await
+        .map_err(DevError::aws("DeleteMessage"))?;
+    Ok(())
 }
 
 /// A CloudTrail sample from `events/` pointed at another group: the request's group id (or,

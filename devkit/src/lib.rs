@@ -84,6 +84,15 @@ pub fn binary(name: &str) -> Result<std::path::PathBuf, DevError> {
         })
 }
 
+/// A benchmark's size from the environment (`SGWARDEN_BENCH_*`), or `default` when it is
+/// unset or not a number.
+pub fn env_number(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 /// User + system CPU time of a live process, from `/proc/PID/stat` (Linux only).
 pub fn process_cpu_time(pid: u32) -> Option<std::time::Duration> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;

@@ -368,12 +368,7 @@ impl RuntimeApi {
             if m.message_id().is_some_and(|id| failed.contains(&id)) {
                 out.failed.push(m.body().unwrap_or_default().to_string());
             } else if let Some(handle) = m.receipt_handle() {
-                sqs.delete_message()
-                    .queue_url(queue_url)
-                    .receipt_handle(handle)
-                    .send()
-                    .await
-                    .map_err(DevError::aws("DeleteMessage"))?;
+                super::estate::delete_message(&sqs, queue_url, handle).await?;
             }
         }
         Ok(out)
